@@ -1,2 +1,13 @@
 //! okta-token-exporter: a Prometheus exporter that warns before Okta API tokens lapse.
+//!
+//! The modules, one concept each: `config` (YAML and flags), `okta` (the API client), `duration`
+//! and `status` (the pure rules), `state` and `poller` (what we know of each org and how it is
+//! refreshed), `metrics` (the scrape-time collector), `server` (HTTP), `simulator` (a fake Okta org
+//! for the demo and the tests), `secret`, `logging` and `cli`.
+
+pub mod config;
+pub mod duration;
+pub mod okta;
+pub mod secret;
 pub mod simulator;
+pub mod status;

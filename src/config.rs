@@ -1,0 +1,679 @@
+//! The exporter's configuration: which orgs to poll, how to authenticate, how often.
+//!
+//! It comes from a YAML file (`--config.file`) or, for one org, from flags. Everything is checked
+//! before anything is served: unknown keys, duplicate org names, bad URLs, bad durations, missing or
+//! empty token files. Each problem is reported with the file, line and key it concerns.
+//!
+//! ```yaml
+//! poll_interval: 5m            # optional, default 5m
+//! http:                        # optional; the defaults suit a real Okta org
+//!   connect_timeout: 10s
+//!   request_timeout: 30s
+//!   retries: 3
+//!   retry_backoff: 1s
+//! orgs:
+//!   - name: acme-prod          # the `org` label; unique
+//!     url: https://acme.okta.com
+//!     auth:
+//!       ssws:
+//!         token_file: /etc/okta-token-exporter/acme-prod.token   # or token_env: NAME
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use url::Url;
+
+use crate::okta::ClientSettings;
+use crate::secret::Secret;
+
+/// The default `poll_interval`.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(300);
+
+/// A validated configuration, secrets read.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub poll_interval: Duration,
+    pub client: ClientSettings,
+    pub orgs: Vec<OrgConfig>,
+}
+
+/// One Okta org to poll.
+#[derive(Debug, Clone)]
+pub struct OrgConfig {
+    /// The `org` label.
+    pub name: String,
+    /// The org's origin, e.g. `https://acme.okta.com/`.
+    pub url: Url,
+    pub auth: Auth,
+}
+
+/// How the exporter authenticates to an org.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// An API token sent as `Authorization: SSWS <token>`.
+    Ssws { token: Secret },
+}
+
+/// A configuration problem, located as precisely as we can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where the setting came from: a file path, or `command line`.
+    pub source: String,
+    /// 1-based line and column in the file; 0 when unknown (e.g. for flags).
+    pub line: u64,
+    pub column: u64,
+    /// The key, as a path (`orgs[1].auth.ssws.token_file`) or a flag (`--okta.org-url`).
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.source)?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+// The file as written. Every field the user sets is `Spanned`, so that a value that parses but
+// does not validate can still be reported with its line.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    poll_interval: Option<Spanned<String>>,
+    http: Option<RawHttp>,
+    orgs: Option<Spanned<Vec<RawOrg>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    connect_timeout: Option<Spanned<String>>,
+    request_timeout: Option<Spanned<String>>,
+    retries: Option<u32>,
+    retry_backoff: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOrg {
+    name: Spanned<String>,
+    url: Spanned<String>,
+    auth: Spanned<RawAuth>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+enum RawAuth {
+    Ssws(RawSsws),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSsws {
+    token_file: Option<Spanned<PathBuf>>,
+    token_env: Option<Spanned<String>>,
+}
+
+/// Builds errors for one source.
+struct Locator<'a> {
+    source: &'a str,
+}
+
+impl Locator<'_> {
+    fn at<T>(
+        &self,
+        spanned: &Spanned<T>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError {
+            source: self.source.to_owned(),
+            line: spanned.referenced.line(),
+            column: spanned.referenced.column(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads, validates and resolves a YAML config file, secrets included.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let source = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            source: source.clone(),
+            line: 0,
+            column: 0,
+            key: String::new(),
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        Self::from_yaml(&source, &text)
+    }
+
+    /// Validates a YAML document; `source` names it in errors.
+    pub fn from_yaml(source: &str, text: &str) -> Result<Config, ConfigError> {
+        let at = Locator { source };
+        let raw: RawConfig =
+            serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
+                let location = e.location();
+                ConfigError {
+                    source: source.to_owned(),
+                    line: location.map_or(0, |l| l.line()),
+                    column: location.map_or(0, |l| l.column()),
+                    key: String::new(),
+                    message: strip_location(&e.to_string()).to_owned(),
+                }
+            })?;
+        let poll_interval = match &raw.poll_interval {
+            Some(v) => parse_interval(&v.value).map_err(|m| at.at(v, "poll_interval", m))?,
+            None => DEFAULT_POLL_INTERVAL,
+        };
+        let client = raw
+            .http
+            .as_ref()
+            .map_or(Ok(ClientSettings::default()), |h| h.resolve(&at))?;
+        let orgs = raw.orgs.ok_or_else(|| ConfigError {
+            source: source.to_owned(),
+            line: 1,
+            column: 1,
+            key: "orgs".into(),
+            message: "no orgs configured; add a list of orgs with name, url and auth".into(),
+        })?;
+        if orgs.value.is_empty() {
+            return Err(at.at(&orgs, "orgs", "the list is empty; add at least one org"));
+        }
+        let mut resolved: Vec<OrgConfig> = Vec::with_capacity(orgs.value.len());
+        for (i, org) in orgs.value.iter().enumerate() {
+            let key = |field: &str| format!("orgs[{i}].{field}");
+            let name = org.name.value.trim();
+            if name.is_empty() {
+                return Err(at.at(&org.name, key("name"), "must not be empty"));
+            }
+            if let Some(first) = resolved.iter().position(|o| o.name == name) {
+                return Err(at.at(
+                    &org.name,
+                    key("name"),
+                    format!("duplicate org name {name:?}, already used by orgs[{first}]"),
+                ));
+            }
+            let url = parse_org_url(&org.url.value).map_err(|m| at.at(&org.url, key("url"), m))?;
+            let auth = match &org.auth.value {
+                RawAuth::Ssws(ssws) => resolve_ssws(ssws, &at, &org.auth, &key("auth.ssws"))?,
+            };
+            resolved.push(OrgConfig {
+                name: name.to_owned(),
+                url,
+                auth,
+            });
+        }
+        Ok(Config {
+            poll_interval,
+            client,
+            orgs: resolved,
+        })
+    }
+}
+
+impl RawHttp {
+    fn resolve(&self, at: &Locator) -> Result<ClientSettings, ConfigError> {
+        let mut settings = ClientSettings::default();
+        let fields = [
+            (
+                &self.connect_timeout,
+                "http.connect_timeout",
+                &mut settings.connect_timeout,
+            ),
+            (
+                &self.request_timeout,
+                "http.request_timeout",
+                &mut settings.request_timeout,
+            ),
+            (
+                &self.retry_backoff,
+                "http.retry_backoff",
+                &mut settings.retry_backoff,
+            ),
+        ];
+        for (value, key, slot) in fields {
+            if let Some(v) = value {
+                *slot = parse_interval(&v.value).map_err(|m| at.at(v, key, m))?;
+            }
+        }
+        if let Some(retries) = self.retries {
+            settings.max_retries = retries;
+        }
+        Ok(settings)
+    }
+}
+
+/// The YAML parser ends its messages with `at line L, column C`; we print the location up front.
+fn strip_location(message: &str) -> &str {
+    match message.rfind(" at line ") {
+        Some(i) if message[i..].contains(", column ") => &message[..i],
+        _ => message,
+    }
+}
+
+fn yaml_options() -> serde_saphyr::Options {
+    // A compact one-line message: the caller adds file, line and column.
+    let mut options = serde_saphyr::Options::default();
+    options.with_snippet = false;
+    options
+}
+
+fn resolve_ssws(
+    ssws: &RawSsws,
+    at: &Locator,
+    auth: &Spanned<RawAuth>,
+    key: &str,
+) -> Result<Auth, ConfigError> {
+    let token = match (&ssws.token_file, &ssws.token_env) {
+        (Some(file), None) => {
+            read_token_file(&file.value).map_err(|m| at.at(file, format!("{key}.token_file"), m))?
+        }
+        (None, Some(env)) => read_token_env(&env.value).map_err(|m| at.at(env, format!("{key}.token_env"), m))?,
+        (Some(file), Some(_)) => {
+            return Err(at.at(file, key, "set either token_file or token_env, not both"));
+        }
+        (None, None) => return Err(at.at(auth, key, "set token_file (a file holding the API token) or token_env (an environment variable holding it)")),
+    };
+    Ok(Auth::Ssws { token })
+}
+
+/// Parses a humantime duration (`5m`, `30s`, `1h30m`) that must be positive.
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("invalid duration {text:?}: {e} (write e.g. 30s, 5m, 1h)"))?;
+    if duration.is_zero() {
+        return Err(format!(
+            "invalid duration {text:?}: it must be longer than zero"
+        ));
+    }
+    Ok(duration)
+}
+
+/// An org URL: `https://` and only an origin; `http://` only for loopback simulators and tests.
+pub fn parse_org_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text.trim())
+        .map_err(|e| format!("invalid URL {text:?}: {e} (write e.g. https://acme.okta.com)"))?;
+    let loopback = matches!(
+        url.host(),
+        Some(url::Host::Domain("localhost"))
+            | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+            | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
+    );
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => return Err(format!("{text:?} uses http://; Okta orgs need https:// (plain http is allowed only for 127.0.0.1, ::1 and localhost)")),
+        other => return Err(format!("{text:?} has scheme {other:?}; write https://your-org.okta.com")),
+    }
+    if url.host().is_none() {
+        return Err(format!("{text:?} has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "{:?} must not hold credentials; put the token in a token file",
+            url.origin().ascii_serialization()
+        ));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{text:?} must be the org's address only, without a path or query (write e.g. https://acme.okta.com)"));
+    }
+    Ok(url)
+}
+
+/// Reads an API token from a file: the trailing newline is trimmed, an empty file is an error,
+/// and a file that others may read gets a warning.
+pub fn read_token_file(path: &Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
+    warn_if_readable_by_others(path);
+    let token = text.trim_end_matches(['\n', '\r']);
+    if token.trim().is_empty() {
+        return Err(format!("the token file {} is empty", path.display()));
+    }
+    if token.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "the token file {} holds whitespace inside the token; it must hold the token alone",
+            path.display()
+        ));
+    }
+    Ok(Secret::new(token))
+}
+
+/// Reads an API token from an environment variable.
+pub fn read_token_env(name: &str) -> Result<Secret, String> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => Ok(Secret::new(value.trim())),
+        Ok(_) => Err(format!("the environment variable {name} is empty")),
+        Err(_) => Err(format!("the environment variable {name} is not set")),
+    }
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(file = %path.display(), mode = format!("{:o}", mode & 0o777), "the token file is readable by group or others; chmod 600 it");
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_: &Path) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn token_file(content: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(content.as_bytes()).unwrap();
+        f
+    }
+
+    fn org_yaml(token_path: &Path) -> String {
+        format!(
+            "orgs:\n  - name: acme-prod\n    url: https://acme.okta.com\n    auth:\n      ssws:\n        token_file: {}\n",
+            token_path.display()
+        )
+    }
+
+    #[test]
+    fn reads_a_full_config() {
+        let token = token_file("00abc-secret\n");
+        let yaml = format!(
+            "poll_interval: 2m\nhttp:\n  request_timeout: 5s\n  retries: 1\n{}",
+            org_yaml(token.path())
+        );
+        let config = Config::from_yaml("test.yml", &yaml).unwrap();
+        assert_eq!(config.poll_interval, Duration::from_secs(120));
+        assert_eq!(config.client.request_timeout, Duration::from_secs(5));
+        assert_eq!(config.client.max_retries, 1);
+        assert_eq!(config.orgs.len(), 1);
+        assert_eq!(config.orgs[0].name, "acme-prod");
+        assert_eq!(config.orgs[0].url.as_str(), "https://acme.okta.com/");
+        let Auth::Ssws { token } = &config.orgs[0].auth;
+        assert_eq!(token.expose(), "00abc-secret", "trailing newline trimmed");
+        assert!(
+            !format!("{config:?}").contains("00abc-secret"),
+            "Debug must redact"
+        );
+    }
+
+    #[test]
+    fn defaults_apply_when_omitted() {
+        let token = token_file("t");
+        let config = Config::from_yaml("x.yml", &org_yaml(token.path())).unwrap();
+        assert_eq!(config.poll_interval, DEFAULT_POLL_INTERVAL);
+        assert_eq!(config.client, ClientSettings::default());
+    }
+
+    /// Each bad config names the file, the line, the key and the problem.
+    #[test]
+    fn every_bad_config_gets_an_error_naming_file_line_and_key() {
+        let token = token_file("t");
+        let empty = token_file("\n");
+        let tp = token.path().display().to_string();
+        let ep = empty.path().display().to_string();
+        let org = |name: &str, url: &str, auth: &str| {
+            format!("  - name: {name}\n    url: {url}\n    auth:\n{auth}")
+        };
+        let ssws = format!("      ssws:\n        token_file: {tp}\n");
+        let cases: Vec<(&str, String, u64, &str, &str)> = vec![
+            (
+                "unknown top-level key",
+                format!(
+                    "poll_intervall: 5m\norgs:\n{}",
+                    org("a", "https://a.okta.com", &ssws)
+                ),
+                1,
+                "",
+                "unknown field `poll_intervall`",
+            ),
+            (
+                "unknown org key",
+                format!(
+                    "orgs:\n{}    region: eu\n",
+                    org("a", "https://a.okta.com", &ssws)
+                ),
+                7,
+                "",
+                "unknown field `region`",
+            ),
+            (
+                "unknown auth kind",
+                format!(
+                    "orgs:\n{}",
+                    org("a", "https://a.okta.com", "      kerberos: {}\n")
+                ),
+                5,
+                "",
+                "kerberos",
+            ),
+            (
+                "duplicate org name",
+                format!(
+                    "orgs:\n{}{}",
+                    org("a", "https://a.okta.com", &ssws),
+                    org("a", "https://b.okta.com", &ssws)
+                ),
+                7,
+                "orgs[1].name",
+                "duplicate org name \"a\"",
+            ),
+            (
+                "http url",
+                format!("orgs:\n{}", org("a", "http://a.okta.com", &ssws)),
+                3,
+                "orgs[0].url",
+                "https://",
+            ),
+            (
+                "not a url",
+                format!("orgs:\n{}", org("a", "acme.okta.com", &ssws)),
+                3,
+                "orgs[0].url",
+                "invalid URL",
+            ),
+            (
+                "url with a path",
+                format!("orgs:\n{}", org("a", "https://a.okta.com/api/v1", &ssws)),
+                3,
+                "orgs[0].url",
+                "without a path",
+            ),
+            (
+                "bad poll interval",
+                format!(
+                    "poll_interval: 5 minutes please\norgs:\n{}",
+                    org("a", "https://a.okta.com", &ssws)
+                ),
+                1,
+                "poll_interval",
+                "invalid duration",
+            ),
+            (
+                "zero poll interval",
+                format!(
+                    "poll_interval: 0s\norgs:\n{}",
+                    org("a", "https://a.okta.com", &ssws)
+                ),
+                1,
+                "poll_interval",
+                "longer than zero",
+            ),
+            (
+                "bad timeout",
+                format!(
+                    "http:\n  request_timeout: soon\norgs:\n{}",
+                    org("a", "https://a.okta.com", &ssws)
+                ),
+                2,
+                "http.request_timeout",
+                "invalid duration",
+            ),
+            (
+                "missing token file",
+                format!(
+                    "orgs:\n{}",
+                    org(
+                        "a",
+                        "https://a.okta.com",
+                        "      ssws:\n        token_file: /nonexistent/okta.token\n"
+                    )
+                ),
+                6,
+                "orgs[0].auth.ssws.token_file",
+                "cannot read the token file /nonexistent/okta.token",
+            ),
+            (
+                "empty token file",
+                format!(
+                    "orgs:\n{}",
+                    org(
+                        "a",
+                        "https://a.okta.com",
+                        &format!("      ssws:\n        token_file: {ep}\n")
+                    )
+                ),
+                6,
+                "orgs[0].auth.ssws.token_file",
+                "is empty",
+            ),
+            (
+                "unset token env",
+                format!(
+                    "orgs:\n{}",
+                    org(
+                        "a",
+                        "https://a.okta.com",
+                        "      ssws:\n        token_env: OKTA_TEST_SURELY_UNSET_VARIABLE\n"
+                    )
+                ),
+                6,
+                "orgs[0].auth.ssws.token_env",
+                "is not set",
+            ),
+            (
+                "no token source",
+                format!(
+                    "orgs:\n{}",
+                    org("a", "https://a.okta.com", "      ssws: {}\n")
+                ),
+                5,
+                "orgs[0].auth.ssws",
+                "set token_file",
+            ),
+            (
+                "empty org name",
+                format!("orgs:\n{}", org("\"\"", "https://a.okta.com", &ssws)),
+                2,
+                "orgs[0].name",
+                "must not be empty",
+            ),
+            (
+                "no orgs",
+                "poll_interval: 5m\n".to_owned(),
+                1,
+                "orgs",
+                "no orgs configured",
+            ),
+            (
+                "empty orgs",
+                "orgs: []\n".to_owned(),
+                1,
+                "orgs",
+                "the list is empty",
+            ),
+            ("not yaml", "orgs: [\n".to_owned(), 1, "", ""),
+        ];
+        for (name, yaml, line, key, needle) in cases {
+            let err = Config::from_yaml("/etc/okta.yml", &yaml).expect_err(name);
+            assert_eq!(err.source, "/etc/okta.yml", "{name}");
+            assert_eq!(err.line, line, "{name}: {err}");
+            assert_eq!(err.key, key, "{name}: {err}");
+            assert!(err.message.contains(needle), "{name}: {err}");
+            assert!(
+                !err.message.contains(" at line "),
+                "{name}: location said twice: {err}"
+            );
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("/etc/okta.yml:{line}:")),
+                "{name}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn org_urls_must_be_https_except_on_loopback() {
+        let cases = [
+            ("https://acme.okta.com", true),
+            ("https://acme.okta.com/", true),
+            ("https://acme.oktapreview.com:8443", true),
+            ("http://127.0.0.1:8080", true),
+            ("http://localhost:8080", true),
+            ("http://[::1]:8080", true),
+            ("http://acme.okta.com", false),
+            ("http://127.0.0.2", false),
+            ("http://10.0.0.1", false),
+            ("ftp://acme.okta.com", false),
+            ("https://user:pw@acme.okta.com", false),
+            ("https://acme.okta.com/?x=1", false),
+            ("https://acme.okta.com/#x", false),
+            ("", false),
+        ];
+        for (url, ok) in cases {
+            assert_eq!(
+                parse_org_url(url).is_ok(),
+                ok,
+                "{url}: {:?}",
+                parse_org_url(url)
+            );
+        }
+    }
+
+    #[test]
+    fn token_files_are_trimmed_and_checked() {
+        let cases = [
+            ("c4n\n", Ok("c4n")),
+            ("c4n\r\n", Ok("c4n")),
+            ("c4n", Ok("c4n")),
+            ("c4n\n\n", Ok("c4n")),
+            ("", Err("is empty")),
+            ("\n", Err("is empty")),
+            ("  \n", Err("is empty")),
+            ("c4n\nother\n", Err("whitespace")),
+        ];
+        for (content, want) in cases {
+            let file = token_file(content);
+            let got = read_token_file(file.path());
+            match (got, want) {
+                (Ok(secret), Ok(want)) => assert_eq!(secret.expose(), want, "{content:?}"),
+                (Err(e), Err(needle)) => {
+                    assert!(e.contains(needle), "{content:?}: {e}");
+                    assert!(!e.contains("c4n"), "errors never show the token: {e}");
+                }
+                (got, want) => panic!("{content:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+}

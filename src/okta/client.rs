@@ -1,0 +1,439 @@
+//! The HTTP client for one Okta org: lists every API token, page by page.
+//!
+//! It follows `Link: rel="next"` exactly as given, but only to the org's own origin, never twice to
+//! the same URL and never past a page cap. It retries connection errors, timeouts and 5xx a bounded
+//! number of times with exponential backoff and full jitter. On 429 it waits until
+//! `X-Rate-Limit-Reset` plus jitter, and sends nothing to the org before then, across polls too.
+//! Responses are read up to a size cap. The credential is sent only to the org's origin, never
+//! follows a redirect, and is marked sensitive so that no `Debug` output shows it.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Response, StatusCode};
+use url::Url;
+
+use super::error::PollError;
+use super::link::next_link;
+use super::model::{ApiToken, SkippedToken};
+use crate::secret::Secret;
+
+/// The `endpoint` label of the token list.
+pub const API_TOKENS: &str = "/api/v1/api-tokens";
+
+/// Tunables of the client. The defaults suit a real Okta org.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientSettings {
+    pub connect_timeout: Duration,
+    /// For one whole request, body included.
+    pub request_timeout: Duration,
+    /// Retries after the first attempt, for connection errors, timeouts and 5xx.
+    pub max_retries: u32,
+    /// The first retry's backoff ceiling; it doubles on each retry (with full jitter).
+    pub retry_backoff: Duration,
+    /// The longest wait for a rate-limit reset within one poll; a later reset fails the poll.
+    pub max_rate_limit_wait: Duration,
+    /// The `limit` query parameter of the first page.
+    pub page_size: u32,
+    pub max_pages: usize,
+    pub max_body_bytes: usize,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        ClientSettings {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_retries: 3,
+            retry_backoff: Duration::from_secs(1),
+            max_rate_limit_wait: Duration::from_secs(120),
+            page_size: 200,
+            max_pages: 1000,
+            max_body_bytes: 16 << 20,
+        }
+    }
+}
+
+/// The `X-Rate-Limit-*` headers of the last answer from an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub limit: u64,
+    pub remaining: u64,
+    /// Epoch seconds when the window resets.
+    pub reset: u64,
+}
+
+impl RateLimit {
+    fn from_headers(headers: &HeaderMap) -> Option<RateLimit> {
+        let read =
+            |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+        Some(RateLimit {
+            limit: read("x-rate-limit-limit")?,
+            remaining: read("x-rate-limit-remaining")?,
+            reset: read("x-rate-limit-reset")?,
+        })
+    }
+}
+
+/// What one poll observed, kept whether the poll succeeded or not.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PollStats {
+    /// `(endpoint, HTTP status)` of every answer received.
+    pub responses: Vec<(&'static str, u16)>,
+    /// The last rate-limit headers seen per endpoint.
+    pub rate_limits: Vec<(&'static str, RateLimit)>,
+}
+
+impl PollStats {
+    fn record(&mut self, endpoint: &'static str, response: &Response) {
+        self.responses.push((endpoint, response.status().as_u16()));
+        if let Some(limit) = RateLimit::from_headers(response.headers()) {
+            match self.rate_limits.iter_mut().find(|(e, _)| *e == endpoint) {
+                Some(slot) => slot.1 = limit,
+                None => self.rate_limits.push((endpoint, limit)),
+            }
+        }
+    }
+}
+
+/// Every token of an org, from a poll in which every page arrived.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct TokenList {
+    pub tokens: Vec<ApiToken>,
+    /// Token objects that could not be decoded.
+    pub skipped: Vec<SkippedToken>,
+    pub pages: usize,
+}
+
+/// A client for one org. Cheap to share behind an `Arc`; one poll at a time per org is the
+/// poller's job.
+pub struct OktaClient {
+    http: reqwest::Client,
+    base: Url,
+    authorization: HeaderValue,
+    secret: Secret,
+    settings: ClientSettings,
+    /// No request is sent before this instant: the last rate-limit reset we were told to respect.
+    not_before: Mutex<Option<SystemTime>>,
+}
+
+impl std::fmt::Debug for OktaClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OktaClient")
+            .field("base", &self.base.as_str())
+            .field("credential", &self.secret)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OktaClient {
+    /// A client for the org at `base` (scheme, host and port; any path is ignored) that
+    /// authenticates with an SSWS API token.
+    pub fn new(
+        base: Url,
+        api_token: Secret,
+        settings: ClientSettings,
+    ) -> Result<OktaClient, String> {
+        let mut authorization = HeaderValue::from_str(&format!("SSWS {}", api_token.expose()))
+            .map_err(|_| {
+                "the API token holds characters that cannot be sent in an HTTP header".to_owned()
+            })?;
+        authorization.set_sensitive(true);
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("okta-token-exporter/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(base.scheme() == "https")
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(OktaClient {
+            http,
+            base,
+            authorization,
+            secret: api_token,
+            settings,
+            not_before: Mutex::new(None),
+        })
+    }
+
+    /// Lists every API token of the org. Succeeds only when every page arrived.
+    pub async fn list_api_tokens(&self, stats: &mut PollStats) -> Result<TokenList, PollError> {
+        let mut url = self
+            .base
+            .join(API_TOKENS)
+            .expect("a fixed path joins any base");
+        url.query_pairs_mut()
+            .append_pair("limit", &self.settings.page_size.to_string());
+        let mut visited = HashSet::new();
+        let mut list = TokenList::default();
+        loop {
+            if list.pages >= self.settings.max_pages {
+                return Err(PollError::Pagination {
+                    detail: format!(
+                        "more than {} pages; is the `next` link advancing?",
+                        self.settings.max_pages
+                    ),
+                });
+            }
+            if !visited.insert(url.clone()) {
+                return Err(PollError::Pagination {
+                    detail: format!("the `next` link points back to {url}, a page already read"),
+                });
+            }
+            let (headers, body) = self.get(&url, API_TOKENS, stats).await?;
+            let values: Vec<serde_json::Value> =
+                serde_json::from_slice(&body).map_err(|e| PollError::Decode {
+                    detail: format!(
+                        "page {} of {API_TOKENS} is not a JSON list: {e}",
+                        list.pages + 1
+                    ),
+                })?;
+            for value in values {
+                match ApiToken::from_json(value) {
+                    Ok(token) => list.tokens.push(token),
+                    Err(skipped) => list.skipped.push(skipped),
+                }
+            }
+            list.pages += 1;
+            let links = headers
+                .get_all(header::LINK)
+                .iter()
+                .filter_map(|v| v.to_str().ok());
+            match next_link(links) {
+                None => return Ok(list),
+                Some(next) => url = self.same_origin(&next)?,
+            }
+        }
+    }
+
+    /// Parses a `next` link and refuses one outside the org's origin, so that the credential is
+    /// never sent anywhere else.
+    fn same_origin(&self, link: &str) -> Result<Url, PollError> {
+        let url = self.base.join(link).map_err(|e| PollError::Pagination {
+            detail: format!("the `next` link {link:?} is not a URL: {e}"),
+        })?;
+        if url.origin() != self.base.origin() {
+            return Err(PollError::Pagination {
+                detail: format!(
+                    "refusing to follow the `next` link to {}, which is not the org's origin {}",
+                    url.origin().ascii_serialization(),
+                    self.base.origin().ascii_serialization()
+                ),
+            });
+        }
+        Ok(url)
+    }
+
+    /// One GET with retries; returns the headers and body of a 2xx JSON answer.
+    async fn get(
+        &self,
+        url: &Url,
+        endpoint: &'static str,
+        stats: &mut PollStats,
+    ) -> Result<(HeaderMap, Vec<u8>), PollError> {
+        let mut failures = 0;
+        let mut rate_limited = 0;
+        loop {
+            self.wait_for_rate_limit_reset().await?;
+            let error = match self.get_once(url, endpoint, stats).await {
+                Ok(answer) => return Ok(answer),
+                Err((error, reset)) => {
+                    if let PollError::RateLimited { .. } = error {
+                        self.respect_reset(reset);
+                        rate_limited += 1;
+                        if rate_limited <= self.settings.max_retries {
+                            continue;
+                        }
+                    }
+                    error
+                }
+            };
+            if !error.is_transient() || failures >= self.settings.max_retries {
+                return Err(self.redact(error));
+            }
+            failures += 1;
+            let ceiling = self
+                .settings
+                .retry_backoff
+                .saturating_mul(1 << (failures - 1).min(16));
+            let backoff = ceiling.mul_f64(rand::rng().random_range(0.5..=1.0));
+            tracing::debug!(%url, %error, attempt = failures, ?backoff, "retrying");
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// One GET, no retries. A failure comes with the rate-limit reset the answer carried, if any.
+    async fn get_once(
+        &self,
+        url: &Url,
+        endpoint: &'static str,
+        stats: &mut PollStats,
+    ) -> Result<(HeaderMap, Vec<u8>), (PollError, Option<SystemTime>)> {
+        let response = self
+            .http
+            .get(url.clone())
+            .header(header::AUTHORIZATION, self.authorization.clone())
+            .header(header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| (transport_error(&e), None))?;
+        stats.record(endpoint, &response);
+        let status = response.status();
+        let reset = RateLimit::from_headers(response.headers())
+            .map(|r| UNIX_EPOCH + Duration::from_secs(r.reset))
+            .or_else(|| reset_header(response.headers()));
+        let headers = response.headers().clone();
+        let body = self.read_body(response).await.map_err(|e| (e, reset))?;
+        if !status.is_success() {
+            return Err((
+                PollError::from_status(endpoint, status.as_u16(), &body),
+                reset,
+            ));
+        }
+        if status != StatusCode::OK || !is_json(&headers) {
+            let content_type = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("none");
+            return Err((
+                PollError::Decode {
+                    detail: format!("HTTP {status} with content type {content_type:?}, expected application/json"),
+                },
+                reset,
+            ));
+        }
+        Ok((headers, body))
+    }
+
+    /// Reads the body, refusing more than the size cap.
+    async fn read_body(&self, mut response: Response) -> Result<Vec<u8>, PollError> {
+        let cap = self.settings.max_body_bytes;
+        let too_large = || PollError::Decode {
+            detail: format!("the response is larger than the cap of {cap} bytes"),
+        };
+        if response.content_length().is_some_and(|n| n > cap as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
+            if body.len() + chunk.len() > cap {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    fn respect_reset(&self, reset: Option<SystemTime>) {
+        // Without a reset header, assume Okta's one-minute window.
+        let reset = reset.unwrap_or_else(|| SystemTime::now() + Duration::from_secs(60));
+        let mut not_before = self.not_before.lock().unwrap_or_else(|e| e.into_inner());
+        *not_before = Some(not_before.map_or(reset, |t| t.max(reset)));
+    }
+
+    /// Sleeps until the last rate-limit reset (plus jitter), or fails the poll when that is
+    /// further away than we are willing to wait within one poll.
+    async fn wait_for_rate_limit_reset(&self) -> Result<(), PollError> {
+        let not_before = *self.not_before.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(wait) = not_before.and_then(|t| t.duration_since(SystemTime::now()).ok()) else {
+            return Ok(());
+        };
+        if wait > self.settings.max_rate_limit_wait {
+            return Err(PollError::RateLimited {
+                detail: format!(
+                    "the rate-limit window resets in {}s, later than this poll waits",
+                    wait.as_secs()
+                ),
+            });
+        }
+        let jitter = Duration::from_millis(rand::rng().random_range(100..=1000));
+        tracing::debug!(wait = ?(wait + jitter), "waiting for the rate-limit reset");
+        tokio::time::sleep(wait + jitter).await;
+        Ok(())
+    }
+
+    /// Belt and braces: no message leaves this client with the credential in it.
+    fn redact(&self, error: PollError) -> PollError {
+        let secret = self.secret.expose();
+        if secret.is_empty() || !format!("{error:?}").contains(secret) {
+            return error;
+        }
+        let clean = |s: &str| s.replace(secret, Secret::REDACTED);
+        match error {
+            PollError::Unauthorized { detail } => PollError::Unauthorized {
+                detail: clean(&detail),
+            },
+            PollError::Forbidden { endpoint, detail } => PollError::Forbidden {
+                endpoint,
+                detail: clean(&detail),
+            },
+            PollError::RateLimited { detail } => PollError::RateLimited {
+                detail: clean(&detail),
+            },
+            PollError::ServerError { status, detail } => PollError::ServerError {
+                status,
+                detail: clean(&detail),
+            },
+            PollError::ClientError { status, detail } => PollError::ClientError {
+                status,
+                detail: clean(&detail),
+            },
+            PollError::Timeout { detail } => PollError::Timeout {
+                detail: clean(&detail),
+            },
+            PollError::Connect { detail } => PollError::Connect {
+                detail: clean(&detail),
+            },
+            PollError::Decode { detail } => PollError::Decode {
+                detail: clean(&detail),
+            },
+            PollError::Pagination { detail } => PollError::Pagination {
+                detail: clean(&detail),
+            },
+        }
+    }
+}
+
+fn reset_header(headers: &HeaderMap) -> Option<SystemTime> {
+    let secs: u64 = headers
+        .get("x-rate-limit-reset")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
+        })
+}
+
+/// Classifies a failure without an HTTP answer. reqwest's message names the URL, not headers.
+fn transport_error(error: &reqwest::Error) -> PollError {
+    let mut detail = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        detail.push_str(": ");
+        detail.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if error.is_timeout() {
+        PollError::Timeout { detail }
+    } else if error.is_builder() {
+        PollError::ClientError { status: 0, detail }
+    } else {
+        PollError::Connect { detail }
+    }
+}
