@@ -30,6 +30,9 @@ use url::Url;
 use crate::okta::ClientSettings;
 use crate::secret::Secret;
 
+/// The environment variable read for the API token when `--okta.token-file` is not given.
+pub const TOKEN_ENV: &str = "OKTA_API_TOKEN";
+
 /// The default `poll_interval`.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(300);
 
@@ -223,6 +226,50 @@ impl Config {
             poll_interval,
             client,
             orgs: resolved,
+        })
+    }
+}
+
+impl Config {
+    /// One org from flags: `--okta.org-url`, `--okta.token-file` (or the `OKTA_API_TOKEN`
+    /// environment variable) and `--okta.org-name` (default: the URL's host).
+    pub fn single_org(
+        url: &str,
+        token_file: Option<&Path>,
+        name: Option<&str>,
+    ) -> Result<Config, ConfigError> {
+        let flag = |key: &str, message: String| ConfigError {
+            source: "command line".into(),
+            line: 0,
+            column: 0,
+            key: key.into(),
+            message,
+        };
+        let url = parse_org_url(url).map_err(|m| flag("--okta.org-url", m))?;
+        let token = match token_file {
+            Some(path) => read_token_file(path).map_err(|m| flag("--okta.token-file", m))?,
+            None => read_token_env(TOKEN_ENV).map_err(|m| {
+                flag(
+                    "--okta.token-file",
+                    format!("not given, and {m}; pass --okta.token-file PATH or set {TOKEN_ENV}"),
+                )
+            })?,
+        };
+        let name = match name {
+            Some(name) if name.trim().is_empty() => {
+                return Err(flag("--okta.org-name", "must not be empty".into()))
+            }
+            Some(name) => name.trim().to_owned(),
+            None => url.host_str().unwrap_or_default().to_owned(),
+        };
+        Ok(Config {
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            client: ClientSettings::default(),
+            orgs: vec![OrgConfig {
+                name,
+                url,
+                auth: Auth::Ssws { token },
+            }],
         })
     }
 }

@@ -5,9 +5,16 @@
 //! refreshed), `metrics` (the scrape-time collector), `server` (HTTP), `simulator` (a fake Okta org
 //! for the demo and the tests), `secret`, `logging` and `cli`.
 
+pub mod app;
+pub mod cli;
 pub mod config;
 pub mod duration;
+pub mod logging;
+pub mod metrics;
 pub mod okta;
+pub mod poller;
 pub mod secret;
+pub mod server;
 pub mod simulator;
+pub mod state;
 pub mod status;

@@ -1,1 +1,788 @@
-//! placeholder
+//! A simulated Okta org speaking real HTTP on loopback, for the `demo` command and the tests.
+//!
+//! It serves `GET /api/v1/api-tokens` the way Okta does: cursor pagination with one `Link` header
+//! per relation, `X-Rate-Limit-*` headers on every answer, Okta's JSON error bodies, 401 for a
+//! wrong `SSWS` token. Tokens that have a `use_every` are "used" as wall time passes, so values move;
+//! tokens whose expiry passed disappear, as Okta revokes them. Tests inject one-shot [`Fault`]s
+//! (errors, rate limits, HTML pages, broken JSON, bad `next` links, delays) and read back every
+//! request received.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use rand::distr::{Alphanumeric, SampleString};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// One token as the simulated org holds it.
+#[derive(Clone, Debug)]
+pub struct SimToken {
+    pub id: String,
+    pub name: String,
+    pub user_id: String,
+    pub client_name: String,
+    /// ISO 8601, as Okta sends it (`P30D`, `PT5M`).
+    pub token_window: String,
+    /// `network.connection`; `None` leaves the `network` object out.
+    pub network_connection: Option<String>,
+    pub created: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// When set, the token is used every this much wall time: its expiry slides to `now + window`.
+    pub use_every: Option<Duration>,
+}
+
+/// A one-shot misbehaviour, consumed by the listing request it applies to.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// This status with Okta's JSON error body.
+    OktaError {
+        status: u16,
+        error_code: String,
+        summary: String,
+    },
+    /// 429 with `X-Rate-Limit-Reset` `reset_after` from now (whole seconds, rounded up). A
+    /// concurrency limit reports limit and remaining as 0.
+    RateLimited {
+        reset_after: Duration,
+        concurrency: bool,
+    },
+    /// This status with an HTML maintenance page.
+    Html { status: u16 },
+    /// 200 with JSON cut off in the middle.
+    TruncatedJson,
+    /// 200 with a JSON body but `Content-Type: text/plain`.
+    WrongContentType,
+    /// Answer normally after this long.
+    Delay(Duration),
+    /// The `next` link points back at this page.
+    NextLinkToSelf,
+    /// The `next` link points at another host (127.0.0.2).
+    NextLinkToOtherHost,
+}
+
+/// A request as the simulator saw it.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path_and_query: String,
+    /// The raw `Authorization` header, for tests to check; never logged.
+    pub authorization: Option<String>,
+    pub user_agent: Option<String>,
+    pub accept: Option<String>,
+    pub received_at: SystemTime,
+    /// The status answered.
+    pub status: u16,
+}
+
+const TOKENS_PATH: &str = "/api/v1/api-tokens";
+
+struct State {
+    api_token: String,
+    tokens: Vec<(SimToken, DateTime<Utc>)>,
+    page_size: usize,
+    /// Faults for a given page number (1-based), or for any listing request (`None`).
+    faults: VecDeque<(Option<usize>, Fault)>,
+    rate_limit: u32,
+    window: Option<(SystemTime, u32)>,
+    requests: Vec<RecordedRequest>,
+}
+
+/// A running simulated org. Clones share it.
+#[derive(Clone)]
+pub struct Simulator {
+    state: Arc<Mutex<State>>,
+    addr: SocketAddr,
+    stop: Arc<watch::Sender<bool>>,
+}
+
+impl Simulator {
+    /// Starts on 127.0.0.1 with a free port.
+    pub async fn start(api_token: &str, tokens: Vec<SimToken>) -> std::io::Result<Simulator> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), api_token, tokens).await
+    }
+
+    pub async fn start_on(
+        addr: SocketAddr,
+        api_token: &str,
+        tokens: Vec<SimToken>,
+    ) -> std::io::Result<Simulator> {
+        let listener = TcpListener::bind(addr).await?;
+        let (stop, stopped) = watch::channel(false);
+        let simulator = Simulator {
+            state: Arc::new(Mutex::new(State {
+                api_token: api_token.to_owned(),
+                tokens: Vec::new(),
+                page_size: 200,
+                faults: VecDeque::new(),
+                rate_limit: 600,
+                window: None,
+                requests: Vec::new(),
+            })),
+            addr: listener.local_addr()?,
+            stop: Arc::new(stop),
+        };
+        simulator.set_tokens(tokens);
+        tokio::spawn(accept_loop(listener, simulator.clone(), stopped));
+        Ok(simulator)
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn set_tokens(&self, tokens: Vec<SimToken>) {
+        let mut tokens: Vec<_> = tokens
+            .into_iter()
+            .map(|t| {
+                let last_use = t.expires_at - window_of(&t);
+                (t, last_use)
+            })
+            .collect();
+        tokens.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        self.lock().tokens = tokens;
+    }
+
+    /// The tokens as they stand now (after simulated use and expiry).
+    pub fn tokens(&self) -> Vec<SimToken> {
+        let mut state = self.lock();
+        state.advance(Utc::now());
+        state.tokens.iter().map(|(t, _)| t.clone()).collect()
+    }
+
+    /// Revokes a token; false when there was none with that id.
+    pub fn remove_token(&self, id: &str) -> bool {
+        let mut state = self.lock();
+        let before = state.tokens.len();
+        state.tokens.retain(|(t, _)| t.id != id);
+        state.tokens.len() != before
+    }
+
+    /// The largest page the simulator serves, whatever `limit` asks (default 200).
+    pub fn set_page_size(&self, n: usize) {
+        self.lock().page_size = n.max(1);
+    }
+
+    /// Queues a fault for page `page` (1-based) of a listing, or for the next listing request.
+    pub fn push_fault(&self, page: Option<usize>, fault: Fault) {
+        self.lock().faults.push_back((page, fault));
+    }
+
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// Requests allowed per one-minute window (default 600).
+    pub fn set_rate_limit(&self, limit: u32) {
+        self.lock().rate_limit = limit;
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.lock().requests.clone()
+    }
+
+    /// Stops accepting connections.
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The demo org's dozen tokens, relative to `now`:
+    ///
+    /// | token | state | why it is there |
+    /// |---|---|---|
+    /// | SCIM provisioning (Workday) | green | used every minute |
+    /// | CI deploy pipeline | green | used every 5 minutes |
+    /// | SIEM feed (Splunk) | green | used every 2 minutes, network zone restricted |
+    /// | HR sync (BambooHR) | green | last used 2 days ago, no `network` object |
+    /// | Terraform Okta provider | gray | last used 4 days ago |
+    /// | Quarterly access review | gray | last used 12 days ago |
+    /// | Backup export | gray | last used 20 days ago |
+    /// | Legacy "backup" … 🚀 | gray | a name with a quote, a backslash, a newline and emoji |
+    /// | Old Jira integration | red | expires in 2 days |
+    /// | Staging smoke tests | red | expires in 5 hours |
+    /// | Monitoring probe (5 min window) | red | a `PT5M` window, used every minute |
+    /// | Abandoned POC | red | expires in 6 days 23 hours: just inside Red |
+    pub fn demo_tokens(now: DateTime<Utc>) -> Vec<SimToken> {
+        let days = TimeDelta::days;
+        let minute = Duration::from_secs(60);
+        let token = |n: u32,
+                     name: &str,
+                     user: u32,
+                     window: &str,
+                     last_use: TimeDelta,
+                     use_every: Option<Duration>| {
+            let window_delta = TimeDelta::seconds(
+                crate::duration::parse_iso8601_seconds(window).expect("demo windows are valid")
+                    as i64,
+            );
+            SimToken {
+                id: format!("00Tdemo{n:013}"),
+                name: name.to_owned(),
+                user_id: format!("00udemo{user:013}"),
+                client_name: "Okta API".to_owned(),
+                token_window: window.to_owned(),
+                network_connection: Some("ANYWHERE".to_owned()),
+                created: now - days(120) - TimeDelta::hours(n as i64),
+                expires_at: now - last_use + window_delta,
+                use_every,
+            }
+        };
+        let mut tokens = vec![
+            token(
+                1,
+                "SCIM provisioning (Workday)",
+                1,
+                "P30D",
+                TimeDelta::zero(),
+                Some(minute),
+            ),
+            token(
+                2,
+                "CI deploy pipeline",
+                2,
+                "P30D",
+                TimeDelta::minutes(3),
+                Some(5 * minute),
+            ),
+            token(
+                3,
+                "SIEM feed (Splunk)",
+                3,
+                "P30D",
+                TimeDelta::minutes(1),
+                Some(2 * minute),
+            ),
+            token(4, "HR sync (BambooHR)", 1, "P30D", days(2), None),
+            token(5, "Terraform Okta provider", 2, "P30D", days(4), None),
+            token(6, "Quarterly access review", 3, "P30D", days(12), None),
+            token(7, "Backup export", 1, "P30D", days(20), None),
+            token(
+                8,
+                "Legacy \"backup\" C:\\scripts\nnightly 🚀",
+                2,
+                "P30D",
+                days(10),
+                None,
+            ),
+            token(9, "Old Jira integration", 3, "P30D", days(28), None),
+            token(
+                10,
+                "Staging smoke tests",
+                1,
+                "P30D",
+                days(30) - TimeDelta::hours(5),
+                None,
+            ),
+            token(
+                11,
+                "Monitoring probe (5 min window)",
+                2,
+                "PT5M",
+                TimeDelta::zero(),
+                Some(minute),
+            ),
+            token(
+                12,
+                "Abandoned POC",
+                3,
+                "P30D",
+                days(23) + TimeDelta::hours(1),
+                None,
+            ),
+        ];
+        tokens[2].network_connection = Some("ZONE".to_owned());
+        tokens[3].network_connection = None;
+        tokens[3].client_name = "Okta Workflows".to_owned();
+        tokens
+    }
+}
+
+fn window_of(token: &SimToken) -> TimeDelta {
+    crate::duration::parse_iso8601_seconds(&token.token_window)
+        .ok()
+        .and_then(|s| TimeDelta::try_seconds(s as i64))
+        .unwrap_or(TimeDelta::days(30))
+}
+
+impl State {
+    /// Applies simulated use, then revokes what expired.
+    fn advance(&mut self, now: DateTime<Utc>) {
+        for (token, last_use) in &mut self.tokens {
+            if let Some(every) = token.use_every.and_then(|d| TimeDelta::from_std(d).ok()) {
+                if now - *last_use >= every && token.expires_at > now {
+                    *last_use = now;
+                    token.expires_at = now + window_of(token);
+                }
+            }
+        }
+        self.tokens.retain(|(t, _)| t.expires_at > now);
+    }
+
+    /// Counts the request against the rate-limit window; returns (limit, remaining, reset epoch s)
+    /// and whether it is over the limit.
+    fn rate_limit(&mut self, now: SystemTime) -> ((u32, u32, u64), bool) {
+        let (start, used) = match self.window {
+            Some((start, used)) if now < start + Duration::from_secs(60) => (start, used),
+            _ => (now, 0),
+        };
+        let over = used >= self.rate_limit;
+        let used = if over { used } else { used + 1 };
+        self.window = Some((start, used));
+        let reset = epoch_seconds_ceil(start + Duration::from_secs(60));
+        ((self.rate_limit, self.rate_limit - used, reset), over)
+    }
+
+    /// The first queued fault for this page, removed from the queue.
+    fn take_fault(&mut self, page: usize) -> Option<Fault> {
+        let index = self
+            .faults
+            .iter()
+            .position(|(p, _)| p.is_none_or(|p| p == page))?;
+        self.faults.remove(index).map(|(_, fault)| fault)
+    }
+}
+
+fn epoch_seconds_ceil(t: SystemTime) -> u64 {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    simulator: Simulator,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+            _ = stopped.wait_for(|stop| *stop) => return,
+        };
+        let simulator = simulator.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let simulator = simulator.clone();
+                async move { Ok::<_, Infallible>(simulator.handle(request).await) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// What to send, decided under the lock and sent after it.
+struct Answer {
+    status: u16,
+    content_type: &'static str,
+    body: Vec<u8>,
+    links: Vec<String>,
+    rate: (u32, u32, u64),
+    delay: Option<Duration>,
+}
+
+impl Simulator {
+    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let answer = self.answer(&request);
+        if let Some(delay) = answer.delay {
+            tokio::time::sleep(delay).await;
+        }
+        let mut response = Response::new(Full::new(Bytes::from(answer.body)));
+        *response.status_mut() =
+            StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(answer.content_type),
+        );
+        for link in answer.links {
+            if let Ok(value) = HeaderValue::from_str(&link) {
+                headers.append(header::LINK, value);
+            }
+        }
+        let (limit, remaining, reset) = answer.rate;
+        headers.insert("x-rate-limit-limit", HeaderValue::from(limit));
+        headers.insert("x-rate-limit-remaining", HeaderValue::from(remaining));
+        headers.insert("x-rate-limit-reset", HeaderValue::from(reset));
+        response
+    }
+
+    fn answer(&self, request: &Request<Incoming>) -> Answer {
+        let now = SystemTime::now();
+        let header = |name: header::HeaderName| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let path_and_query = request
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default();
+        let mut state = self.lock();
+        let (rate, over_limit) = state.rate_limit(now);
+        let authorized = header(header::AUTHORIZATION) == Some(format!("SSWS {}", state.api_token));
+        let mut answer = if over_limit {
+            error(
+                429,
+                "E0000047",
+                "API call exceeded rate limit due to too many requests.",
+            )
+        } else if !authorized {
+            error(401, "E0000011", "Invalid token provided")
+        } else {
+            self.route(
+                &mut state,
+                request.method(),
+                request.uri().path(),
+                request.uri().query().unwrap_or(""),
+            )
+        };
+        if answer.status == 429 && answer.rate == (0, 0, 0) {
+            answer.rate = (0, 0, rate.2);
+        } else if answer.rate == (0, 0, 0) {
+            answer.rate = rate;
+        }
+        state.requests.push(RecordedRequest {
+            method: request.method().to_string(),
+            path_and_query,
+            authorization: header(header::AUTHORIZATION),
+            user_agent: header(header::USER_AGENT),
+            accept: header(header::ACCEPT),
+            received_at: now,
+            status: answer.status,
+        });
+        answer
+    }
+
+    fn route(&self, state: &mut State, method: &Method, path: &str, query: &str) -> Answer {
+        let known = path == TOKENS_PATH || path.starts_with("/api/v1/api-tokens/");
+        if !known {
+            return error(
+                404,
+                "E0000007",
+                &format!("Not found: Resource not found: {path} (GET)"),
+            );
+        }
+        if method != Method::GET {
+            return error(
+                405,
+                "E0000022",
+                "The endpoint does not support the provided HTTP method",
+            );
+        }
+        state.advance(Utc::now());
+        if let Some(id) = path.strip_prefix("/api/v1/api-tokens/") {
+            return match state.tokens.iter().find(|(t, _)| t.id == id) {
+                Some((token, _)) => ok_json(
+                    json!(self.token_json(token)).to_string().into_bytes(),
+                    Vec::new(),
+                ),
+                None => error(
+                    404,
+                    "E0000007",
+                    &format!("Not found: Resource not found: {id} (ApiToken)"),
+                ),
+            };
+        }
+        self.list(state, query)
+    }
+
+    fn list(&self, state: &mut State, query: &str) -> Answer {
+        let mut limit = 20;
+        let mut after = None;
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match key.as_ref() {
+                "limit" => match value.parse::<usize>() {
+                    Ok(n) if (1..=200).contains(&n) => limit = n,
+                    _ => return error(400, "E0000001", "Api validation failed: limit"),
+                },
+                "after" => after = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        let start = after.as_deref().map_or(0, |a| {
+            state
+                .tokens
+                .iter()
+                .take_while(|(t, _)| t.id.as_str() <= a)
+                .count()
+        });
+        let page_size = limit.min(state.page_size);
+        let page_number = start / page_size + 1;
+        let page: Vec<Value> = state.tokens[start..]
+            .iter()
+            .take(page_size)
+            .map(|(t, _)| self.token_json(t))
+            .collect();
+        let end = start + page.len();
+        let self_url = format!("{}{TOKENS_PATH}?{query}", self.url());
+        let mut links = vec![format!("<{self_url}>; rel=\"self\"")];
+        let next = (end < state.tokens.len()).then(|| {
+            format!(
+                "{}{TOKENS_PATH}?after={}&limit={limit}",
+                self.url(),
+                state.tokens[end - 1].0.id
+            )
+        });
+        let mut answer = ok_json(Value::Array(page).to_string().into_bytes(), Vec::new());
+        let mut next = next;
+        match state.take_fault(page_number) {
+            None => {}
+            Some(Fault::OktaError { status, error_code, summary }) => return error(status, &error_code, &summary),
+            Some(Fault::RateLimited { reset_after, concurrency }) => {
+                let mut limited = error(429, "E0000047", "API call exceeded rate limit due to too many requests.");
+                let reset = epoch_seconds_ceil(SystemTime::now() + reset_after);
+                limited.rate = if concurrency { (0, 0, reset) } else { (state.rate_limit, 0, reset) };
+                return limited;
+            }
+            Some(Fault::Html { status }) => {
+                return Answer {
+                    status,
+                    content_type: "text/html; charset=utf-8",
+                    body: b"<!DOCTYPE html><html><head><title>Service unavailable</title></head><body><h1>Okta is down for maintenance</h1></body></html>".to_vec(),
+                    links: Vec::new(),
+                    rate: (0, 0, 0),
+                    delay: None,
+                }
+            }
+            Some(Fault::TruncatedJson) => {
+                let cut = answer.body.len() / 2;
+                answer.body.truncate(cut.max(1));
+            }
+            Some(Fault::WrongContentType) => answer.content_type = "text/plain",
+            Some(Fault::Delay(delay)) => answer.delay = Some(delay),
+            Some(Fault::NextLinkToSelf) => next = Some(self_url.clone()),
+            Some(Fault::NextLinkToOtherHost) => {
+                let cursor = next.clone().unwrap_or_else(|| self_url.clone());
+                next = Some(cursor.replacen("127.0.0.1", "127.0.0.2", 1));
+            }
+        }
+        if let Some(next) = next {
+            links.push(format!("<{next}>; rel=\"next\""));
+        }
+        answer.links = links;
+        answer
+    }
+
+    fn token_json(&self, token: &SimToken) -> Value {
+        let timestamp = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let mut value = json!({
+            "id": token.id,
+            "name": token.name,
+            "userId": token.user_id,
+            "clientName": token.client_name,
+            "tokenWindow": token.token_window,
+            "created": timestamp(token.created),
+            "lastUpdated": timestamp(token.expires_at - window_of(token)),
+            "expiresAt": timestamp(token.expires_at),
+            "_links": {
+                "self": { "href": format!("{}{TOKENS_PATH}/{}", self.url(), token.id) },
+                "user": { "href": format!("{}/api/v1/users/{}", self.url(), token.user_id) },
+            },
+        });
+        if let Some(connection) = &token.network_connection {
+            value["network"] = json!({ "connection": connection });
+        }
+        value
+    }
+}
+
+fn ok_json(body: Vec<u8>, links: Vec<String>) -> Answer {
+    Answer {
+        status: 200,
+        content_type: "application/json",
+        body,
+        links,
+        rate: (0, 0, 0),
+        delay: None,
+    }
+}
+
+fn error(status: u16, code: &str, summary: &str) -> Answer {
+    let body = json!({
+        "errorCode": code,
+        "errorSummary": summary,
+        "errorLink": code,
+        "errorId": format!("oae{}", Alphanumeric.sample_string(&mut rand::rng(), 20)),
+        "errorCauses": [],
+    });
+    Answer {
+        status,
+        content_type: "application/json",
+        body: body.to_string().into_bytes(),
+        links: Vec::new(),
+        rate: (0, 0, 0),
+        delay: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{status, TokenStatus};
+
+    async fn get(url: &str, token: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(url)
+            .header("Authorization", format!("SSWS {token}"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    fn tokens(n: usize) -> Vec<SimToken> {
+        let now = Utc::now();
+        (0..n)
+            .map(|i| SimToken {
+                id: format!("00T{i:017}"),
+                name: format!("token {i}"),
+                user_id: "00u1".into(),
+                client_name: "Okta API".into(),
+                token_window: "P30D".into(),
+                network_connection: Some("ANYWHERE".into()),
+                created: now - TimeDelta::days(40),
+                expires_at: now + TimeDelta::days(10),
+                use_every: None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn paginates_with_one_link_header_per_relation() {
+        let sim = Simulator::start("t", tokens(7)).await.unwrap();
+        sim.set_page_size(3);
+        let mut url = format!("{}/api/v1/api-tokens?limit=200", sim.url());
+        let mut pages = Vec::new();
+        loop {
+            let response = get(&url, "t").await;
+            assert_eq!(response.status(), 200);
+            let links: Vec<String> = response
+                .headers()
+                .get_all("link")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect();
+            assert!(links[0].ends_with("rel=\"self\""), "{links:?}");
+            assert!(response.headers().contains_key("x-rate-limit-remaining"));
+            let body: Vec<Value> =
+                serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+            pages.push(body.len());
+            match links.iter().find(|l| l.ends_with("rel=\"next\"")) {
+                Some(next) => url = next[1..next.find('>').unwrap()].to_owned(),
+                None => break,
+            }
+        }
+        assert_eq!(pages, [3, 3, 1]);
+    }
+
+    #[tokio::test]
+    async fn refuses_a_wrong_token_with_okta_error_body() {
+        let sim = Simulator::start("right", tokens(1)).await.unwrap();
+        let response = get(&format!("{}/api/v1/api-tokens", sim.url()), "wrong").await;
+        assert_eq!(response.status(), 401);
+        let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        assert_eq!(body["errorCode"], "E0000011");
+        assert!(body["errorId"].as_str().unwrap().starts_with("oae"));
+        assert_eq!(sim.requests()[0].status, 401);
+    }
+
+    #[tokio::test]
+    async fn a_fault_for_page_two_is_consumed_once() {
+        let sim = Simulator::start("t", tokens(4)).await.unwrap();
+        sim.set_page_size(2);
+        sim.push_fault(Some(2), Fault::Html { status: 503 });
+        let page2 = format!(
+            "{}/api/v1/api-tokens?after=00T00000000000000001&limit=2",
+            sim.url()
+        );
+        assert_eq!(
+            get(&format!("{}/api/v1/api-tokens?limit=2", sim.url()), "t")
+                .await
+                .status(),
+            200
+        );
+        assert_eq!(get(&page2, "t").await.status(), 503);
+        assert_eq!(get(&page2, "t").await.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn rate_limit_faults_announce_the_reset() {
+        let sim = Simulator::start("t", tokens(1)).await.unwrap();
+        sim.push_fault(
+            None,
+            Fault::RateLimited {
+                reset_after: Duration::from_secs(2),
+                concurrency: true,
+            },
+        );
+        let response = get(&format!("{}/api/v1/api-tokens", sim.url()), "t").await;
+        assert_eq!(response.status(), 429);
+        let reset: u64 = response.headers()["x-rate-limit-reset"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!((now + 1..=now + 3).contains(&reset), "{reset} vs {now}");
+        assert_eq!(response.headers()["x-rate-limit-limit"], "0");
+    }
+
+    #[test]
+    fn demo_tokens_cover_every_state_and_the_tricky_cases() {
+        let now = Utc::now();
+        let tokens = Simulator::demo_tokens(now);
+        assert_eq!(tokens.len(), 12);
+        let states: Vec<TokenStatus> = tokens
+            .iter()
+            .map(|t| status(now, t.expires_at, t.expires_at - window_of(t), false))
+            .collect();
+        for wanted in [TokenStatus::Green, TokenStatus::Gray, TokenStatus::Red] {
+            assert!(
+                states.iter().filter(|s| **s == wanted).count() >= 2,
+                "{wanted:?}: {states:?}"
+            );
+        }
+        assert!(
+            tokens.iter().all(|t| t.expires_at > now),
+            "none already expired"
+        );
+        assert!(tokens.iter().any(|t| t.token_window == "PT5M"));
+        assert!(tokens
+            .iter()
+            .any(|t| t.name.contains('"') && t.name.contains('\\') && t.name.contains('\n')));
+        assert!(tokens.iter().any(|t| t.network_connection.is_none()));
+        let mut ids: Vec<&str> = tokens.iter().map(|t| t.id.as_str()).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), 12);
+        assert!(ids.iter().all(|id| id.len() == 20));
+    }
+}

@@ -1,0 +1,217 @@
+//! Wiring: from parsed flags to a running exporter.
+//!
+//! Loads and checks the configuration (exit code 2 on any problem, before anything is served),
+//! starts one poller per org, serves HTTP, and shuts everything down on SIGTERM or SIGINT.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus::{IntGaugeVec, Opts, Registry};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::cli::{Cli, Command};
+use crate::config::{Auth, Config, ConfigError};
+use crate::okta::OktaClient;
+use crate::secret::Secret;
+use crate::server::{self, App};
+use crate::simulator::Simulator;
+use crate::state::{OrgState, Store};
+
+/// How often the demo polls its simulated org unless told otherwise: often enough to see values move.
+const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Runs the command line to completion.
+pub fn run(cli: Cli) -> ExitCode {
+    crate::logging::init(cli.log.level, cli.log.format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let config = match &cli.command {
+            Some(Command::Demo) => match start_demo(&cli).await {
+                Ok(config) => config,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the simulated Okta org");
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => match load_config(&cli) {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("okta-token-exporter: {e}");
+                    return ExitCode::from(2);
+                }
+            },
+        };
+        if cli.okta.config_check {
+            println!(
+                "configuration OK: {} org(s), polled every {}",
+                config.orgs.len(),
+                humantime::format_duration(config.poll_interval)
+            );
+            return ExitCode::SUCCESS;
+        }
+        serve(&cli, config).await
+    })
+}
+
+/// The configuration from `--config.file` or the single-org flags; the poll interval flag wins.
+fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
+    let mut config = match (&cli.okta.config_file, &cli.okta.org_url) {
+        (Some(path), _) => Config::from_file(path)?,
+        (None, Some(url)) => Config::single_org(url, cli.okta.token_file.as_deref(), cli.okta.org_name.as_deref())?,
+        (None, None) => {
+            return Err(ConfigError {
+                source: "command line".into(),
+                line: 0,
+                column: 0,
+                key: String::new(),
+                message: "no org to poll: pass --config.file PATH, or --okta.org-url URL with --okta.token-file PATH \
+                          (or OKTA_API_TOKEN); to try the exporter without Okta, run `okta-token-exporter demo`"
+                    .into(),
+            })
+        }
+    };
+    if let Some(interval) = cli.okta.poll_interval {
+        config.poll_interval = interval;
+    }
+    Ok(config)
+}
+
+/// Starts the simulated org on a loopback port and returns a config that polls it.
+async fn start_demo(cli: &Cli) -> std::io::Result<Config> {
+    let api_token = Secret::new(format!("demo{:032x}", rand::random::<u128>()));
+    let simulator = Simulator::start(
+        api_token.expose(),
+        Simulator::demo_tokens(chrono::Utc::now()),
+    )
+    .await?;
+    tracing::info!(url = %simulator.url(), "started the simulated Okta org");
+    let url = crate::config::parse_org_url(&simulator.url()).map_err(std::io::Error::other)?;
+    Ok(Config {
+        poll_interval: cli.okta.poll_interval.unwrap_or(DEMO_POLL_INTERVAL),
+        client: Default::default(),
+        orgs: vec![crate::config::OrgConfig {
+            name: "demo".into(),
+            url,
+            auth: Auth::Ssws { token: api_token },
+        }],
+    })
+}
+
+async fn serve(cli: &Cli, config: Config) -> ExitCode {
+    let address = server::bind_address(&cli.web.listen_address);
+    let listener = match TcpListener::bind(&address).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!(address = %cli.web.listen_address, error = %e, "cannot listen; is another process using the port? Change it with --web.listen-address");
+            return ExitCode::FAILURE;
+        }
+    };
+    let store = Store::new(
+        config
+            .orgs
+            .iter()
+            .map(|o| OrgState::new(&o.name, o.url.as_str().trim_end_matches('/'))),
+    );
+    let registry = match registry() {
+        Ok(registry) => registry,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot register metrics");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (stop, stopped) = watch::channel(false);
+    let mut pollers = Vec::new();
+    for (index, org) in config.orgs.iter().enumerate() {
+        let Auth::Ssws { token } = &org.auth;
+        let client = match OktaClient::new(org.url.clone(), token.clone(), config.client.clone()) {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::error!(org = %org.name, error = %e, "cannot create the Okta client");
+                return ExitCode::FAILURE;
+            }
+        };
+        pollers.push(tokio::spawn(crate::poller::run(
+            store.org(index),
+            client,
+            config.poll_interval,
+            stopped.clone(),
+        )));
+    }
+    let local = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or(address);
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        address = %local,
+        telemetry_path = %cli.web.telemetry_path,
+        orgs = config.orgs.len(),
+        poll_interval = %humantime::format_duration(config.poll_interval),
+        "listening"
+    );
+    let app = Arc::new(App {
+        registry,
+        store,
+        telemetry_path: cli.web.telemetry_path.clone(),
+    });
+    server::serve(listener, app, shutdown_signal()).await;
+    let _ = stop.send(true);
+    for poller in pollers {
+        let _ = poller.await;
+    }
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+/// The exporter's own metrics: build info and process metrics. The org and token metrics are
+/// rendered per scrape by `metrics::encode`.
+pub fn registry() -> prometheus::Result<Registry> {
+    let registry = Registry::new();
+    let build_info = IntGaugeVec::new(
+        Opts::new(
+            "okta_exporter_build_info",
+            "The exporter's version and git revision; always 1.",
+        ),
+        &["version", "revision"],
+    )?;
+    build_info
+        .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("OKTA_EXPORTER_REVISION")])
+        .set(1);
+    registry.register(Box::new(build_info))?;
+    #[cfg(target_os = "linux")]
+    registry.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    ))?;
+    Ok(registry)
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => tracing::info!("received SIGINT; shutting down"),
+        _ = terminate => tracing::info!("received SIGTERM; shutting down"),
+    }
+}

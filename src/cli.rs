@@ -1,0 +1,183 @@
+//! The command line: `okta-token-exporter [FLAGS]` serves, `okta-token-exporter demo` runs the
+//! exporter against a built-in simulated Okta org.
+//!
+//! Flag names follow the Prometheus exporters' conventions (`--web.listen-address`,
+//! `--config.file`, `--log.level`, …).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::logging::{LogFormat, LogLevel};
+
+const ABOUT: &str = "Prometheus exporter that warns before Okta API tokens lapse.";
+const LONG_ABOUT: &str = "\
+Prometheus exporter that warns before Okta API tokens lapse.
+
+An Okta API token stays valid for its tokenWindow (30 days by default) after its last use; a token
+nobody used for a window is revoked for good. This exporter polls the metadata of every API token
+of one or more Okta orgs (GET /api/v1/api-tokens) and exposes expiry, time to expiry, last use and
+the admin console's colour (green, gray, red, yellow) for Prometheus to scrape.
+
+Configure orgs with --config.file, or one org with --okta.org-url and --okta.token-file (or the
+OKTA_API_TOKEN environment variable). Try it without Okta: okta-token-exporter demo";
+
+#[derive(Debug, Parser)]
+#[command(name = "okta-token-exporter", version, about = ABOUT, long_about = LONG_ABOUT)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub okta: OktaArgs,
+
+    #[command(flatten)]
+    pub web: WebArgs,
+
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the exporter against a built-in simulated Okta org (no Okta account needed).
+    Demo,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Okta")]
+pub struct OktaArgs {
+    /// YAML file listing the orgs to poll and how to authenticate to each.
+    #[arg(long = "config.file", value_name = "PATH")]
+    pub config_file: Option<PathBuf>,
+
+    /// Validate the configuration (reading the token files) and exit: 0 when valid, 2 when not.
+    #[arg(long = "config.check")]
+    pub config_check: bool,
+
+    /// The org to poll, without a config file, e.g. https://acme.okta.com.
+    #[arg(
+        long = "okta.org-url",
+        value_name = "URL",
+        conflicts_with = "config_file"
+    )]
+    pub org_url: Option<String>,
+
+    /// File holding the API token for --okta.org-url. Without it, the OKTA_API_TOKEN environment
+    /// variable is read.
+    #[arg(long = "okta.token-file", value_name = "PATH", requires = "org_url")]
+    pub token_file: Option<PathBuf>,
+
+    /// The `org` label for --okta.org-url [default: the URL's host].
+    #[arg(long = "okta.org-name", value_name = "NAME", requires = "org_url")]
+    pub org_name: Option<String>,
+
+    /// How often to poll each org, e.g. 30s, 5m, 1h [default: 5m, or the config file's poll_interval].
+    #[arg(long = "okta.poll-interval", value_name = "DURATION", value_parser = parse_duration, global = true)]
+    pub poll_interval: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Web")]
+pub struct WebArgs {
+    /// Address to serve metrics on; ":PORT" listens on every interface.
+    #[arg(
+        long = "web.listen-address",
+        value_name = "ADDRESS",
+        default_value = ":9871",
+        global = true
+    )]
+    pub listen_address: String,
+
+    /// Path under which to expose metrics.
+    #[arg(
+        long = "web.telemetry-path",
+        value_name = "PATH",
+        default_value = "/metrics",
+        global = true
+    )]
+    pub telemetry_path: String,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Logging")]
+pub struct LogArgs {
+    /// Only log messages at or above this level.
+    #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
+    pub level: LogLevel,
+
+    /// Output format of log messages (on stderr).
+    #[arg(
+        long = "log.format",
+        value_enum,
+        default_value = "logfmt",
+        global = true
+    )]
+    pub format: LogFormat,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::config::parse_interval(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_parse_as_documented() {
+        let cli = Cli::try_parse_from([
+            "okta-token-exporter",
+            "--okta.org-url=https://acme.okta.com",
+            "--okta.token-file=/run/secrets/okta",
+            "--okta.poll-interval=90s",
+            "--web.listen-address=127.0.0.1:9999",
+            "--log.level=debug",
+            "--log.format=json",
+        ])
+        .unwrap();
+        assert_eq!(cli.okta.org_url.as_deref(), Some("https://acme.okta.com"));
+        assert_eq!(cli.okta.poll_interval, Some(Duration::from_secs(90)));
+        assert_eq!(cli.web.listen_address, "127.0.0.1:9999");
+        assert_eq!(cli.web.telemetry_path, "/metrics");
+        assert_eq!(cli.log.level, LogLevel::Debug);
+        assert_eq!(cli.log.format, LogFormat::Json);
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn demo_takes_the_web_and_log_flags() {
+        let cli = Cli::try_parse_from([
+            "okta-token-exporter",
+            "demo",
+            "--web.listen-address=:0",
+            "--okta.poll-interval=10s",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Some(Command::Demo)));
+        assert_eq!(cli.web.listen_address, ":0");
+    }
+
+    #[test]
+    fn bad_flags_are_refused() {
+        let cases: &[&[&str]] = &[
+            &["--okta.poll-interval=soon"],
+            &["--okta.poll-interval=5 parsecs"],
+            &["--okta.poll-interval=0s"],
+            &["--log.level=verbose"],
+            &["--config.file=a.yml", "--okta.org-url=https://a.okta.com"],
+            &["--okta.token-file=/x"],
+        ];
+        for args in cases {
+            let argv = std::iter::once("okta-token-exporter").chain(args.iter().copied());
+            assert!(Cli::try_parse_from(argv).is_err(), "{args:?}");
+        }
+    }
+}

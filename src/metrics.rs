@@ -1,0 +1,664 @@
+//! The scrape-time collector: every `/metrics` request builds fresh metrics from one snapshot of
+//! every org, following the collector pattern of node_exporter: nothing is stored in metric
+//! objects between scrapes.
+//!
+//! Time-dependent values (time to expiry, last-use age, status) are computed from the scrape's own
+//! `now`, so they are exact even when Okta has been unreachable for a while, and a token that left
+//! Okta's list leaves the output with the next successful poll. Nothing here talks to Okta.
+
+use chrono::{DateTime, Utc};
+use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::{Encoder, Registry, TextEncoder};
+
+use crate::okta::{ApiToken, PollErrorReason};
+use crate::state::{OrgState, RemovalReason};
+use crate::status::{status, TokenStatus};
+
+const TOKEN_LABELS: &[&str] = &["org", "token_id", "token_name", "user_id"];
+
+/// A metric family: name, help, type and variable labels; the single source of truth for both
+/// `Collector::desc` and rendering.
+pub struct Spec {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub kind: MetricType,
+    pub labels: &'static [&'static str],
+}
+
+/// Every family this collector can produce, in output order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Expiry,
+    TimeToExpiry,
+    LastUsed,
+    LastUsedAge,
+    Created,
+    Window,
+    Status,
+    Info,
+    Tokens,
+    Up,
+    LastSuccess,
+    PollDuration,
+    PollErrors,
+    Requests,
+    RateLimit,
+    RateRemaining,
+    RateReset,
+    Removed,
+    Undecodable,
+}
+
+impl Family {
+    pub const ALL: [Family; 19] = [
+        Family::Expiry,
+        Family::TimeToExpiry,
+        Family::LastUsed,
+        Family::LastUsedAge,
+        Family::Created,
+        Family::Window,
+        Family::Status,
+        Family::Info,
+        Family::Tokens,
+        Family::Up,
+        Family::LastSuccess,
+        Family::PollDuration,
+        Family::PollErrors,
+        Family::Requests,
+        Family::RateLimit,
+        Family::RateRemaining,
+        Family::RateReset,
+        Family::Removed,
+        Family::Undecodable,
+    ];
+
+    pub const fn spec(self) -> Spec {
+        let (name, kind, labels, help): (&str, MetricType, &[&str], &str) = match self {
+            Family::Expiry => (
+                "okta_api_token_expiry_timestamp_seconds",
+                MetricType::GAUGE,
+                TOKEN_LABELS,
+                "When the API token expires unless used again (Okta's expiresAt), in Unix seconds. Cached from the last successful poll of Okta's GET /api/v1/api-tokens.",
+            ),
+            Family::TimeToExpiry => (
+                "okta_api_token_time_to_expiry_seconds",
+                MetricType::GAUGE,
+                TOKEN_LABELS,
+                "Seconds from this scrape until the API token expires (expiresAt - now; negative once past). expiresAt is cached from the last successful poll.",
+            ),
+            Family::LastUsed => (
+                "okta_api_token_last_used_timestamp_seconds",
+                MetricType::GAUGE,
+                TOKEN_LABELS,
+                "When the API token was last used, derived as expiresAt - tokenWindow (Okta has no lastUsed field; precision is Okta's refresh of expiresAt), in Unix seconds. Cached from the last successful poll.",
+            ),
+            Family::LastUsedAge => (
+                "okta_api_token_last_used_age_seconds",
+                MetricType::GAUGE,
+                TOKEN_LABELS,
+                "Seconds from the API token's derived last use (expiresAt - tokenWindow) until this scrape. Cached inputs from the last successful poll.",
+            ),
+            Family::Created => (
+                "okta_api_token_created_timestamp_seconds",
+                MetricType::GAUGE,
+                TOKEN_LABELS,
+                "When the API token was created (Okta's created), in Unix seconds. Cached from the last successful poll of Okta's GET /api/v1/api-tokens.",
+            ),
+            Family::Window => (
+                "okta_api_token_window_seconds",
+                MetricType::GAUGE,
+                TOKEN_LABELS,
+                "How long the API token stays valid after its last use (Okta's tokenWindow), in seconds. Cached from the last successful poll of Okta's GET /api/v1/api-tokens.",
+            ),
+            Family::Status => (
+                "okta_api_token_status",
+                MetricType::GAUGE,
+                &["org", "token_id", "token_name", "user_id", "status"],
+                "The API token's colour in the Okta admin console, computed at scrape time: red when expiry is at most 7 days away, else green when last used at most 3 days ago, else gray; yellow when marked suspicious. One series per state, the current one is 1. Inputs cached from the last successful poll.",
+            ),
+            Family::Info => (
+                "okta_api_token_info",
+                MetricType::GAUGE,
+                &["org", "token_id", "token_name", "user_id", "client_name", "network_connection"],
+                "Metadata of the API token (Okta's clientName and network.connection); always 1. Cached from the last successful poll of Okta's GET /api/v1/api-tokens.",
+            ),
+            Family::Tokens => (
+                "okta_api_tokens",
+                MetricType::GAUGE,
+                &["org", "status"],
+                "Number of the org's API tokens per console colour, computed at scrape time from the tokens cached by the last successful poll.",
+            ),
+            Family::Up => (
+                "okta_up",
+                MetricType::GAUGE,
+                &["org"],
+                "1 when the last poll of the org's Okta API succeeded, else 0 (the token metrics then show the last known tokens).",
+            ),
+            Family::LastSuccess => (
+                "okta_last_successful_poll_timestamp_seconds",
+                MetricType::GAUGE,
+                &["org"],
+                "When the last successful poll of the org finished, in Unix seconds.",
+            ),
+            Family::PollDuration => (
+                "okta_poll_duration_seconds",
+                MetricType::GAUGE,
+                &["org"],
+                "How long the last poll of the org took, all pages, retries and rate-limit waits included, in seconds.",
+            ),
+            Family::PollErrors => (
+                "okta_poll_errors_total",
+                MetricType::COUNTER,
+                &["org", "reason"],
+                "Polls of the org that failed, by reason, since the exporter started.",
+            ),
+            Family::Requests => (
+                "okta_api_requests_total",
+                MetricType::COUNTER,
+                &["org", "endpoint", "code"],
+                "HTTP answers received from the org's Okta API, by endpoint path template and status code, since the exporter started.",
+            ),
+            Family::RateLimit => (
+                "okta_rate_limit_limit",
+                MetricType::GAUGE,
+                &["org", "endpoint"],
+                "Okta's X-Rate-Limit-Limit from the last answer of the endpoint: requests allowed per window.",
+            ),
+            Family::RateRemaining => (
+                "okta_rate_limit_remaining",
+                MetricType::GAUGE,
+                &["org", "endpoint"],
+                "Okta's X-Rate-Limit-Remaining from the last answer of the endpoint: requests left in the window.",
+            ),
+            Family::RateReset => (
+                "okta_rate_limit_reset_timestamp_seconds",
+                MetricType::GAUGE,
+                &["org", "endpoint"],
+                "Okta's X-Rate-Limit-Reset from the last answer of the endpoint: when the window resets, in Unix seconds.",
+            ),
+            Family::Removed => (
+                "okta_api_tokens_removed_total",
+                MetricType::COUNTER,
+                &["org", "reason"],
+                "API tokens that left the org's list since the exporter started: expired (their last known expiry had passed) or revoked (gone before expiry: revoked, or owner deactivated).",
+            ),
+            Family::Undecodable => (
+                "okta_api_tokens_undecodable_total",
+                MetricType::COUNTER,
+                &["org"],
+                "Token objects in Okta's answers that could not be decoded and were skipped, since the exporter started.",
+            ),
+        };
+        Spec {
+            name,
+            help,
+            kind,
+            labels,
+        }
+    }
+}
+
+/// Families under construction with the `prometheus` crate's types, indexed by `Family as usize`.
+struct Families(Vec<MetricFamily>);
+
+impl Families {
+    fn new() -> Families {
+        Families(
+            Family::ALL
+                .iter()
+                .map(|f| {
+                    let s = f.spec();
+                    let mut mf = MetricFamily::default();
+                    mf.set_name(s.name.into());
+                    mf.set_help(s.help.into());
+                    mf.set_field_type(s.kind);
+                    mf
+                })
+                .collect(),
+        )
+    }
+
+    fn push(&mut self, family: Family, label_values: &[&str], value: f64) {
+        let spec = family.spec();
+        debug_assert_eq!(spec.labels.len(), label_values.len(), "{}", spec.name);
+        let labels = spec
+            .labels
+            .iter()
+            .zip(label_values)
+            .map(|(name, value)| {
+                let mut pair = LabelPair::default();
+                pair.set_name((*name).into());
+                pair.set_value((*value).into());
+                pair
+            })
+            .collect();
+        let mut metric = Metric::from_label(labels);
+        if spec.kind == MetricType::COUNTER {
+            let mut counter = Counter::default();
+            counter.set_value(value);
+            metric.set_counter(counter);
+        } else {
+            let mut gauge = Gauge::default();
+            gauge.set_value(value);
+            metric.set_gauge(gauge);
+        }
+        self.0[family as usize].mut_metric().push(metric);
+    }
+
+    fn finish(mut self) -> Vec<MetricFamily> {
+        self.0.retain(|mf| !mf.get_metric().is_empty());
+        self.0
+    }
+}
+
+/// The whole `/metrics` body for one scrape: the registry's own metrics (build info, process),
+/// then every org's families, computed from `orgs` as of `now`.
+pub fn encode(
+    registry: &Registry,
+    orgs: &[OrgState],
+    now: DateTime<Utc>,
+) -> prometheus::Result<Vec<u8>> {
+    let mut families = registry.gather();
+    families.extend(org_families(orgs, now));
+    let token_count: usize = orgs.iter().map(|o| o.tokens.len()).sum();
+    let mut out = Vec::with_capacity(8 * 1024 + token_count * 2048);
+    TextEncoder::new().encode(&families, &mut out)?;
+    write_token_families(&mut out, orgs, now);
+    Ok(out)
+}
+
+/// The per-org families (health, counts per status, counters), with the `prometheus` crate.
+pub fn org_families(orgs: &[OrgState], now: DateTime<Utc>) -> Vec<MetricFamily> {
+    let mut families = Families::new();
+    for org in orgs {
+        let name = org.name.as_str();
+        let mut counts = [0u64; TokenStatus::ALL.len()];
+        for token in org.tokens.iter() {
+            counts[token_status(token, now) as usize] += 1;
+        }
+        for (state, count) in TokenStatus::ALL.iter().zip(counts) {
+            families.push(Family::Tokens, &[name, state.as_str()], count as f64);
+        }
+        families.push(Family::Up, &[name], if org.up { 1.0 } else { 0.0 });
+        if let Some(t) = org.last_success {
+            families.push(Family::LastSuccess, &[name], seconds(t));
+        }
+        if let Some(d) = org.last_poll_duration {
+            families.push(Family::PollDuration, &[name], d.as_secs_f64());
+        }
+        for reason in PollErrorReason::ALL {
+            let count = org.poll_errors.get(&reason).copied().unwrap_or(0);
+            families.push(Family::PollErrors, &[name, reason.as_str()], count as f64);
+        }
+        for ((endpoint, code), count) in &org.responses {
+            families.push(
+                Family::Requests,
+                &[name, endpoint, &code.to_string()],
+                *count as f64,
+            );
+        }
+        for (endpoint, limit) in &org.rate_limits {
+            families.push(Family::RateLimit, &[name, endpoint], limit.limit as f64);
+            families.push(
+                Family::RateRemaining,
+                &[name, endpoint],
+                limit.remaining as f64,
+            );
+            families.push(Family::RateReset, &[name, endpoint], limit.reset as f64);
+        }
+        for reason in RemovalReason::ALL {
+            let count = org.removed.get(&reason).copied().unwrap_or(0);
+            families.push(Family::Removed, &[name, reason.as_str()], count as f64);
+        }
+        families.push(Family::Undecodable, &[name], org.undecodable_tokens as f64);
+    }
+    families.finish()
+}
+
+fn token_status(token: &ApiToken, now: DateTime<Utc>) -> TokenStatus {
+    status(now, token.expires_at, token.last_used(), false)
+}
+
+/// The per-token families, written straight into the exposition text.
+///
+/// This is the bulk of a scrape (12 series per token), so it skips the `prometheus` crate's
+/// intermediate `MetricFamily` values: for 10,000 tokens those cost more than the 20 ms a scrape
+/// may take. The output is byte for byte what the crate's `TextEncoder` writes for the same
+/// families, which the tests check.
+pub fn write_token_families(out: &mut Vec<u8>, orgs: &[OrgState], now: DateTime<Utc>) {
+    let now_ms = now.timestamp_millis();
+    let mut labels = Vec::with_capacity(256);
+    for family in TOKEN_FAMILIES {
+        let spec = family.spec();
+        if orgs.iter().all(|o| o.tokens.is_empty()) {
+            continue;
+        }
+        write_header(out, &spec);
+        for org in orgs {
+            for token in org.tokens.iter() {
+                labels.clear();
+                write_token_labels(&mut labels, &org.name, token);
+                let expires_ms = token.expires_at.timestamp_millis();
+                let last_used_ms = expires_ms - token.window.num_milliseconds();
+                let value_ms = match family {
+                    Family::Expiry => expires_ms,
+                    Family::TimeToExpiry => expires_ms - now_ms,
+                    Family::LastUsed => last_used_ms,
+                    Family::LastUsedAge => now_ms - last_used_ms,
+                    Family::Created => match token.created {
+                        Some(created) => created.timestamp_millis(),
+                        None => continue,
+                    },
+                    Family::Window => token.window.num_milliseconds(),
+                    Family::Status => {
+                        let current = token_status(token, now);
+                        for state in TokenStatus::ALL {
+                            write_series_start(out, spec.name, &labels);
+                            out.extend_from_slice(b",status=\"");
+                            out.extend_from_slice(state.as_str().as_bytes());
+                            out.extend_from_slice(if state == current {
+                                b"\"} 1\n"
+                            } else {
+                                b"\"} 0\n"
+                            });
+                        }
+                        continue;
+                    }
+                    Family::Info => {
+                        write_series_start(out, spec.name, &labels);
+                        write_label(out, "client_name", &token.client_name);
+                        write_label(out, "network_connection", &token.network_connection);
+                        out.extend_from_slice(b"} 1\n");
+                        continue;
+                    }
+                    _ => unreachable!("not a per-token family"),
+                };
+                write_series_start(out, spec.name, &labels);
+                out.extend_from_slice(b"} ");
+                write_millis_as_seconds(out, value_ms);
+                out.push(b'\n');
+            }
+        }
+    }
+}
+
+/// The per-token families, in output order.
+const TOKEN_FAMILIES: [Family; 8] = [
+    Family::Expiry,
+    Family::TimeToExpiry,
+    Family::LastUsed,
+    Family::LastUsedAge,
+    Family::Created,
+    Family::Window,
+    Family::Status,
+    Family::Info,
+];
+
+fn write_header(out: &mut Vec<u8>, spec: &Spec) {
+    out.extend_from_slice(b"# HELP ");
+    out.extend_from_slice(spec.name.as_bytes());
+    out.push(b' ');
+    escape_into(out, spec.help, false);
+    out.extend_from_slice(b"\n# TYPE ");
+    out.extend_from_slice(spec.name.as_bytes());
+    out.extend_from_slice(if spec.kind == MetricType::COUNTER {
+        b" counter\n"
+    } else {
+        b" gauge\n"
+    });
+}
+
+/// `org="…",token_id="…",token_name="…",user_id="…"`, escaped.
+fn write_token_labels(out: &mut Vec<u8>, org: &str, token: &ApiToken) {
+    for (i, (name, value)) in [
+        ("org", org),
+        ("token_id", &token.id),
+        ("token_name", &token.name),
+        ("user_id", &token.user_id),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"=\"");
+        escape_into(out, value, true);
+        out.push(b'"');
+    }
+}
+
+/// `name{` and the token's labels; the caller adds more labels and the closing `} value`.
+fn write_series_start(out: &mut Vec<u8>, name: &str, labels: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'{');
+    out.extend_from_slice(labels);
+}
+
+fn write_label(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.push(b',');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"=\"");
+    escape_into(out, value, true);
+    out.push(b'"');
+}
+
+/// Escapes as the text format wants: `\` and newline always, `"` in label values.
+fn escape_into(out: &mut Vec<u8>, text: &str, quotes: bool) {
+    let needs = |b: u8| b == b'\\' || b == b'\n' || (quotes && b == b'"');
+    if !text.bytes().any(needs) {
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
+    for b in text.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'"' if quotes => out.extend_from_slice(b"\\\""),
+            b => out.push(b),
+        }
+    }
+}
+
+/// Writes `ms / 1000` as the shortest decimal, as `f64`'s `Display` does, without floats on
+/// the common path.
+fn write_millis_as_seconds(out: &mut Vec<u8>, ms: i64) {
+    use std::io::Write as _;
+    if ms % 1000 == 0 {
+        let _ = write!(out, "{}", ms / 1000);
+    } else {
+        let _ = write!(out, "{}", ms as f64 / 1000.0);
+    }
+}
+
+fn seconds(t: DateTime<Utc>) -> f64 {
+    t.timestamp_millis() as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+    use std::sync::Arc;
+
+    fn token(
+        id: &str,
+        name: &str,
+        expires_in: TimeDelta,
+        window: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> ApiToken {
+        ApiToken {
+            id: id.into(),
+            name: name.into(),
+            user_id: "00u1".into(),
+            client_name: "Okta \"API\"".into(),
+            network_connection: "ANYWHERE".into(),
+            window,
+            created: Some(now - TimeDelta::days(40) + TimeDelta::milliseconds(250)),
+            expires_at: now + expires_in,
+        }
+    }
+
+    fn orgs(now: DateTime<Utc>) -> Vec<OrgState> {
+        let mut a = OrgState::new("acme", "https://acme.okta.com");
+        a.tokens = Arc::new(vec![
+            token(
+                "00T1",
+                "Legacy \"backup\" C:\\scripts\nnightly 🚀",
+                TimeDelta::days(20),
+                TimeDelta::days(30),
+                now,
+            ),
+            token(
+                "00T2",
+                "ci",
+                TimeDelta::milliseconds(1500),
+                TimeDelta::minutes(5),
+                now,
+            ),
+            token(
+                "00T3",
+                "expired",
+                -TimeDelta::hours(1),
+                TimeDelta::days(30),
+                now,
+            ),
+        ]);
+        let mut b = OrgState::new("beta", "https://beta.okta.com");
+        let mut never_created = token(
+            "00T9",
+            "no created",
+            TimeDelta::days(29),
+            TimeDelta::days(30),
+            now,
+        );
+        never_created.created = None;
+        b.tokens = Arc::new(vec![never_created]);
+        vec![a, b]
+    }
+
+    /// The slow, obviously right rendering with the `prometheus` crate's own types and encoder.
+    fn oracle(orgs: &[OrgState], now: DateTime<Utc>) -> Vec<u8> {
+        let mut families = Families::new();
+        for org in orgs {
+            for t in org.tokens.iter() {
+                let labels = [org.name.as_str(), &t.id, &t.name, &t.user_id];
+                let last_used = t.last_used();
+                families.push(Family::Expiry, &labels, seconds(t.expires_at));
+                families.push(
+                    Family::TimeToExpiry,
+                    &labels,
+                    (t.expires_at - now).num_milliseconds() as f64 / 1000.0,
+                );
+                families.push(Family::LastUsed, &labels, seconds(last_used));
+                families.push(
+                    Family::LastUsedAge,
+                    &labels,
+                    (now - last_used).num_milliseconds() as f64 / 1000.0,
+                );
+                if let Some(created) = t.created {
+                    families.push(Family::Created, &labels, seconds(created));
+                }
+                families.push(Family::Window, &labels, t.window.num_seconds() as f64);
+                let current = token_status(t, now);
+                for state in TokenStatus::ALL {
+                    let [o, i, n, u] = labels;
+                    families.push(
+                        Family::Status,
+                        &[o, i, n, u, state.as_str()],
+                        if state == current { 1.0 } else { 0.0 },
+                    );
+                }
+                let [o, i, n, u] = labels;
+                families.push(
+                    Family::Info,
+                    &[o, i, n, u, &t.client_name, &t.network_connection],
+                    1.0,
+                );
+            }
+        }
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&families.finish(), &mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn token_families_match_the_prometheus_crate_encoder_byte_for_byte() {
+        let now = DateTime::parse_from_rfc3339("2026-11-22T12:00:00.123Z")
+            .unwrap()
+            .to_utc();
+        let orgs = orgs(now);
+        let mut fast = Vec::new();
+        write_token_families(&mut fast, &orgs, now);
+        let expected = oracle(&orgs, now);
+        assert_eq!(
+            String::from_utf8(fast).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
+    }
+
+    #[test]
+    fn no_tokens_no_token_families() {
+        let mut out = Vec::new();
+        write_token_families(&mut out, &[OrgState::new("empty", "")], Utc::now());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn counts_per_status_always_list_all_four_states() {
+        let now = Utc::now();
+        let families = org_families(&orgs(now), now);
+        let tokens = families
+            .iter()
+            .find(|f| f.name() == "okta_api_tokens")
+            .unwrap();
+        let acme: Vec<(String, f64)> = tokens
+            .get_metric()
+            .iter()
+            .filter(|m| m.get_label()[0].value() == "acme")
+            .map(|m| {
+                (
+                    m.get_label()[1].value().to_owned(),
+                    m.get_gauge().get_value(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            acme,
+            [
+                ("green".into(), 0.0),
+                ("gray".into(), 1.0),
+                ("red".into(), 2.0),
+                ("yellow".into(), 0.0)
+            ]
+        );
+    }
+
+    #[test]
+    fn seconds_are_written_like_f64_display() {
+        for ms in [
+            0,
+            1,
+            999,
+            1000,
+            1500,
+            -1500,
+            -1000,
+            1_764_547_200_000,
+            1_764_547_200_123,
+            -86_400_001,
+        ] {
+            let mut out = Vec::new();
+            write_millis_as_seconds(&mut out, ms);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                (ms as f64 / 1000.0).to_string(),
+                "{ms}"
+            );
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! The HTTP server: `/metrics`, a landing page, and health and readiness probes.
+//!
+//! Routes: `GET <telemetry path>` (text format 0.0.4), `GET /` (landing page), `GET /-/healthy`
+//! (200 while the process runs), `GET /-/ready` (200 once every org finished its first poll
+//! attempt). Other paths answer 404, other methods 405. Whatever Okta does, `/metrics` answers 200
+//! with the last known tokens and `okta_up` saying whether they are fresh.
+//!
+//! The accept loop caps concurrent connections, times out slow request headers, and on shutdown
+//! stops accepting and lets in-flight requests finish.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use prometheus::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::state::{OrgState, Store};
+
+/// Connections served at once; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 256;
+/// How long a client may take to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long in-flight requests may take to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// What the handlers need.
+pub struct App {
+    pub registry: Registry,
+    pub store: Store,
+    pub telemetry_path: String,
+}
+
+/// Turns a Prometheus-style listen address into one `TcpListener::bind` takes: `:9871` means
+/// every interface.
+pub fn bind_address(listen: &str) -> String {
+    match listen.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => listen.to_owned(),
+    }
+}
+
+/// Serves until `shutdown` completes, then drains in-flight connections.
+pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let app = Arc::clone(&app);
+        let service = service_fn(move |request| {
+            let app = Arc::clone(&app);
+            async move { Ok::<_, Infallible>(handle(&app, request)) }
+        });
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(64 * 1024)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::debug!("all connections closed"),
+        _ = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("connections still open after the grace period; closing"),
+    }
+}
+
+/// Routes one request.
+pub fn handle(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path();
+    let route = if path == app.telemetry_path {
+        Route::Metrics
+    } else {
+        match path {
+            "/" => Route::Landing,
+            "/-/healthy" => Route::Healthy,
+            "/-/ready" => Route::Ready,
+            _ => {
+                return text(
+                    StatusCode::NOT_FOUND,
+                    "Not found. Metrics are at the telemetry path; see /.\n",
+                )
+            }
+        }
+    };
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        let mut response = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed; use GET.\n",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    match route {
+        Route::Metrics => metrics(app),
+        Route::Landing => html(landing_page(app)),
+        Route::Healthy => text(StatusCode::OK, "Healthy.\n"),
+        Route::Ready if app.store.ready() => text(StatusCode::OK, "Ready.\n"),
+        Route::Ready => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not ready: waiting for the first poll of every org.\n",
+        ),
+    }
+}
+
+enum Route {
+    Metrics,
+    Landing,
+    Healthy,
+    Ready,
+}
+
+fn metrics(app: &App) -> Response<Full<Bytes>> {
+    let body =
+        match crate::metrics::encode(&app.registry, &app.store.snapshot(), chrono::Utc::now()) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode metrics");
+                return text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Cannot encode metrics; see the exporter's log.\n",
+                );
+            }
+        };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn html(body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
+/// The landing page: what this is, its version, each org's last poll, and a link to the metrics.
+fn landing_page(app: &App) -> String {
+    let mut page = String::new();
+    let path = escape(&app.telemetry_path);
+    let _ = write!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Okta token exporter</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:left}}\
+         .up{{color:#2e7d32}}.down{{color:#c62828}}</style></head><body>\
+         <h1>Okta token exporter</h1><p>Version {version}. Warns before Okta API tokens lapse.</p>\
+         <p><a href=\"{path}\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Readiness</a></p>\
+         <h2>Orgs</h2><table><tr><th>Org</th><th>URL</th><th>Last poll</th><th>Tokens</th><th>Last error</th></tr>",
+        version = env!("CARGO_PKG_VERSION"),
+    );
+    for org in app.store.snapshot() {
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&org.name),
+            escape(&org.url),
+            poll_result(&org),
+            org.tokens.len(),
+            escape(
+                &org.last_error
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            ),
+        );
+    }
+    page.push_str("</table></body></html>\n");
+    page
+}
+
+fn poll_result(org: &OrgState) -> String {
+    match (org.first_poll_done, org.up, org.last_poll) {
+        (false, _, _) | (_, _, None) => "pending".to_owned(),
+        (true, true, Some(at)) => format!(
+            "<span class=\"up\">ok</span> at {}",
+            at.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+        (true, false, Some(at)) => format!(
+            "<span class=\"down\">failed</span> at {}",
+            at.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+    }
+}
+
+/// Escapes text for HTML element content and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_follow_prometheus_conventions() {
+        assert_eq!(bind_address(":9871"), "0.0.0.0:9871");
+        assert_eq!(bind_address("127.0.0.1:9871"), "127.0.0.1:9871");
+        assert_eq!(bind_address("[::1]:9871"), "[::1]:9871");
+        assert_eq!(bind_address("localhost:9871"), "localhost:9871");
+    }
+
+    #[test]
+    fn html_escaping_covers_markup_and_quotes() {
+        assert_eq!(
+            escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+}

@@ -1,0 +1,237 @@
+//! The binary's command line and HTTP surface: configuration errors, probes, the landing page,
+//! the demo, and shutdown.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env_remove("OKTA_API_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, content: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, content).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn help_and_version_describe_the_exporter() {
+    let (code, help, _) = run(&["--help"]);
+    assert_eq!(code, Some(0));
+    for flag in [
+        "--config.file",
+        "--config.check",
+        "--okta.org-url",
+        "--okta.token-file",
+        "--okta.org-name",
+        "--okta.poll-interval",
+        "--web.listen-address",
+        "--web.telemetry-path",
+        "--log.level",
+        "--log.format",
+        "demo",
+        "OKTA_API_TOKEN",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+    let (code, version, _) = run(&["--version"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        version.trim(),
+        format!("okta-token-exporter {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn a_bad_config_exits_2_naming_file_line_and_key_before_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(&dir, "okta.yml", "orgs:\n  - name: acme\n    url: http://acme.okta.com\n    auth:\n      ssws:\n        token_env: X\n");
+    let (code, _, stderr) = run(&["--config.file", &config, "--web.listen-address=127.0.0.1:0"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("{config}:3:")), "{stderr}");
+    assert!(stderr.contains("orgs[0].url"), "{stderr}");
+    assert!(stderr.contains("https://"), "{stderr}");
+    assert!(!stderr.contains("listening"), "nothing is served: {stderr}");
+}
+
+#[test]
+fn config_check_validates_and_reads_the_token_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write(&dir, "t", "secret\n");
+    let good = write(&dir, "good.yml", &format!("orgs:\n  - name: acme\n    url: https://acme.okta.com\n    auth:\n      ssws:\n        token_file: {token}\n"));
+    let (code, stdout, stderr) = run(&["--config.file", &good, "--config.check"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("1 org"), "{stdout}");
+
+    let empty = write(&dir, "empty", "");
+    let bad = write(&dir, "bad.yml", &format!("orgs:\n  - name: acme\n    url: https://acme.okta.com\n    auth:\n      ssws:\n        token_file: {empty}\n"));
+    let (code, _, stderr) = run(&["--config.file", &bad, "--config.check"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains(&format!("{bad}:6:"))
+            && stderr.contains("orgs[0].auth.ssws.token_file")
+            && stderr.contains("is empty"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = run(&["--config.file", "/nonexistent/okta.yml", "--config.check"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("/nonexistent/okta.yml") && stderr.contains("cannot read"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn single_org_flags_need_a_token_and_name_the_flag_at_fault() {
+    let (code, _, stderr) = run(&["--okta.org-url=https://acme.okta.com", "--config.check"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("--okta.token-file") && stderr.contains("OKTA_API_TOKEN"),
+        "{stderr}"
+    );
+
+    let out = Command::new(BIN)
+        .args(["--okta.org-url=https://acme.okta.com", "--config.check"])
+        .env("OKTA_API_TOKEN", "from-env")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (code, _, stderr) = run(&["--okta.org-url=http://acme.okta.com", "--config.check"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("--okta.org-url") && stderr.contains("https://"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn without_any_org_it_says_how_to_configure_one() {
+    let (code, _, stderr) = run(&["--web.listen-address=127.0.0.1:0"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("--config.file") && stderr.contains("demo"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_demo_serves_every_state_probes_and_a_landing_page_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = Exporter::spawn(
+        vec!["demo".into(), "--web.listen-address=127.0.0.1:0".into()],
+        dir,
+    );
+    let samples = exporter.wait_for("the demo tokens", Duration::from_secs(20), |s| {
+        !find(s, "okta_api_token_info", &[]).is_empty()
+    });
+    assert_eq!(
+        find(&samples, "okta_api_token_info", &[("org", "demo")]).len(),
+        12,
+        "a dozen demo tokens"
+    );
+    for status in ["green", "gray", "red"] {
+        assert!(
+            value(
+                &samples,
+                "okta_api_tokens",
+                &[("org", "demo"), ("status", status)]
+            ) >= 1.0,
+            "no {status} token in the demo"
+        );
+    }
+    assert_eq!(value(&samples, "okta_up", &[("org", "demo")]), 1.0);
+
+    assert_eq!(exporter.get("/-/healthy").0, 200);
+    assert_eq!(exporter.get("/-/ready").0, 200);
+    assert_eq!(exporter.get("/nope").0, 404);
+    let (status, _, _) = http_request("POST", &format!("{}/metrics", exporter.base));
+    assert_eq!(status, 405);
+    let (status, content_type, page) = exporter.get("/");
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/html"));
+    assert!(
+        page.contains(env!("CARGO_PKG_VERSION"))
+            && page.contains("href=\"/metrics\"")
+            && page.contains("demo"),
+        "{page}"
+    );
+    let (_, content_type, _) = exporter.get("/metrics");
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+
+    let status = exporter.terminate();
+    assert!(status.success(), "SIGTERM is a clean shutdown: {status:?}");
+}
+
+#[test]
+fn the_telemetry_path_can_be_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = Exporter::spawn(
+        vec![
+            "demo".into(),
+            "--web.listen-address=127.0.0.1:0".into(),
+            "--web.telemetry-path=/okta/metrics".into(),
+        ],
+        dir,
+    );
+    assert_eq!(exporter.get("/okta/metrics").0, 200);
+    assert_eq!(exporter.get("/metrics").0, 404);
+    assert!(exporter.get("/").2.contains("href=\"/okta/metrics\""));
+}
+
+#[test]
+fn not_ready_until_the_first_poll_finished() {
+    // An org that never answers: a listener that accepts and stays silent.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let token = write(&dir, "t", "secret");
+    let config = write(&dir, "c.yml", &format!("http:\n  request_timeout: 2s\n  retries: 0\norgs:\n  - name: slow\n    url: {url}\n    auth:\n      ssws:\n        token_file: {token}\n"));
+    let exporter = Exporter::spawn(
+        vec![
+            format!("--config.file={config}"),
+            "--web.listen-address=127.0.0.1:0".into(),
+        ],
+        dir,
+    );
+    assert_eq!(exporter.get("/-/ready").0, 503);
+    assert_eq!(exporter.get("/-/healthy").0, 200);
+    let samples = exporter.metrics();
+    assert!(find(&samples, "okta_api_token_info", &[]).is_empty());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while exporter.get("/-/ready").0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ready after the first attempt, even a failed one"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        value(
+            &exporter.metrics(),
+            "okta_poll_errors_total",
+            &[("reason", "timeout")]
+        ),
+        1.0
+    );
+    drop(silent);
+}

@@ -1,0 +1,384 @@
+//! The whole chain as users run it: the simulated org, two exporter replicas, a real Prometheus
+//! with the project's rules, a real Alertmanager with the example routing, and a webhook receiver
+//! in the test. Also runs every dashboard query against that Prometheus.
+//!
+//! Needs Debian's `prometheus` and `prometheus-alertmanager`: skipped loudly without them, and a
+//! failure under `CI=true`.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::TimeDelta;
+use common::*;
+use okta_token_exporter::simulator::Simulator;
+use serde_json::Value;
+
+const API_TOKEN: &str = "e2e-api-token";
+const RED_TOKEN: &str = "00Te2eRed00000000001";
+const GREEN_TOKEN: &str = "00Te2eGreen000000002";
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A child process killed on drop, with its output kept for failure messages.
+struct Daemon {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(name: &'static str, program: &Path, args: &[String], dir: &Path) -> Daemon {
+        let log = dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(program)
+            .args(args)
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Daemon { name, child, log }
+    }
+
+    fn output(&self) -> String {
+        format!(
+            "--- {} log:\n{}",
+            self.name,
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        )
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Receives Alertmanager's webhook posts; keeps every alert of every post.
+struct WebhookReceiver {
+    port: u16,
+    alerts: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+impl WebhookReceiver {
+    fn start() -> WebhookReceiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let alerts = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&alerts);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let mut reader = BufReader::new(stream);
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    continue;
+                }
+                let path = request_line.split(' ').nth(1).unwrap_or("").to_owned();
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let _ = reader.get_mut().write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                if let Ok(payload) = serde_json::from_slice::<Value>(&body) {
+                    for alert in payload["alerts"].as_array().cloned().unwrap_or_default() {
+                        sink.lock().unwrap().push((path.clone(), alert));
+                    }
+                }
+            }
+        });
+        WebhookReceiver { port, alerts }
+    }
+
+    fn alerts(&self) -> Vec<(String, Value)> {
+        self.alerts.lock().unwrap().clone()
+    }
+}
+
+fn prometheus_query(port: u16, query: &str) -> Value {
+    let encoded: String = url::form_urlencoded::byte_serialize(query.as_bytes()).collect();
+    let (status, _, body) = http_get(&format!(
+        "http://127.0.0.1:{port}/api/v1/query?query={encoded}"
+    ));
+    let answer: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    assert_eq!(status, 200, "query {query:?} failed: {body}");
+    answer
+}
+
+fn wait_until(what: &str, timeout: Duration, daemons: &[&Daemon], mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        if Instant::now() > deadline {
+            let logs: Vec<String> = daemons.iter().map(|d| d.output()).collect();
+            panic!("timed out waiting for {what}\n{}", logs.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The project's rules and Alertmanager config, with only times shortened for the test.
+fn test_copies(dir: &Path, receiver_port: u16) -> (PathBuf, PathBuf) {
+    let rules =
+        std::fs::read_to_string(Path::new(ROOT).join("alerts/okta-api-tokens.rules.yml")).unwrap();
+    let rules_path = dir.join("rules.yml");
+    std::fs::write(&rules_path, rules).unwrap();
+    let alertmanager =
+        std::fs::read_to_string(Path::new(ROOT).join("alerts/alertmanager.yml")).unwrap();
+    assert!(
+        alertmanager.contains("http://localhost:5001/"),
+        "the example receivers moved; update this test"
+    );
+    let alertmanager = alertmanager
+        .replace(
+            "http://localhost:5001/",
+            &format!("http://127.0.0.1:{receiver_port}/"),
+        )
+        .replace("group_wait: 30s", "group_wait: 1s");
+    let alertmanager_path = dir.join("alertmanager.yml");
+    std::fs::write(&alertmanager_path, alertmanager).unwrap();
+    (rules_path, alertmanager_path)
+}
+
+/// Every `expr` of the dashboard, panels nested in rows included.
+fn dashboard_queries() -> Vec<(String, String)> {
+    let text =
+        std::fs::read_to_string(Path::new(ROOT).join("dashboards/okta-api-tokens.json")).unwrap();
+    let dashboard: Value = serde_json::from_str(&text).unwrap();
+    let mut queries = Vec::new();
+    let mut panels: Vec<Value> = dashboard["panels"].as_array().cloned().unwrap_or_default();
+    while let Some(panel) = panels.pop() {
+        panels.extend(panel["panels"].as_array().cloned().unwrap_or_default());
+        for target in panel["targets"].as_array().cloned().unwrap_or_default() {
+            if let Some(expr) = target["expr"].as_str() {
+                queries.push((
+                    panel["title"].as_str().unwrap_or("?").to_owned(),
+                    expr.to_owned(),
+                ));
+            }
+        }
+    }
+    queries
+}
+
+/// Fills in Grafana's variables as a user with every org selected would have them.
+fn fill_variables(expr: &str) -> String {
+    expr.replace("${org:regex}", ".+")
+        .replace("${org}", ".+")
+        .replace("$org", ".+")
+        .replace("$__rate_interval", "1m")
+        .replace("${__rate_interval}", "1m")
+        .replace("$__interval", "15s")
+        .replace("$__range", "1h")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_red_token_pages_through_prometheus_and_alertmanager_and_every_dashboard_query_has_data()
+{
+    let Some(prometheus) = require_tool("prometheus", "prometheus") else {
+        return;
+    };
+    let Some(alertmanager) = require_tool("prometheus-alertmanager", "prometheus-alertmanager")
+    else {
+        return;
+    };
+
+    let sim = Simulator::start(
+        API_TOKEN,
+        vec![
+            sim_token(
+                RED_TOKEN,
+                "SCIM provisioning (Workday)",
+                TimeDelta::days(2),
+                "P30D",
+            ),
+            sim_token(
+                GREEN_TOKEN,
+                "SIEM feed (Splunk)",
+                TimeDelta::days(30),
+                "P30D",
+            ),
+        ],
+    )
+    .await
+    .unwrap();
+    // Two replicas, as the README's example Prometheus config scrapes them.
+    let mut setup = Setup::new(sim.url(), API_TOKEN);
+    setup.poll_interval = "2s";
+    let replica_a = Exporter::start(setup);
+    let mut setup = Setup::new(sim.url(), API_TOKEN);
+    setup.poll_interval = "2s";
+    let replica_b = Exporter::start(setup);
+    for replica in [&replica_a, &replica_b] {
+        replica.wait_for("the tokens", Duration::from_secs(20), |s| {
+            find(s, "okta_api_token_info", &[]).len() == 2
+        });
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = WebhookReceiver::start();
+    let (rules, alertmanager_config) = test_copies(dir.path(), receiver.port);
+    let am_port = free_port();
+    let am = Daemon::start(
+        "alertmanager",
+        &alertmanager,
+        &[
+            format!("--config.file={}", alertmanager_config.display()),
+            format!("--storage.path={}", dir.path().join("am").display()),
+            format!("--web.listen-address=127.0.0.1:{am_port}"),
+            "--cluster.listen-address=".into(),
+        ],
+        dir.path(),
+    );
+    let prom_port = free_port();
+    let prometheus_config = dir.path().join("prometheus.yml");
+    let targets =
+        [&replica_a, &replica_b].map(|r| format!("'{}'", r.base.trim_start_matches("http://")));
+    std::fs::write(
+        &prometheus_config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{}']\n\
+             alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\n\
+             scrape_configs:\n  - job_name: okta-token-exporter\n    static_configs:\n      - targets: [{}]\n",
+            rules.display(),
+            targets.join(", ")
+        ),
+    )
+    .unwrap();
+    let prom = Daemon::start(
+        "prometheus",
+        &prometheus,
+        &[
+            format!("--config.file={}", prometheus_config.display()),
+            format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
+            format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        ],
+        dir.path(),
+    );
+
+    // The Red token's alert reaches the receiver, once, with the labels a person needs.
+    let started = Instant::now();
+    wait_until(
+        "the Red token's alert at the receiver",
+        Duration::from_secs(120),
+        &[&prom, &am],
+        || {
+            receiver
+                .alerts()
+                .iter()
+                .any(|(_, a)| a["labels"]["token_id"] == RED_TOKEN)
+        },
+    );
+    eprintln!(
+        "the Red token's alert arrived after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let alerts = receiver.alerts();
+    let red: Vec<&Value> = alerts
+        .iter()
+        .filter(|(_, a)| a["labels"]["token_id"] == RED_TOKEN)
+        .map(|(_, a)| a)
+        .collect();
+    let labels = &red[0]["labels"];
+    assert_eq!(labels["alertname"], "OktaApiTokenExpiresWithin7Days");
+    assert_eq!(labels["severity"], "warning");
+    assert_eq!(labels["org"], "test-org");
+    assert_eq!(labels["token_name"], "SCIM provisioning (Workday)");
+    assert_eq!(labels["user_id"], "00utestuser000000001");
+    assert!(
+        labels.get("instance").is_none(),
+        "replicas are aggregated away: {labels}"
+    );
+    let description = red[0]["annotations"]["description"].as_str().unwrap();
+    assert!(
+        description.contains("SCIM provisioning (Workday)")
+            && description.contains(RED_TOKEN)
+            && description.contains("test-org"),
+        "{description}"
+    );
+    assert!(
+        description.contains("1d ") || description.contains("2d"),
+        "time left, humanized: {description}"
+    );
+    let distinct: std::collections::BTreeSet<String> =
+        red.iter().map(|a| a["fingerprint"].to_string()).collect();
+    assert_eq!(distinct.len(), 1, "two replicas, one alert: {red:?}");
+    assert!(
+        alerts
+            .iter()
+            .all(|(_, a)| a["labels"]["token_id"] != GREEN_TOKEN),
+        "no alert for the green token: {alerts:?}"
+    );
+    assert!(
+        alerts.iter().any(|(path, _)| path == "/okta/tickets"),
+        "a warning goes to the ticket receiver"
+    );
+
+    // Every dashboard query, variables filled in, returns data from this Prometheus.
+    let queries = dashboard_queries();
+    assert!(
+        queries.len() >= 8,
+        "the dashboard has its panels: {queries:?}"
+    );
+    wait_until(
+        "a few scrapes for rate()",
+        Duration::from_secs(30),
+        &[&prom],
+        || {
+            let answer = prometheus_query(prom_port, "count_over_time(okta_up[5m])");
+            answer["data"]["result"][0]["value"][1]
+                .as_str()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+                >= 5.0
+        },
+    );
+    let mut empty = Vec::new();
+    for (panel, expr) in &queries {
+        let query = fill_variables(expr);
+        assert!(
+            !query.contains('$'),
+            "panel {panel:?}: unfilled variable in {query:?}"
+        );
+        let answer = prometheus_query(prom_port, &query);
+        assert_eq!(
+            answer["status"], "success",
+            "panel {panel:?}: {query:?}: {answer}"
+        );
+        if answer["data"]["result"]
+            .as_array()
+            .is_none_or(|r| r.is_empty())
+        {
+            empty.push(format!("{panel}: {query}"));
+        }
+    }
+    assert!(
+        empty.is_empty(),
+        "dashboard queries without data (a metric the exporter does not export?):\n{}",
+        empty.join("\n")
+    );
+}
