@@ -11,6 +11,7 @@
 //!   request_timeout: 30s
 //!   retries: 3
 //!   retry_backoff: 1s
+//!   max_response_bytes: 16777216   # one page of Okta's answer, at most
 //! orgs:
 //!   - name: acme-prod          # the `org` label; unique
 //!     url: https://acme.okta.com
@@ -107,6 +108,7 @@ struct RawHttp {
     request_timeout: Option<Spanned<String>>,
     retries: Option<u32>,
     retry_backoff: Option<Spanned<String>>,
+    max_response_bytes: Option<Spanned<usize>>,
 }
 
 #[derive(Deserialize)]
@@ -301,6 +303,12 @@ impl RawHttp {
         }
         if let Some(retries) = self.retries {
             settings.max_retries = retries;
+        }
+        if let Some(cap) = &self.max_response_bytes {
+            if cap.value < 1024 {
+                return Err(at.at(cap, "http.max_response_bytes", "must be at least 1024: one page of tokens needs room"));
+            }
+            settings.max_body_bytes = cap.value;
         }
         Ok(settings)
     }

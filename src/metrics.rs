@@ -6,7 +6,13 @@
 //! `now`, so they are exact even when Okta has been unreachable for a while, and a token that left
 //! Okta's list leaves the output with the next successful poll. Nothing here talks to Okta.
 
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use hyper::body::{Body, Frame};
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{Encoder, Registry, TextEncoder};
 
@@ -251,20 +257,69 @@ impl Families {
     }
 }
 
-/// The whole `/metrics` body for one scrape: the registry's own metrics (build info, process),
-/// then every org's families, computed from `orgs` as of `now`.
-pub fn encode(
-    registry: &Registry,
-    orgs: &[OrgState],
-    now: DateTime<Utc>,
-) -> prometheus::Result<Vec<u8>> {
-    let mut families = registry.gather();
-    families.extend(org_families(orgs, now));
-    let token_count: usize = orgs.iter().map(|o| o.tokens.len()).sum();
-    let mut out = Vec::with_capacity(8 * 1024 + token_count * 2048);
-    TextEncoder::new().encode(&families, &mut out)?;
+/// The whole `/metrics` body for one scrape, in one buffer (for tests and benchmarks; the
+/// server streams the same bytes with [`MetricsBody`]).
+pub fn encode(registry: &Registry, orgs: &[OrgState], now: DateTime<Utc>) -> prometheus::Result<Vec<u8>> {
+    let mut out = encode_head(registry, orgs, now)?;
     write_token_families(&mut out, orgs, now);
     Ok(out)
+}
+
+/// The registry's own metrics (build info, process) and every org's families.
+fn encode_head(registry: &Registry, orgs: &[OrgState], now: DateTime<Utc>) -> prometheus::Result<Vec<u8>> {
+    let mut families = registry.gather();
+    families.extend(org_families(orgs, now));
+    let mut out = Vec::with_capacity(16 * 1024);
+    TextEncoder::new().encode(&families, &mut out)?;
+    Ok(out)
+}
+
+/// How much text the streaming body renders at a time.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// The `/metrics` response body for one scrape, rendered chunk by chunk as the client reads
+/// it: a scrape of 10,000 tokens (about 20 MB of text) never holds more than one chunk, so
+/// scrapes do not grow the exporter's memory.
+pub struct MetricsBody {
+    head: Option<Bytes>,
+    orgs: Vec<OrgState>,
+    now: DateTime<Utc>,
+    cursor: Cursor,
+}
+
+impl MetricsBody {
+    /// Snapshots nothing itself: `orgs` is the scrape's snapshot, `now` its time.
+    pub fn new(registry: &Registry, orgs: Vec<OrgState>, now: DateTime<Utc>) -> prometheus::Result<MetricsBody> {
+        let head = encode_head(registry, &orgs, now)?;
+        Ok(MetricsBody {
+            head: Some(Bytes::from(head)),
+            orgs,
+            now,
+            cursor: Cursor::default(),
+        })
+    }
+}
+
+impl Body for MetricsBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if let Some(head) = this.head.take() {
+            return Poll::Ready(Some(Ok(Frame::data(head))));
+        }
+        let mut chunk = Vec::with_capacity(CHUNK_BYTES + 4096);
+        write_token_series(&mut chunk, &this.orgs, this.now, &mut this.cursor, CHUNK_BYTES);
+        if chunk.is_empty() {
+            return Poll::Ready(None);
+        }
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.head.is_none() && self.cursor.family >= TOKEN_FAMILIES.len()
+    }
 }
 
 /// The per-org families (health, counts per status, counters), with the `prometheus` crate.
@@ -326,60 +381,90 @@ fn token_status(token: &ApiToken, now: DateTime<Utc>) -> TokenStatus {
 /// may take. The output is byte for byte what the crate's `TextEncoder` writes for the same
 /// families, which the tests check.
 pub fn write_token_families(out: &mut Vec<u8>, orgs: &[OrgState], now: DateTime<Utc>) {
-    let now_ms = now.timestamp_millis();
+    write_token_series(out, orgs, now, &mut Cursor::default(), usize::MAX);
+}
+
+/// Where the token series stand: the next family, org and token to write.
+#[derive(Debug, Default, Clone, Copy)]
+struct Cursor {
+    family: usize,
+    /// Whether the current family's `# HELP` and `# TYPE` lines are out.
+    header_written: bool,
+    org: usize,
+    token: usize,
+}
+
+/// Writes token series from `cursor` on until `out` holds at least `limit` bytes or all is
+/// written (then `cursor.family` is past the last family).
+fn write_token_series(out: &mut Vec<u8>, orgs: &[OrgState], now: DateTime<Utc>, cursor: &mut Cursor, limit: usize) {
+    if orgs.iter().all(|o| o.tokens.is_empty()) {
+        cursor.family = TOKEN_FAMILIES.len();
+        return;
+    }
     let mut labels = Vec::with_capacity(256);
-    for family in TOKEN_FAMILIES {
-        let spec = family.spec();
-        if orgs.iter().all(|o| o.tokens.is_empty()) {
-            continue;
+    while let Some(&family) = TOKEN_FAMILIES.get(cursor.family) {
+        if !cursor.header_written {
+            write_header(out, &family.spec());
+            cursor.header_written = true;
         }
-        write_header(out, &spec);
-        for org in orgs {
-            for token in org.tokens.iter() {
+        while let Some(org) = orgs.get(cursor.org) {
+            while let Some(token) = org.tokens.get(cursor.token) {
+                if out.len() >= limit {
+                    return;
+                }
                 labels.clear();
                 write_token_labels(&mut labels, &org.name, token);
-                let expires_ms = token.expires_at.timestamp_millis();
-                let last_used_ms = expires_ms - token.window.num_milliseconds();
-                let value_ms = match family {
-                    Family::Expiry => expires_ms,
-                    Family::TimeToExpiry => expires_ms - now_ms,
-                    Family::LastUsed => last_used_ms,
-                    Family::LastUsedAge => now_ms - last_used_ms,
-                    Family::Created => match token.created {
-                        Some(created) => created.timestamp_millis(),
-                        None => continue,
-                    },
-                    Family::Window => token.window.num_milliseconds(),
-                    Family::Status => {
-                        let current = token_status(token, now);
-                        for state in TokenStatus::ALL {
-                            write_series_start(out, spec.name, &labels);
-                            out.extend_from_slice(b",status=\"");
-                            out.extend_from_slice(state.as_str().as_bytes());
-                            out.extend_from_slice(if state == current {
-                                b"\"} 1\n"
-                            } else {
-                                b"\"} 0\n"
-                            });
-                        }
-                        continue;
-                    }
-                    Family::Info => {
-                        write_series_start(out, spec.name, &labels);
-                        write_label(out, "client_name", &token.client_name);
-                        write_label(out, "network_connection", &token.network_connection);
-                        out.extend_from_slice(b"} 1\n");
-                        continue;
-                    }
-                    _ => unreachable!("not a per-token family"),
-                };
-                write_series_start(out, spec.name, &labels);
-                out.extend_from_slice(b"} ");
-                write_millis_as_seconds(out, value_ms);
-                out.push(b'\n');
+                write_token_series_of(out, family, token, &labels, now);
+                cursor.token += 1;
             }
+            cursor.org += 1;
+            cursor.token = 0;
         }
+        *cursor = Cursor {
+            family: cursor.family + 1,
+            ..Cursor::default()
+        };
     }
+}
+
+/// One token's series of one family; `labels` are its escaped token labels.
+fn write_token_series_of(out: &mut Vec<u8>, family: Family, token: &ApiToken, labels: &[u8], now: DateTime<Utc>) {
+    let name = family.spec().name;
+    let expires_ms = token.expires_at.timestamp_millis();
+    let last_used_ms = expires_ms - token.window.num_milliseconds();
+    let value_ms = match family {
+        Family::Expiry => expires_ms,
+        Family::TimeToExpiry => expires_ms - now.timestamp_millis(),
+        Family::LastUsed => last_used_ms,
+        Family::LastUsedAge => now.timestamp_millis() - last_used_ms,
+        Family::Created => match token.created {
+            Some(created) => created.timestamp_millis(),
+            None => return,
+        },
+        Family::Window => token.window.num_milliseconds(),
+        Family::Status => {
+            let current = token_status(token, now);
+            for state in TokenStatus::ALL {
+                write_series_start(out, name, labels);
+                out.extend_from_slice(b",status=\"");
+                out.extend_from_slice(state.as_str().as_bytes());
+                out.extend_from_slice(if state == current { b"\"} 1\n" } else { b"\"} 0\n" });
+            }
+            return;
+        }
+        Family::Info => {
+            write_series_start(out, name, labels);
+            write_label(out, "client_name", &token.client_name);
+            write_label(out, "network_connection", &token.network_connection);
+            out.extend_from_slice(b"} 1\n");
+            return;
+        }
+        _ => unreachable!("{name} is not a per-token family"),
+    };
+    write_series_start(out, name, labels);
+    out.extend_from_slice(b"} ");
+    write_millis_as_seconds(out, value_ms);
+    out.push(b'\n');
 }
 
 /// The per-token families, in output order.
@@ -599,6 +684,54 @@ mod tests {
             String::from_utf8(fast).unwrap(),
             String::from_utf8(expected).unwrap()
         );
+    }
+
+    #[test]
+    fn the_streamed_body_is_the_same_text_in_small_chunks() {
+        let now = Utc::now();
+        let many: Vec<ApiToken> = (0..2000)
+            .map(|i| token(&format!("00T{i:05}"), &format!("token {i}"), TimeDelta::days(i % 40), TimeDelta::days(30), now))
+            .collect();
+        let mut org = OrgState::new("big", "");
+        org.tokens = Arc::new(many);
+        let orgs = vec![org, orgs(now).remove(0)];
+        let registry = Registry::new();
+        let whole = encode(&registry, &orgs, now).unwrap();
+        let mut body = MetricsBody::new(&registry, orgs, now).unwrap();
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut streamed = Vec::new();
+        let mut chunks = 0;
+        while let Poll::Ready(Some(frame)) = Pin::new(&mut body).poll_frame(&mut cx) {
+            let data = frame.unwrap().into_data().unwrap();
+            assert!(data.len() < CHUNK_BYTES + 4096, "a chunk of {} bytes", data.len());
+            streamed.extend_from_slice(&data);
+            chunks += 1;
+        }
+        assert!(body.is_end_stream());
+        assert!(chunks > 10, "{chunks} chunks");
+        let first_difference = streamed.iter().zip(&whole).position(|(a, b)| a != b);
+        assert_eq!(first_difference, None, "streamed and whole differ");
+        assert_eq!(streamed.len(), whole.len());
+    }
+
+    /// Resuming at every possible chunk boundary gives the same text as writing it at once.
+    #[test]
+    fn token_series_resume_exactly_where_a_chunk_ended() {
+        let now = Utc::now();
+        let orgs = orgs(now);
+        let mut whole = Vec::new();
+        write_token_families(&mut whole, &orgs, now);
+        for limit in [1, 2, 100, 333, 1000, 4096] {
+            let mut cursor = Cursor::default();
+            let mut pieced = Vec::new();
+            while cursor.family < TOKEN_FAMILIES.len() {
+                let mut chunk = Vec::new();
+                write_token_series(&mut chunk, &orgs, now, &mut cursor, limit);
+                pieced.extend_from_slice(&chunk);
+            }
+            assert!(pieced == whole, "chunks of {limit} bytes put together differ from the whole");
+        }
     }
 
     #[test]

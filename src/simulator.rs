@@ -71,6 +71,8 @@ pub enum Fault {
     NextLinkToSelf,
     /// The `next` link points at another host (127.0.0.2).
     NextLinkToOtherHost,
+    /// A valid JSON page padded with whitespace to at least this many bytes.
+    Oversized { bytes: usize },
 }
 
 /// A request as the simulator saw it.
@@ -106,6 +108,7 @@ pub struct Simulator {
     state: Arc<Mutex<State>>,
     addr: SocketAddr,
     stop: Arc<watch::Sender<bool>>,
+    tls: bool,
 }
 
 impl Simulator {
@@ -118,6 +121,38 @@ impl Simulator {
         addr: SocketAddr,
         api_token: &str,
         tokens: Vec<SimToken>,
+    ) -> std::io::Result<Simulator> {
+        Self::serve(addr, api_token, tokens, None).await
+    }
+
+    /// Starts on 127.0.0.1 speaking HTTPS with this certificate chain and key (PEM), for tests
+    /// of certificate checking.
+    pub async fn start_tls(
+        api_token: &str,
+        tokens: Vec<SimToken>,
+        cert_chain_pem: &str,
+        key_pem: &str,
+    ) -> std::io::Result<Simulator> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let invalid = |e: &dyn std::fmt::Display| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string());
+        let chain = CertificateDer::pem_slice_iter(cert_chain_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(&e))?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| invalid(&e))?;
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| invalid(&e))?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        Self::serve(SocketAddr::from(([127, 0, 0, 1], 0)), api_token, tokens, Some(acceptor)).await
+    }
+
+    async fn serve(
+        addr: SocketAddr,
+        api_token: &str,
+        tokens: Vec<SimToken>,
+        tls: Option<tokio_rustls::TlsAcceptor>,
     ) -> std::io::Result<Simulator> {
         let listener = TcpListener::bind(addr).await?;
         let (stop, stopped) = watch::channel(false);
@@ -133,15 +168,17 @@ impl Simulator {
             })),
             addr: listener.local_addr()?,
             stop: Arc::new(stop),
+            tls: tls.is_some(),
         };
         simulator.set_tokens(tokens);
-        tokio::spawn(accept_loop(listener, simulator.clone(), stopped));
+        tokio::spawn(accept_loop(listener, simulator.clone(), stopped, tls));
         Ok(simulator)
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when started with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -198,7 +235,7 @@ impl Simulator {
         self.lock().requests.clone()
     }
 
-    /// Stops accepting connections.
+    /// Stops accepting connections and closes the open ones, as a crashed server would.
     pub fn shutdown(&self) {
         let _ = self.stop.send(true);
     }
@@ -372,6 +409,7 @@ async fn accept_loop(
     listener: TcpListener,
     simulator: Simulator,
     mut stopped: watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     loop {
         let stream = tokio::select! {
@@ -382,14 +420,30 @@ async fn accept_loop(
             _ = stopped.wait_for(|stop| *stop) => return,
         };
         let simulator = simulator.clone();
+        let mut stopped = stopped.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let simulator = simulator.clone();
                 async move { Ok::<_, Infallible>(simulator.handle(request).await) }
             });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let serve = async move {
+                match tls {
+                    None => {
+                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    }
+                    Some(acceptor) => {
+                        // A client that refuses our certificate ends the handshake: nothing to serve.
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                        }
+                    }
+                }
+            };
+            tokio::select! {
+                _ = serve => {}
+                _ = stopped.wait_for(|stop| *stop) => {}
+            }
         });
     }
 }
@@ -578,6 +632,10 @@ impl Simulator {
             Some(Fault::WrongContentType) => answer.content_type = "text/plain",
             Some(Fault::Delay(delay)) => answer.delay = Some(delay),
             Some(Fault::NextLinkToSelf) => next = Some(self_url.clone()),
+            Some(Fault::Oversized { bytes }) => {
+                let padding = bytes.saturating_sub(answer.body.len());
+                answer.body.splice(1..1, std::iter::repeat_n(b' ', padding));
+            }
             Some(Fault::NextLinkToOtherHost) => {
                 let cursor = next.clone().unwrap_or_else(|| self_url.clone());
                 next = Some(cursor.replacen("127.0.0.1", "127.0.0.2", 1));
