@@ -306,7 +306,11 @@ impl RawHttp {
         }
         if let Some(cap) = &self.max_response_bytes {
             if cap.value < 1024 {
-                return Err(at.at(cap, "http.max_response_bytes", "must be at least 1024: one page of tokens needs room"));
+                return Err(at.at(
+                    cap,
+                    "http.max_response_bytes",
+                    "must be at least 1024: one page of tokens needs room",
+                ));
             }
             settings.max_body_bytes = cap.value;
         }

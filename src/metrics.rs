@@ -259,14 +259,22 @@ impl Families {
 
 /// The whole `/metrics` body for one scrape, in one buffer (for tests and benchmarks; the
 /// server streams the same bytes with [`MetricsBody`]).
-pub fn encode(registry: &Registry, orgs: &[OrgState], now: DateTime<Utc>) -> prometheus::Result<Vec<u8>> {
+pub fn encode(
+    registry: &Registry,
+    orgs: &[OrgState],
+    now: DateTime<Utc>,
+) -> prometheus::Result<Vec<u8>> {
     let mut out = encode_head(registry, orgs, now)?;
     write_token_families(&mut out, orgs, now);
     Ok(out)
 }
 
 /// The registry's own metrics (build info, process) and every org's families.
-fn encode_head(registry: &Registry, orgs: &[OrgState], now: DateTime<Utc>) -> prometheus::Result<Vec<u8>> {
+fn encode_head(
+    registry: &Registry,
+    orgs: &[OrgState],
+    now: DateTime<Utc>,
+) -> prometheus::Result<Vec<u8>> {
     let mut families = registry.gather();
     families.extend(org_families(orgs, now));
     let mut out = Vec::with_capacity(16 * 1024);
@@ -289,7 +297,11 @@ pub struct MetricsBody {
 
 impl MetricsBody {
     /// Snapshots nothing itself: `orgs` is the scrape's snapshot, `now` its time.
-    pub fn new(registry: &Registry, orgs: Vec<OrgState>, now: DateTime<Utc>) -> prometheus::Result<MetricsBody> {
+    pub fn new(
+        registry: &Registry,
+        orgs: Vec<OrgState>,
+        now: DateTime<Utc>,
+    ) -> prometheus::Result<MetricsBody> {
         let head = encode_head(registry, &orgs, now)?;
         Ok(MetricsBody {
             head: Some(Bytes::from(head)),
@@ -304,13 +316,22 @@ impl Body for MetricsBody {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
         if let Some(head) = this.head.take() {
             return Poll::Ready(Some(Ok(Frame::data(head))));
         }
         let mut chunk = Vec::with_capacity(CHUNK_BYTES + 4096);
-        write_token_series(&mut chunk, &this.orgs, this.now, &mut this.cursor, CHUNK_BYTES);
+        write_token_series(
+            &mut chunk,
+            &this.orgs,
+            this.now,
+            &mut this.cursor,
+            CHUNK_BYTES,
+        );
         if chunk.is_empty() {
             return Poll::Ready(None);
         }
@@ -396,7 +417,13 @@ struct Cursor {
 
 /// Writes token series from `cursor` on until `out` holds at least `limit` bytes or all is
 /// written (then `cursor.family` is past the last family).
-fn write_token_series(out: &mut Vec<u8>, orgs: &[OrgState], now: DateTime<Utc>, cursor: &mut Cursor, limit: usize) {
+fn write_token_series(
+    out: &mut Vec<u8>,
+    orgs: &[OrgState],
+    now: DateTime<Utc>,
+    cursor: &mut Cursor,
+    limit: usize,
+) {
     if orgs.iter().all(|o| o.tokens.is_empty()) {
         cursor.family = TOKEN_FAMILIES.len();
         return;
@@ -428,7 +455,13 @@ fn write_token_series(out: &mut Vec<u8>, orgs: &[OrgState], now: DateTime<Utc>, 
 }
 
 /// One token's series of one family; `labels` are its escaped token labels.
-fn write_token_series_of(out: &mut Vec<u8>, family: Family, token: &ApiToken, labels: &[u8], now: DateTime<Utc>) {
+fn write_token_series_of(
+    out: &mut Vec<u8>,
+    family: Family,
+    token: &ApiToken,
+    labels: &[u8],
+    now: DateTime<Utc>,
+) {
     let name = family.spec().name;
     let expires_ms = token.expires_at.timestamp_millis();
     let last_used_ms = expires_ms - token.window.num_milliseconds();
@@ -448,7 +481,11 @@ fn write_token_series_of(out: &mut Vec<u8>, family: Family, token: &ApiToken, la
                 write_series_start(out, name, labels);
                 out.extend_from_slice(b",status=\"");
                 out.extend_from_slice(state.as_str().as_bytes());
-                out.extend_from_slice(if state == current { b"\"} 1\n" } else { b"\"} 0\n" });
+                out.extend_from_slice(if state == current {
+                    b"\"} 1\n"
+                } else {
+                    b"\"} 0\n"
+                });
             }
             return;
         }
@@ -690,7 +727,15 @@ mod tests {
     fn the_streamed_body_is_the_same_text_in_small_chunks() {
         let now = Utc::now();
         let many: Vec<ApiToken> = (0..2000)
-            .map(|i| token(&format!("00T{i:05}"), &format!("token {i}"), TimeDelta::days(i % 40), TimeDelta::days(30), now))
+            .map(|i| {
+                token(
+                    &format!("00T{i:05}"),
+                    &format!("token {i}"),
+                    TimeDelta::days(i % 40),
+                    TimeDelta::days(30),
+                    now,
+                )
+            })
             .collect();
         let mut org = OrgState::new("big", "");
         org.tokens = Arc::new(many);
@@ -704,7 +749,11 @@ mod tests {
         let mut chunks = 0;
         while let Poll::Ready(Some(frame)) = Pin::new(&mut body).poll_frame(&mut cx) {
             let data = frame.unwrap().into_data().unwrap();
-            assert!(data.len() < CHUNK_BYTES + 4096, "a chunk of {} bytes", data.len());
+            assert!(
+                data.len() < CHUNK_BYTES + 4096,
+                "a chunk of {} bytes",
+                data.len()
+            );
             streamed.extend_from_slice(&data);
             chunks += 1;
         }
@@ -730,7 +779,10 @@ mod tests {
                 write_token_series(&mut chunk, &orgs, now, &mut cursor, limit);
                 pieced.extend_from_slice(&chunk);
             }
-            assert!(pieced == whole, "chunks of {limit} bytes put together differ from the whole");
+            assert!(
+                pieced == whole,
+                "chunks of {limit} bytes put together differ from the whole"
+            );
         }
     }
 

@@ -135,7 +135,9 @@ impl Simulator {
     ) -> std::io::Result<Simulator> {
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let invalid = |e: &dyn std::fmt::Display| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string());
+        let invalid = |e: &dyn std::fmt::Display| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
+        };
         let chain = CertificateDer::pem_slice_iter(cert_chain_pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| invalid(&e))?;
@@ -145,7 +147,13 @@ impl Simulator {
             .with_single_cert(chain, key)
             .map_err(|e| invalid(&e))?;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        Self::serve(SocketAddr::from(([127, 0, 0, 1], 0)), api_token, tokens, Some(acceptor)).await
+        Self::serve(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_token,
+            tokens,
+            Some(acceptor),
+        )
+        .await
     }
 
     async fn serve(
@@ -430,12 +438,16 @@ async fn accept_loop(
             let serve = async move {
                 match tls {
                     None => {
-                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                        let _ = http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
                     }
                     Some(acceptor) => {
                         // A client that refuses our certificate ends the handshake: nothing to serve.
                         if let Ok(stream) = acceptor.accept(stream).await {
-                            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                            let _ = http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
                         }
                     }
                 }

@@ -28,6 +28,8 @@ pub struct Setup {
     pub api_token: String,
     pub poll_interval: &'static str,
     pub retries: u32,
+    pub request_timeout: &'static str,
+    pub max_response_bytes: usize,
     pub extra_args: Vec<String>,
 }
 
@@ -38,6 +40,8 @@ impl Setup {
             api_token: api_token.to_owned(),
             poll_interval: "300ms",
             retries: 0,
+            request_timeout: "5s",
+            max_response_bytes: 16 << 20,
             extra_args: Vec::new(),
         }
     }
@@ -52,9 +56,11 @@ impl Exporter {
         set_private(&token_path);
         let config_path = dir.path().join("config.yml");
         let config = format!(
-            "poll_interval: {}\nhttp:\n  retries: {}\n  retry_backoff: 20ms\n  request_timeout: 5s\norgs:\n  - name: test-org\n    url: {}\n    auth:\n      ssws:\n        token_file: {}\n",
+            "poll_interval: {}\nhttp:\n  retries: {}\n  retry_backoff: 20ms\n  request_timeout: {}\n  max_response_bytes: {}\norgs:\n  - name: test-org\n    url: {}\n    auth:\n      ssws:\n        token_file: {}\n",
             setup.poll_interval,
             setup.retries,
+            setup.request_timeout,
+            setup.max_response_bytes,
             setup.org_url,
             token_path.display()
         );
