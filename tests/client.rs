@@ -8,7 +8,9 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use common::sim_token;
 use okta_token_exporter::okta::client::TokenList;
-use okta_token_exporter::okta::{ClientSettings, OktaClient, PollError, PollErrorReason, PollStats};
+use okta_token_exporter::okta::{
+    ClientSettings, OktaClient, PollError, PollErrorReason, PollStats,
+};
 use okta_token_exporter::secret::Secret;
 use okta_token_exporter::simulator::{Fault, SimToken, Simulator};
 
@@ -16,7 +18,14 @@ const API_TOKEN: &str = "client-test-token";
 
 fn many(n: usize) -> Vec<SimToken> {
     (0..n)
-        .map(|i| sim_token(&format!("00T{i:017}"), &format!("token {i}"), TimeDelta::days(10), "P30D"))
+        .map(|i| {
+            sim_token(
+                &format!("00T{i:017}"),
+                &format!("token {i}"),
+                TimeDelta::days(10),
+                "P30D",
+            )
+        })
         .collect()
 }
 
@@ -37,15 +46,29 @@ async fn poll(sim: &Simulator) -> (Result<TokenList, PollError>, PollStats) {
 
 #[tokio::test]
 async fn a_poll_of_n_tokens_costs_ceil_n_over_the_page_size_requests() {
-    let cases = [(0, 200, 1), (1, 200, 1), (200, 200, 1), (201, 200, 2), (1000, 200, 5), (7, 3, 3)];
+    let cases = [
+        (0, 200, 1),
+        (1, 200, 1),
+        (200, 200, 1),
+        (201, 200, 2),
+        (1000, 200, 5),
+        (7, 3, 3),
+    ];
     for (tokens, page_size, requests) in cases {
         let sim = Simulator::start(API_TOKEN, many(tokens)).await.unwrap();
         sim.set_page_size(page_size);
         let (result, stats) = poll(&sim).await;
         let list = result.unwrap();
         assert_eq!(list.tokens.len(), tokens);
-        assert_eq!(list.pages, requests, "{tokens} tokens, pages of {page_size}");
-        assert_eq!(sim.requests().len(), requests, "{tokens} tokens, pages of {page_size}");
+        assert_eq!(
+            list.pages, requests,
+            "{tokens} tokens, pages of {page_size}"
+        );
+        assert_eq!(
+            sim.requests().len(),
+            requests,
+            "{tokens} tokens, pages of {page_size}"
+        );
         assert_eq!(stats.responses.len(), requests);
     }
 }
@@ -74,7 +97,10 @@ async fn credentials_are_never_sent_to_a_next_link_on_another_host() {
     let error = result.unwrap_err();
     assert_eq!(error.reason(), PollErrorReason::Pagination);
     assert!(error.to_string().contains("http://127.0.0.2"), "{error}");
-    assert!(foreign.accept().is_err(), "a connection reached the foreign host");
+    assert!(
+        foreign.accept().is_err(),
+        "a connection reached the foreign host"
+    );
     assert_eq!(sim.requests().len(), 1);
 }
 
@@ -84,10 +110,24 @@ async fn transient_failures_are_retried_and_permanent_ones_are_not() {
     sim.push_fault(None, Fault::Html { status: 502 });
     let (result, stats) = poll(&sim).await;
     assert_eq!(result.unwrap().tokens.len(), 3, "one retry got through");
-    assert_eq!(stats.responses.iter().map(|(_, code)| *code).collect::<Vec<_>>(), [502, 200]);
+    assert_eq!(
+        stats
+            .responses
+            .iter()
+            .map(|(_, code)| *code)
+            .collect::<Vec<_>>(),
+        [502, 200]
+    );
 
     let sim = Simulator::start(API_TOKEN, many(3)).await.unwrap();
-    sim.push_fault(None, Fault::OktaError { status: 404, error_code: "E0000007".into(), summary: "Not found".into() });
+    sim.push_fault(
+        None,
+        Fault::OktaError {
+            status: 404,
+            error_code: "E0000007".into(),
+            summary: "Not found".into(),
+        },
+    );
     let (result, _) = poll(&sim).await;
     assert_eq!(result.unwrap_err().reason(), PollErrorReason::ClientError);
     assert_eq!(sim.requests().len(), 1, "a 404 is not retried");
