@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Load and soak test of /metrics with wrk, for an org of 10,000 tokens.
+#
+# Reports throughput and latency percentiles under load, and the exporter's resident memory
+# before, during (every 30 s) and after a soak, so that "memory stays flat" is a measured ratio.
+# Usage: bash bench/load.sh [TOKENS] [LOAD_SECONDS] [SOAK_SECONDS]   (default 10000 30 300)
+# Needs wrk (Debian package `wrk`) and curl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tokens=${1:-10000}
+load_seconds=${2:-30}
+soak_seconds=${3:-300}
+for tool in wrk curl; do
+  command -v "$tool" >/dev/null || { echo "bench/load.sh needs $tool (apt-get install $tool)" >&2; exit 1; }
+done
+cargo build --release --quiet --bin okta-token-exporter --example simulated_org
+work=$(mktemp -d)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+sim_port=18281 port=19291
+target/release/examples/simulated_org "$tokens" "127.0.0.1:$sim_port" "$work/token" 2>/dev/null & pids+=($!)
+for _ in $(seq 100); do [ -s "$work/token" ] && break; sleep 0.1; done
+chmod 600 "$work/token"
+target/release/okta-token-exporter --okta.org-url="http://127.0.0.1:$sim_port" --okta.token-file="$work/token" \
+  --okta.org-name=bench --web.listen-address="127.0.0.1:$port" --okta.poll-interval=1m --log.level=warn &
+exporter=$!; pids+=($exporter)
+for _ in $(seq 600); do
+  count=$(curl -fs "http://127.0.0.1:$port/metrics" | grep -c '^okta_api_token_info{' || true)
+  [ "$count" = "$tokens" ] && break
+  sleep 0.1
+done
+[ "$count" = "$tokens" ] || { echo "the exporter never showed $tokens tokens" >&2; exit 1; }
+bytes=$(curl -fs "http://127.0.0.1:$port/metrics" | wc -c)
+rss() { awk '/^VmRSS:/ {printf "%.1f", $2/1024}' "/proc/$exporter/status"; }
+
+echo "== $tokens tokens, $bytes bytes per scrape"
+echo "== resident memory before load: $(rss) MiB"
+rss_before=$(rss)
+echo "== load: wrk, 2 threads, 4 connections, ${load_seconds}s"
+wrk -t2 -c4 -d"${load_seconds}s" --latency "http://127.0.0.1:$port/metrics" | grep -E "Latency|Req/Sec|50%|75%|90%|99%|requests in|Requests/sec|Transfer/sec"
+echo "== resident memory after load: $(rss) MiB"
+
+echo "== soak: wrk, 1 thread, 2 connections, ${soak_seconds}s; memory every 30 s"
+wrk -t1 -c2 -d"${soak_seconds}s" "http://127.0.0.1:$port/metrics" > "$work/soak.txt" &
+wrk_pid=$!
+samples=()
+elapsed=0
+while kill -0 "$wrk_pid" 2>/dev/null; do
+  sleep 30; elapsed=$((elapsed + 30))
+  kill -0 "$wrk_pid" 2>/dev/null || break
+  samples+=("$(rss)"); echo "   t=${elapsed}s rss=$(rss) MiB"
+done
+wait "$wrk_pid" || true
+grep -E "requests in|Requests/sec" "$work/soak.txt"
+rss_after=$(rss)
+first=${samples[0]:-$rss_after}
+awk -v b="$rss_before" -v f="$first" -v a="$rss_after" 'BEGIN {
+  printf "== resident memory: before %.1f MiB, first soak sample %.1f MiB, after soak %.1f MiB\n", b, f, a
+  printf "== after-soak / first-sample ratio: %.2f (flat is 1.00)\n", a / f
+}'
