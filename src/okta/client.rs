@@ -256,11 +256,8 @@ impl OktaClient {
                 return Err(self.redact(error));
             }
             failures += 1;
-            let ceiling = self
-                .settings
-                .retry_backoff
-                .saturating_mul(1 << (failures - 1).min(16));
-            let backoff = ceiling.mul_f64(rand::rng().random_range(0.5..=1.0));
+            let backoff = backoff_ceiling(self.settings.retry_backoff, failures)
+                .mul_f64(rand::rng().random_range(0.5..=1.0));
             tracing::debug!(%url, %error, attempt = failures, ?backoff, "retrying");
             tokio::time::sleep(backoff).await;
         }
@@ -398,6 +395,11 @@ impl OktaClient {
     }
 }
 
+/// The longest backoff before retry number `failures` (1-based): the base, doubled per retry.
+fn backoff_ceiling(base: Duration, failures: u32) -> Duration {
+    base.saturating_mul(1 << failures.saturating_sub(1).min(16))
+}
+
 fn reset_header(headers: &HeaderMap) -> Option<SystemTime> {
     let secs: u64 = headers
         .get("x-rate-limit-reset")?
@@ -435,5 +437,97 @@ fn transport_error(error: &reqwest::Error) -> PollError {
         PollError::ClientError { status: 0, detail }
     } else {
         PollError::Connect { detail }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(max_wait: Duration) -> OktaClient {
+        let settings = ClientSettings {
+            max_rate_limit_wait: max_wait,
+            ..ClientSettings::default()
+        };
+        OktaClient::new(
+            "https://acme.okta.com".parse().unwrap(),
+            Secret::new("t"),
+            settings,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn backoff_doubles_from_the_base_and_stops_growing() {
+        let base = Duration::from_millis(500);
+        let cases = [
+            (1, 500),
+            (2, 1_000),
+            (3, 2_000),
+            (4, 4_000),
+            (17, 500 << 16),
+            (40, 500 << 16),
+        ];
+        for (failures, ms) in cases {
+            assert_eq!(
+                backoff_ceiling(base, failures),
+                Duration::from_millis(ms),
+                "retry {failures}"
+            );
+        }
+    }
+
+    /// With tokio's clock paused, a wait is measured in virtual time: no test sleeps.
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_sent_before_the_rate_limit_reset() {
+        let client = client(Duration::from_secs(120));
+        client.respect_reset(Some(SystemTime::now() + Duration::from_secs(45)));
+        let started = tokio::time::Instant::now();
+        client.wait_for_rate_limit_reset().await.unwrap();
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_secs(44), "waited only {waited:?}");
+        assert!(
+            waited <= Duration::from_secs(46) + Duration::from_millis(1000),
+            "waited {waited:?}: reset plus at most 1 s of jitter"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_later_reset_is_never_shortened_by_an_earlier_one() {
+        let client = client(Duration::from_secs(120));
+        client.respect_reset(Some(SystemTime::now() + Duration::from_secs(60)));
+        client.respect_reset(Some(SystemTime::now() + Duration::from_secs(5)));
+        let started = tokio::time::Instant::now();
+        client.wait_for_rate_limit_reset().await.unwrap();
+        assert!(started.elapsed() >= Duration::from_secs(59));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reset_further_than_a_poll_waits_fails_the_poll_without_waiting() {
+        let client = client(Duration::from_secs(120));
+        client.respect_reset(Some(SystemTime::now() + Duration::from_secs(600)));
+        let started = tokio::time::Instant::now();
+        let error = client.wait_for_rate_limit_reset().await.unwrap_err();
+        assert_eq!(error.reason(), crate::okta::PollErrorReason::RateLimited);
+        assert!(error.to_string().contains("resets in"), "{error}");
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_without_a_reset_header_waits_one_minute() {
+        let client = client(Duration::from_secs(120));
+        client.respect_reset(None);
+        let started = tokio::time::Instant::now();
+        client.wait_for_rate_limit_reset().await.unwrap();
+        assert!(started.elapsed() >= Duration::from_secs(59));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_past_reset_costs_no_wait() {
+        let client = client(Duration::from_secs(120));
+        client.respect_reset(Some(SystemTime::now() - Duration::from_secs(5)));
+        let started = tokio::time::Instant::now();
+        client.wait_for_rate_limit_reset().await.unwrap();
+        assert_eq!(started.elapsed(), Duration::ZERO);
     }
 }
