@@ -44,6 +44,34 @@ pub struct SimToken {
     pub use_every: Option<Duration>,
 }
 
+/// A user of the simulated org (the owner of tokens).
+#[derive(Clone, Debug)]
+pub struct SimUser {
+    pub id: String,
+    pub login: String,
+    /// `ACTIVE`, `SUSPENDED`, `DEPROVISIONED`, … as Okta spells it.
+    pub status: String,
+}
+
+/// One System Log event about an API token.
+#[derive(Clone, Debug)]
+pub struct SimLogEvent {
+    pub published: DateTime<Utc>,
+    /// e.g. `system.api_token.revoke`.
+    pub event_type: String,
+    /// The token the event is about.
+    pub token_id: String,
+    /// Who did it (`alternateId`, a login).
+    pub actor: String,
+}
+
+/// Endpoints whose permission the simulator can withdraw, answering 403 `E0000006`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SimEndpoint {
+    Users,
+    Logs,
+}
+
 /// A one-shot misbehaviour, consumed by the listing request it applies to.
 #[derive(Clone, Debug)]
 pub enum Fault {
@@ -90,6 +118,7 @@ pub struct RecordedRequest {
 }
 
 const TOKENS_PATH: &str = "/api/v1/api-tokens";
+const LOGS_PATH: &str = "/api/v1/logs";
 
 struct State {
     api_token: String,
@@ -98,9 +127,37 @@ struct State {
     /// Faults for a given page number (1-based), or for any listing request (`None`).
     faults: VecDeque<(Option<usize>, Fault)>,
     rate_limit: u32,
-    window: Option<(SystemTime, u32)>,
+    /// Per rate-limit bucket: the window's start and requests used.
+    windows: std::collections::HashMap<Bucket, (SystemTime, u32)>,
     requests: Vec<RecordedRequest>,
+    users: std::collections::BTreeMap<String, SimUser>,
+    log: Vec<SimLogEvent>,
+    forbidden: std::collections::HashSet<SimEndpoint>,
 }
+
+/// Okta's rate limits are per endpoint; the simulator keeps one window per bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Bucket {
+    Tokens,
+    Users,
+    Logs,
+}
+
+impl Bucket {
+    fn of(path: &str) -> Bucket {
+        if path.starts_with("/api/v1/users/") {
+            Bucket::Users
+        } else if path == LOGS_PATH {
+            Bucket::Logs
+        } else {
+            Bucket::Tokens
+        }
+    }
+}
+
+/// The published per-minute limits for users and logs (okta-api.md); tokens use `rate_limit`.
+const USERS_LIMIT: u32 = 2000;
+const LOGS_LIMIT: u32 = 120;
 
 /// A running simulated org. Clones share it.
 #[derive(Clone)]
@@ -171,8 +228,11 @@ impl Simulator {
                 page_size: 200,
                 faults: VecDeque::new(),
                 rate_limit: 600,
-                window: None,
+                windows: Default::default(),
                 requests: Vec::new(),
+                users: Default::default(),
+                log: Vec::new(),
+                forbidden: Default::default(),
             })),
             addr: listener.local_addr()?,
             stop: Arc::new(stop),
@@ -232,6 +292,39 @@ impl Simulator {
 
     pub fn clear_faults(&self) {
         self.lock().faults.clear();
+    }
+
+    /// Adds or replaces a user.
+    pub fn set_user(&self, user: SimUser) {
+        self.lock().users.insert(user.id.clone(), user);
+    }
+
+    /// Changes a user's status (e.g. to `DEPROVISIONED`); false when there is no such user.
+    pub fn set_user_status(&self, id: &str, status: &str) -> bool {
+        match self.lock().users.get_mut(id) {
+            Some(user) => {
+                user.status = status.to_owned();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Records a System Log event; events are kept in `published` order.
+    pub fn push_log_event(&self, event: SimLogEvent) {
+        let mut state = self.lock();
+        let at = state.log.partition_point(|e| e.published <= event.published);
+        state.log.insert(at, event);
+    }
+
+    /// Withdraws (or restores) the permission for an endpoint: requests answer 403 `E0000006`.
+    pub fn forbid(&self, endpoint: SimEndpoint, forbidden: bool) {
+        let mut state = self.lock();
+        if forbidden {
+            state.forbidden.insert(endpoint);
+        } else {
+            state.forbidden.remove(&endpoint);
+        }
     }
 
     /// Requests allowed per one-minute window (default 600).
@@ -384,18 +477,23 @@ impl State {
         self.tokens.retain(|(t, _)| t.expires_at > now);
     }
 
-    /// Counts the request against the rate-limit window; returns (limit, remaining, reset epoch s)
+    /// Counts the request against its bucket's window; returns (limit, remaining, reset epoch s)
     /// and whether it is over the limit.
-    fn rate_limit(&mut self, now: SystemTime) -> ((u32, u32, u64), bool) {
-        let (start, used) = match self.window {
-            Some((start, used)) if now < start + Duration::from_secs(60) => (start, used),
+    fn rate_limit(&mut self, bucket: Bucket, now: SystemTime) -> ((u32, u32, u64), bool) {
+        let limit = match bucket {
+            Bucket::Tokens => self.rate_limit,
+            Bucket::Users => USERS_LIMIT.max(self.rate_limit),
+            Bucket::Logs => LOGS_LIMIT,
+        };
+        let (start, used) = match self.windows.get(&bucket) {
+            Some(&(start, used)) if now < start + Duration::from_secs(60) => (start, used),
             _ => (now, 0),
         };
-        let over = used >= self.rate_limit;
+        let over = used >= limit;
         let used = if over { used } else { used + 1 };
-        self.window = Some((start, used));
+        self.windows.insert(bucket, (start, used));
         let reset = epoch_seconds_ceil(start + Duration::from_secs(60));
-        ((self.rate_limit, self.rate_limit - used, reset), over)
+        ((limit, limit - used, reset), over)
     }
 
     /// The first queued fault for this page, removed from the queue.
@@ -511,7 +609,7 @@ impl Simulator {
             .map(|p| p.as_str().to_owned())
             .unwrap_or_default();
         let mut state = self.lock();
-        let (rate, over_limit) = state.rate_limit(now);
+        let (rate, over_limit) = state.rate_limit(Bucket::of(request.uri().path()), now);
         let authorized = header(header::AUTHORIZATION) == Some(format!("SSWS {}", state.api_token));
         let mut answer = if over_limit {
             error(
@@ -547,7 +645,10 @@ impl Simulator {
     }
 
     fn route(&self, state: &mut State, method: &Method, path: &str, query: &str) -> Answer {
-        let known = path == TOKENS_PATH || path.starts_with("/api/v1/api-tokens/");
+        let known = path == TOKENS_PATH
+            || path.starts_with("/api/v1/api-tokens/")
+            || path.starts_with("/api/v1/users/")
+            || path == LOGS_PATH;
         if !known {
             return error(
                 404,
@@ -563,6 +664,12 @@ impl Simulator {
             );
         }
         state.advance(Utc::now());
+        if let Some(id) = path.strip_prefix("/api/v1/users/") {
+            return self.user(state, id);
+        }
+        if path == LOGS_PATH {
+            return self.logs(state, query);
+        }
         if let Some(id) = path.strip_prefix("/api/v1/api-tokens/") {
             return match state.tokens.iter().find(|(t, _)| t.id == id) {
                 Some((token, _)) => ok_json(
@@ -658,6 +765,89 @@ impl Simulator {
         }
         answer.links = links;
         answer
+    }
+
+    fn user(&self, state: &State, id: &str) -> Answer {
+        if state.forbidden.contains(&SimEndpoint::Users) {
+            return error(403, "E0000006", "You do not have permission to perform the requested action");
+        }
+        match state.users.get(id) {
+            Some(user) => ok_json(
+                json!({
+                    "id": user.id,
+                    "status": user.status,
+                    "created": "2024-01-01T00:00:00.000Z",
+                    "profile": { "login": user.login, "email": user.login, "displayName": user.login },
+                    "_links": { "self": { "href": format!("{}/api/v1/users/{}", self.url(), user.id) } },
+                })
+                .to_string()
+                .into_bytes(),
+                Vec::new(),
+            ),
+            None => error(404, "E0000007", &format!("Not found: Resource not found: {id} (User)")),
+        }
+    }
+
+    /// `GET /api/v1/logs`: events with `since <= published < until` whose type the `filter`
+    /// names (`eventType eq "…"` terms joined by `or`), oldest first, `limit` per page.
+    fn logs(&self, state: &State, query: &str) -> Answer {
+        if state.forbidden.contains(&SimEndpoint::Logs) {
+            return error(403, "E0000006", "You do not have permission to perform the requested action");
+        }
+        let mut since = Utc::now() - TimeDelta::days(7);
+        let mut until = None;
+        let mut types: Vec<String> = Vec::new();
+        let mut limit = 100;
+        let mut after = 0;
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let parsed = match key.as_ref() {
+                "since" => DateTime::parse_from_rfc3339(&value).map(|t| since = t.to_utc()).is_ok(),
+                "until" => DateTime::parse_from_rfc3339(&value).map(|t| until = Some(t.to_utc())).is_ok(),
+                "limit" => value.parse().map(|n: usize| limit = n.clamp(1, 1000)).is_ok(),
+                "after" => value.parse().map(|n: usize| after = n).is_ok(),
+                "filter" => {
+                    types = value.split('"').skip(1).step_by(2).map(str::to_owned).collect();
+                    true
+                }
+                _ => true,
+            };
+            if !parsed {
+                return error(400, "E0000001", &format!("Api validation failed: {key}"));
+            }
+        }
+        let until_or_now = until.unwrap_or_else(Utc::now);
+        let matching: Vec<&SimLogEvent> = state
+            .log
+            .iter()
+            .filter(|e| e.published >= since && e.published < until_or_now)
+            .filter(|e| types.is_empty() || types.contains(&e.event_type))
+            .collect();
+        let page: Vec<Value> = matching.iter().skip(after).take(limit).map(|e| self.event_json(e)).collect();
+        let end = after + page.len();
+        let mut links = vec![format!("<{}{LOGS_PATH}?{query}>; rel=\"self\"", self.url())];
+        // Like Okta: a query without `until` always has a next link; with one, only while more remain.
+        if end < matching.len() || until.is_none() {
+            let rest: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(url::form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != "after"))
+                .append_pair("after", &end.to_string())
+                .finish();
+            links.push(format!("<{}{LOGS_PATH}?{rest}>; rel=\"next\"", self.url()));
+        }
+        ok_json(Value::Array(page).to_string().into_bytes(), links)
+    }
+
+    fn event_json(&self, event: &SimLogEvent) -> Value {
+        json!({
+            "uuid": format!("{:032x}", event.published.timestamp_nanos_opt().unwrap_or_default() as u128 ^ event.token_id.len() as u128),
+            "published": event.published.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "eventType": event.event_type,
+            "displayMessage": event.event_type,
+            "severity": "INFO",
+            "actor": { "id": "00uactor", "type": "User", "alternateId": event.actor, "displayName": event.actor },
+            "target": [ { "id": event.token_id, "type": "Token", "alternateId": "unknown", "displayName": event.token_id } ],
+            "transaction": { "type": "WEB", "id": "Y", "detail": { "requestApiTokenId": event.token_id } },
+            "outcome": { "result": "SUCCESS" },
+        })
     }
 
     fn token_json(&self, token: &SimToken) -> Value {

@@ -106,6 +106,91 @@ fn parse_timestamp(s: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
     DateTime::parse_from_rfc3339(s).map(|t| t.to_utc())
 }
 
+/// An Okta user, as far as a token's owner matters: whether the owner's tokens still work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    /// `ACTIVE`, `SUSPENDED`, `DEPROVISIONED`, … kept as Okta spells it, unknown values too.
+    pub status: String,
+    /// `profile.login`; empty when absent.
+    pub login: String,
+}
+
+impl User {
+    pub fn from_json(body: &[u8]) -> Result<User, String> {
+        #[derive(Deserialize)]
+        struct WireUser {
+            id: Option<String>,
+            status: Option<String>,
+            profile: Option<WireProfile>,
+        }
+        #[derive(Deserialize)]
+        struct WireProfile {
+            login: Option<String>,
+        }
+        let wire: WireUser = serde_json::from_slice(body).map_err(|e| format!("not a user object: {e}"))?;
+        Ok(User {
+            id: wire.id.filter(|id| !id.is_empty()).ok_or("missing field `id`")?,
+            status: wire.status.filter(|s| !s.is_empty()).ok_or("missing field `status`")?,
+            login: wire.profile.and_then(|p| p.login).unwrap_or_default(),
+        })
+    }
+
+    /// Whether the owner's status keeps its API tokens usable: `Some(false)` for `SUSPENDED`
+    /// (Okta rejects the tokens until reactivation) and `DEPROVISIONED` (Okta revokes them);
+    /// `Some(true)` for the statuses that leave tokens alone (password expiry, lock-out, recovery
+    /// and the pre-activation states do not touch tokens); `None` for a status Okta adds later.
+    pub fn keeps_tokens_usable(&self) -> Option<bool> {
+        match self.status.as_str() {
+            "SUSPENDED" | "DEPROVISIONED" => Some(false),
+            "ACTIVE" | "RECOVERY" | "PASSWORD_EXPIRED" | "LOCKED_OUT" | "STAGED" | "PROVISIONED" | "ACTIVATING" => Some(true),
+            _ => None,
+        }
+    }
+}
+
+/// A System Log event about API tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEvent {
+    pub published: DateTime<Utc>,
+    pub event_type: String,
+    /// The tokens it concerns: API token ids (`00T…`) among its targets, and the token the
+    /// request was made with (`transaction.detail.requestApiTokenId`).
+    pub token_ids: Vec<String>,
+    /// Who acted (`actor.alternateId`, usually a login); empty when absent.
+    pub actor: String,
+}
+
+impl LogEvent {
+    /// Decodes one element of a System Log page; `None` for an event without a time or type.
+    pub fn from_json(value: &serde_json::Value) -> Option<LogEvent> {
+        let published = parse_timestamp(value.get("published")?.as_str()?).ok()?;
+        let event_type = value.get("eventType")?.as_str()?.to_owned();
+        let mut token_ids: Vec<String> = value
+            .get("target")
+            .and_then(|t| t.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.get("id")?.as_str())
+            .filter(|id| id.starts_with("00T"))
+            .map(str::to_owned)
+            .collect();
+        let requested_with = value.pointer("/transaction/detail/requestApiTokenId").and_then(|v| v.as_str());
+        if let Some(id) = requested_with.filter(|id| !id.is_empty()) {
+            if !token_ids.iter().any(|t| t == id) {
+                token_ids.push(id.to_owned());
+            }
+        }
+        let actor = value.pointer("/actor/alternateId").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+        Some(LogEvent {
+            published,
+            event_type,
+            token_ids,
+            actor,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +269,46 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn owner_statuses_that_break_tokens() {
+        let cases = [
+            ("ACTIVE", Some(true)),
+            ("LOCKED_OUT", Some(true)),
+            ("PASSWORD_EXPIRED", Some(true)),
+            ("RECOVERY", Some(true)),
+            ("STAGED", Some(true)),
+            ("PROVISIONED", Some(true)),
+            ("ACTIVATING", Some(true)),
+            ("SUSPENDED", Some(false)),
+            ("DEPROVISIONED", Some(false)),
+            ("SOMETHING_NEW", None),
+        ];
+        for (status, usable) in cases {
+            let body = format!(r#"{{"id":"00u1","status":"{status}","profile":{{"login":"a@b.c"}},"extra":1}}"#);
+            let user = User::from_json(body.as_bytes()).unwrap();
+            assert_eq!(user.login, "a@b.c");
+            assert_eq!(user.keeps_tokens_usable(), usable, "{status}");
+        }
+        assert!(User::from_json(br#"{"id":"00u1"}"#).unwrap_err().contains("status"));
+        assert!(User::from_json(b"<html>").is_err());
+    }
+
+    #[test]
+    fn log_events_name_their_tokens_from_targets_and_the_requesting_token() {
+        let event = json!({
+            "published": "2026-11-22T10:00:00.000Z", "eventType": "system.api_token.request_outside_allowed_range",
+            "actor": {"alternateId": "svc@acme.com"},
+            "target": [{"id": "00Ttarget", "type": "Token"}, {"id": "00uSomeUser", "type": "User"}],
+            "transaction": {"detail": {"requestApiTokenId": "00Trequest"}}
+        });
+        let decoded = LogEvent::from_json(&event).unwrap();
+        assert_eq!(decoded.token_ids, ["00Ttarget", "00Trequest"]);
+        assert_eq!(decoded.actor, "svc@acme.com");
+        assert_eq!(decoded.published, parse_timestamp("2026-11-22T10:00:00Z").unwrap());
+        assert!(LogEvent::from_json(&json!({"eventType": "x"})).is_none(), "no time");
+        assert!(LogEvent::from_json(&json!({"published": "2026-11-22T10:00:00Z"})).is_none(), "no type");
     }
 
     #[test]
