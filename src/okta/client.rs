@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Response, StatusCode};
@@ -18,11 +19,15 @@ use url::Url;
 
 use super::error::PollError;
 use super::link::next_link;
-use super::model::{ApiToken, SkippedToken};
+use super::model::{ApiToken, LogEvent, SkippedToken, User};
 use crate::secret::Secret;
 
 /// The `endpoint` label of the token list.
 pub const API_TOKENS: &str = "/api/v1/api-tokens";
+/// The `endpoint` label of a user lookup (a path template: never an id).
+pub const USER: &str = "/api/v1/users/{id}";
+/// The `endpoint` label of the System Log.
+pub const SYSTEM_LOG: &str = "/api/v1/logs";
 
 /// Tunables of the client. The defaults suit a real Okta org.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,21 +167,69 @@ impl OktaClient {
 
     /// Lists every API token of the org. Succeeds only when every page arrived.
     pub async fn list_api_tokens(&self, stats: &mut PollStats) -> Result<TokenList, PollError> {
-        let mut url = self
-            .base
-            .join(API_TOKENS)
-            .expect("a fixed path joins any base");
+        let mut url = self.base.join(API_TOKENS).expect("a fixed path joins any base");
         url.query_pairs_mut()
             .append_pair("limit", &self.settings.page_size.to_string());
-        let mut visited = HashSet::new();
         let mut list = TokenList::default();
+        list.pages = self
+            .paginate(url, API_TOKENS, self.settings.max_pages, stats, |value| match ApiToken::from_json(value) {
+                Ok(token) => list.tokens.push(token),
+                Err(skipped) => list.skipped.push(skipped),
+            })
+            .await?;
+        Ok(list)
+    }
+
+    /// One user, for the owner of tokens.
+    pub async fn get_user(&self, id: &str, stats: &mut PollStats) -> Result<User, PollError> {
+        let mut url = self.base.join("/api/v1/users/").expect("a fixed path joins any base");
+        url.path_segments_mut().expect("an http(s) URL has segments").pop_if_empty().push(id);
+        let (_, body) = self.get(&url, USER, stats).await?;
+        User::from_json(&body).map_err(|detail| PollError::Decode {
+            detail: format!("{USER} for {id}: {detail}"),
+        })
+    }
+
+    /// System Log events of these types published in `[since, until)`, oldest first, at most
+    /// `max_pages` pages of 1,000.
+    pub async fn system_log(
+        &self,
+        event_types: &[&str],
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        max_pages: usize,
+        stats: &mut PollStats,
+    ) -> Result<Vec<LogEvent>, PollError> {
+        let filter = event_types.iter().map(|t| format!("eventType eq \"{t}\"")).collect::<Vec<_>>().join(" or ");
+        let mut url = self.base.join(SYSTEM_LOG).expect("a fixed path joins any base");
+        url.query_pairs_mut()
+            .append_pair("since", &since.to_rfc3339_opts(SecondsFormat::Millis, true))
+            .append_pair("until", &until.to_rfc3339_opts(SecondsFormat::Millis, true))
+            .append_pair("filter", &filter)
+            .append_pair("sortOrder", "ASCENDING")
+            .append_pair("limit", "1000");
+        let mut events = Vec::new();
+        self.paginate(url, SYSTEM_LOG, max_pages, stats, |value| events.extend(LogEvent::from_json(&value)))
+            .await?;
+        Ok(events)
+    }
+
+    /// GETs `url` and every `next` page after it, handing each element of each page's JSON list
+    /// to `each`. Returns the number of pages.
+    async fn paginate(
+        &self,
+        mut url: Url,
+        endpoint: &'static str,
+        max_pages: usize,
+        stats: &mut PollStats,
+        mut each: impl FnMut(serde_json::Value),
+    ) -> Result<usize, PollError> {
+        let mut visited = HashSet::new();
+        let mut pages = 0;
         loop {
-            if list.pages >= self.settings.max_pages {
+            if pages >= max_pages {
                 return Err(PollError::Pagination {
-                    detail: format!(
-                        "more than {} pages; is the `next` link advancing?",
-                        self.settings.max_pages
-                    ),
+                    detail: format!("more than {max_pages} pages of {endpoint}; is the `next` link advancing?"),
                 });
             }
             if !visited.insert(url.clone()) {
@@ -184,27 +237,15 @@ impl OktaClient {
                     detail: format!("the `next` link points back to {url}, a page already read"),
                 });
             }
-            let (headers, body) = self.get(&url, API_TOKENS, stats).await?;
-            let values: Vec<serde_json::Value> =
-                serde_json::from_slice(&body).map_err(|e| PollError::Decode {
-                    detail: format!(
-                        "page {} of {API_TOKENS} is not a JSON list: {e}",
-                        list.pages + 1
-                    ),
-                })?;
-            for value in values {
-                match ApiToken::from_json(value) {
-                    Ok(token) => list.tokens.push(token),
-                    Err(skipped) => list.skipped.push(skipped),
-                }
-            }
-            list.pages += 1;
-            let links = headers
-                .get_all(header::LINK)
-                .iter()
-                .filter_map(|v| v.to_str().ok());
+            let (headers, body) = self.get(&url, endpoint, stats).await?;
+            let values: Vec<serde_json::Value> = serde_json::from_slice(&body).map_err(|e| PollError::Decode {
+                detail: format!("page {} of {endpoint} is not a JSON list: {e}", pages + 1),
+            })?;
+            values.into_iter().for_each(&mut each);
+            pages += 1;
+            let links = headers.get_all(header::LINK).iter().filter_map(|v| v.to_str().ok());
             match next_link(links) {
-                None => return Ok(list),
+                None => return Ok(pages),
                 Some(next) => url = self.same_origin(&next)?,
             }
         }
