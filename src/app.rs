@@ -104,6 +104,7 @@ async fn start_demo(cli: &Cli) -> std::io::Result<Config> {
             name: "demo".into(),
             url,
             auth: Auth::Ssws { token: api_token },
+            enrich: Default::default(),
         }],
     })
 }

@@ -18,6 +18,11 @@
 //!     auth:
 //!       ssws:
 //!         token_file: /etc/okta-token-exporter/acme-prod.token   # or token_env: NAME
+//!     enrich:                  # optional; everything on by default
+//!       owners: true           # GET /api/v1/users/{id} for each token's owner
+//!       system_log: true       # GET /api/v1/logs for API token events (yellow, revocations)
+//!       suspicious_lookback: 24h
+//!       rate_limit_share: 0.5  # of an endpoint's remaining rate limit, per poll
 //! ```
 
 use std::fmt;
@@ -53,6 +58,32 @@ pub struct OrgConfig {
     /// The org's origin, e.g. `https://acme.okta.com/`.
     pub url: Url,
     pub auth: Auth,
+    pub enrich: EnrichSettings,
+}
+
+/// What the exporter looks up beside the token list; each part degrades alone when its
+/// permission is missing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnrichSettings {
+    /// Look up each token's owner (`GET /api/v1/users/{id}`).
+    pub owners: bool,
+    /// Query the System Log for API token events (`GET /api/v1/logs`).
+    pub system_log: bool,
+    /// A token with a `request_outside_allowed_range` event this recent is yellow.
+    pub suspicious_lookback: Duration,
+    /// The share of an endpoint's remaining rate limit one poll may use for lookups.
+    pub rate_limit_share: f64,
+}
+
+impl Default for EnrichSettings {
+    fn default() -> Self {
+        EnrichSettings {
+            owners: true,
+            system_log: true,
+            suspicious_lookback: Duration::from_secs(24 * 3600),
+            rate_limit_share: 0.5,
+        }
+    }
 }
 
 /// How the exporter authenticates to an org.
@@ -117,6 +148,34 @@ struct RawOrg {
     name: Spanned<String>,
     url: Spanned<String>,
     auth: Spanned<RawAuth>,
+    enrich: Option<RawEnrich>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnrich {
+    owners: Option<bool>,
+    system_log: Option<bool>,
+    suspicious_lookback: Option<Spanned<String>>,
+    rate_limit_share: Option<Spanned<f64>>,
+}
+
+impl RawEnrich {
+    fn resolve(&self, at: &Locator, key: &str) -> Result<EnrichSettings, ConfigError> {
+        let mut settings = EnrichSettings::default();
+        settings.owners = self.owners.unwrap_or(settings.owners);
+        settings.system_log = self.system_log.unwrap_or(settings.system_log);
+        if let Some(v) = &self.suspicious_lookback {
+            settings.suspicious_lookback = parse_interval(&v.value).map_err(|m| at.at(v, format!("{key}.suspicious_lookback"), m))?;
+        }
+        if let Some(v) = &self.rate_limit_share {
+            if !(v.value > 0.0 && v.value <= 1.0) {
+                return Err(at.at(v, format!("{key}.rate_limit_share"), format!("{} is not a share: write a number above 0 and at most 1, e.g. 0.5", v.value)));
+            }
+            settings.rate_limit_share = v.value;
+        }
+        Ok(settings)
+    }
 }
 
 #[derive(Deserialize)]
@@ -218,10 +277,15 @@ impl Config {
             let auth = match &org.auth.value {
                 RawAuth::Ssws(ssws) => resolve_ssws(ssws, &at, &org.auth, &key("auth.ssws"))?,
             };
+            let enrich = match &org.enrich {
+                Some(raw) => raw.resolve(&at, &key("enrich"))?,
+                None => EnrichSettings::default(),
+            };
             resolved.push(OrgConfig {
                 name: name.to_owned(),
                 url,
                 auth,
+                enrich,
             });
         }
         Ok(Config {
@@ -271,6 +335,7 @@ impl Config {
                 name,
                 url,
                 auth: Auth::Ssws { token },
+                enrich: EnrichSettings::default(),
             }],
         })
     }
