@@ -146,6 +146,7 @@ async fn serve(cli: &Cli, config: Config) -> ExitCode {
             store.org(index),
             client,
             config.poll_interval,
+            org.enrich.clone(),
             stopped.clone(),
         )));
     }

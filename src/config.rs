@@ -166,11 +166,19 @@ impl RawEnrich {
         settings.owners = self.owners.unwrap_or(settings.owners);
         settings.system_log = self.system_log.unwrap_or(settings.system_log);
         if let Some(v) = &self.suspicious_lookback {
-            settings.suspicious_lookback = parse_interval(&v.value).map_err(|m| at.at(v, format!("{key}.suspicious_lookback"), m))?;
+            settings.suspicious_lookback = parse_interval(&v.value)
+                .map_err(|m| at.at(v, format!("{key}.suspicious_lookback"), m))?;
         }
         if let Some(v) = &self.rate_limit_share {
             if !(v.value > 0.0 && v.value <= 1.0) {
-                return Err(at.at(v, format!("{key}.rate_limit_share"), format!("{} is not a share: write a number above 0 and at most 1, e.g. 0.5", v.value)));
+                return Err(at.at(
+                    v,
+                    format!("{key}.rate_limit_share"),
+                    format!(
+                        "{} is not a share: write a number above 0 and at most 1, e.g. 0.5",
+                        v.value
+                    ),
+                ));
             }
             settings.rate_limit_share = v.value;
         }

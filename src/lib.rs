@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod duration;
+pub mod enrich;
 pub mod logging;
 pub mod metrics;
 pub mod okta;

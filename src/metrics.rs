@@ -53,10 +53,14 @@ pub enum Family {
     RateReset,
     Removed,
     Undecodable,
+    OwnerActive,
+    SuspiciousEvents,
+    TokenEvents,
+    EnrichmentEnabled,
 }
 
 impl Family {
-    pub const ALL: [Family; 19] = [
+    pub const ALL: [Family; 23] = [
         Family::Expiry,
         Family::TimeToExpiry,
         Family::LastUsed,
@@ -76,6 +80,10 @@ impl Family {
         Family::RateReset,
         Family::Removed,
         Family::Undecodable,
+        Family::OwnerActive,
+        Family::SuspiciousEvents,
+        Family::TokenEvents,
+        Family::EnrichmentEnabled,
     ];
 
     pub const fn spec(self) -> Spec {
@@ -125,8 +133,8 @@ impl Family {
             Family::Info => (
                 "okta_api_token_info",
                 MetricType::GAUGE,
-                &["org", "token_id", "token_name", "user_id", "client_name", "network_connection"],
-                "Metadata of the API token (Okta's clientName and network.connection); always 1. Cached from the last successful poll of Okta's GET /api/v1/api-tokens.",
+                &["org", "token_id", "token_name", "user_id", "client_name", "network_connection", "owner_login", "owner_status"],
+                "Metadata of the API token (Okta's clientName and network.connection) and its owner (profile.login and status from GET /api/v1/users/{id}; empty until looked up); always 1. Cached from the last successful poll.",
             ),
             Family::Tokens => (
                 "okta_api_tokens",
@@ -193,6 +201,30 @@ impl Family {
                 MetricType::COUNTER,
                 &["org"],
                 "Token objects in Okta's answers that could not be decoded and were skipped, since the exporter started.",
+            ),
+            Family::OwnerActive => (
+                "okta_api_token_owner_active",
+                MetricType::GAUGE,
+                &["org", "token_id", "token_name", "user_id"],
+                "1 when the token's owner has a status that keeps the token usable, 0 when SUSPENDED (Okta rejects the token) or DEPROVISIONED (Okta revokes it). From GET /api/v1/users/{id}, cached between polls; absent while the owner is unknown.",
+            ),
+            Family::SuspiciousEvents => (
+                "okta_api_token_suspicious_events_total",
+                MetricType::COUNTER,
+                &["org", "token_id", "token_name", "user_id"],
+                "System Log events system.api_token.request_outside_allowed_range (a call with the token from outside its allowed network zones) seen since the exporter started.",
+            ),
+            Family::TokenEvents => (
+                "okta_api_token_events_total",
+                MetricType::COUNTER,
+                &["org", "event_type"],
+                "System Log events about API tokens (create, enable, update, revoke, request_outside_allowed_range) read since the exporter started.",
+            ),
+            Family::EnrichmentEnabled => (
+                "okta_enrichment_enabled",
+                MetricType::GAUGE,
+                &["org", "kind"],
+                "1 when the exporter looks up this kind of enrichment (owners: GET /api/v1/users/{id}; system_log: GET /api/v1/logs) for the org, 0 when it is configured off or the credential may not read it (403).",
             ),
         };
         Spec {
@@ -350,7 +382,7 @@ pub fn org_families(orgs: &[OrgState], now: DateTime<Utc>) -> Vec<MetricFamily> 
         let name = org.name.as_str();
         let mut counts = [0u64; TokenStatus::ALL.len()];
         for token in org.tokens.iter() {
-            counts[token_status(token, now) as usize] += 1;
+            counts[token_status(org, token, now) as usize] += 1;
         }
         for (state, count) in TokenStatus::ALL.iter().zip(counts) {
             families.push(Family::Tokens, &[name, state.as_str()], count as f64);
@@ -387,12 +419,27 @@ pub fn org_families(orgs: &[OrgState], now: DateTime<Utc>) -> Vec<MetricFamily> 
             families.push(Family::Removed, &[name, reason.as_str()], count as f64);
         }
         families.push(Family::Undecodable, &[name], org.undecodable_tokens as f64);
+        for (event_type, count) in &org.enrichment.events {
+            families.push(Family::TokenEvents, &[name, event_type], *count as f64);
+        }
+        let enabled = |off: Option<crate::enrich::Off>| if off.is_none() { 1.0 } else { 0.0 };
+        families.push(
+            Family::EnrichmentEnabled,
+            &[name, "owners"],
+            enabled(org.enrichment.owners_off),
+        );
+        families.push(
+            Family::EnrichmentEnabled,
+            &[name, "system_log"],
+            enabled(org.enrichment.system_log_off),
+        );
     }
     families.finish()
 }
 
-fn token_status(token: &ApiToken, now: DateTime<Utc>) -> TokenStatus {
-    status(now, token.expires_at, token.last_used(), false)
+fn token_status(org: &OrgState, token: &ApiToken, now: DateTime<Utc>) -> TokenStatus {
+    let suspicious = org.enrichment.is_suspicious(&token.id, now);
+    status(now, token.expires_at, token.last_used(), suspicious)
 }
 
 /// The per-token families, written straight into the exposition text.
@@ -424,12 +471,12 @@ fn write_token_series(
     cursor: &mut Cursor,
     limit: usize,
 ) {
-    if orgs.iter().all(|o| o.tokens.is_empty()) {
-        cursor.family = TOKEN_FAMILIES.len();
-        return;
-    }
     let mut labels = Vec::with_capacity(256);
     while let Some(&family) = TOKEN_FAMILIES.get(cursor.family) {
+        if !cursor.header_written && !has_series(family, orgs) {
+            cursor.family += 1;
+            continue;
+        }
         if !cursor.header_written {
             write_header(out, &family.spec());
             cursor.header_written = true;
@@ -441,7 +488,7 @@ fn write_token_series(
                 }
                 labels.clear();
                 write_token_labels(&mut labels, &org.name, token);
-                write_token_series_of(out, family, token, &labels, now);
+                write_token_series_of(out, family, org, token, &labels, now);
                 cursor.token += 1;
             }
             cursor.org += 1;
@@ -458,6 +505,7 @@ fn write_token_series(
 fn write_token_series_of(
     out: &mut Vec<u8>,
     family: Family,
+    org: &OrgState,
     token: &ApiToken,
     labels: &[u8],
     now: DateTime<Utc>,
@@ -476,7 +524,7 @@ fn write_token_series_of(
         },
         Family::Window => token.window.num_milliseconds(),
         Family::Status => {
-            let current = token_status(token, now);
+            let current = token_status(org, token, now);
             for state in TokenStatus::ALL {
                 write_series_start(out, name, labels);
                 out.extend_from_slice(b",status=\"");
@@ -493,7 +541,33 @@ fn write_token_series_of(
             write_series_start(out, name, labels);
             write_label(out, "client_name", &token.client_name);
             write_label(out, "network_connection", &token.network_connection);
+            let owner = org.enrichment.owners.get(&token.user_id);
+            write_label(out, "owner_login", owner.map_or("", |o| o.login.as_str()));
+            write_label(out, "owner_status", owner.map_or("", |o| o.status.as_str()));
             out.extend_from_slice(b"} 1\n");
+            return;
+        }
+        Family::OwnerActive => {
+            let Some(usable) = owner_usable(org, token) else {
+                return;
+            };
+            write_series_start(out, name, labels);
+            out.extend_from_slice(if usable { b"} 1\n" } else { b"} 0\n" });
+            return;
+        }
+        Family::SuspiciousEvents => {
+            if org.enrichment.system_log_off.is_some() {
+                return;
+            }
+            let count = org
+                .enrichment
+                .suspicious
+                .get(&token.id)
+                .map_or(0, |s| s.count);
+            write_series_start(out, name, labels);
+            out.extend_from_slice(b"} ");
+            out.extend_from_slice(count.to_string().as_bytes());
+            out.push(b'\n');
             return;
         }
         _ => unreachable!("{name} is not a per-token family"),
@@ -505,7 +579,7 @@ fn write_token_series_of(
 }
 
 /// The per-token families, in output order.
-const TOKEN_FAMILIES: [Family; 8] = [
+const TOKEN_FAMILIES: [Family; 10] = [
     Family::Expiry,
     Family::TimeToExpiry,
     Family::LastUsed,
@@ -514,7 +588,26 @@ const TOKEN_FAMILIES: [Family; 8] = [
     Family::Window,
     Family::Status,
     Family::Info,
+    Family::OwnerActive,
+    Family::SuspiciousEvents,
 ];
+
+fn owner_usable(org: &OrgState, token: &ApiToken) -> Option<bool> {
+    org.enrichment.owners.get(&token.user_id)?.usable
+}
+
+/// Whether any token of any org has a series in this family (an empty family is left out
+/// whole, as the `prometheus` crate's encoder does).
+fn has_series(family: Family, orgs: &[OrgState]) -> bool {
+    orgs.iter().any(|org| match family {
+        Family::Created => org.tokens.iter().any(|t| t.created.is_some()),
+        Family::OwnerActive => org.tokens.iter().any(|t| owner_usable(org, t).is_some()),
+        Family::SuspiciousEvents => {
+            org.enrichment.system_log_off.is_none() && !org.tokens.is_empty()
+        }
+        _ => !org.tokens.is_empty(),
+    })
+}
 
 fn write_header(out: &mut Vec<u8>, spec: &Spec) {
     out.extend_from_slice(b"# HELP ");
@@ -601,7 +694,9 @@ fn seconds(t: DateTime<Utc>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::enrich::{Off, Owner, Suspicion};
     use chrono::TimeDelta;
+    use std::collections::HashMap;
     use std::sync::Arc;
 
     fn token(
@@ -658,6 +753,25 @@ mod tests {
         );
         never_created.created = None;
         b.tokens = Arc::new(vec![never_created]);
+        // acme: an owner with a quote in its login, and 00T1 used from outside its network zones.
+        a.enrichment.owners = Arc::new(HashMap::from([(
+            "00u1".to_owned(),
+            Owner {
+                login: "svc\"ci@acme.com".into(),
+                status: "SUSPENDED".into(),
+                usable: Some(false),
+                fetched_at: now,
+            },
+        )]));
+        a.enrichment.suspicious = Arc::new(HashMap::from([(
+            "00T1".to_owned(),
+            Suspicion {
+                last: now - TimeDelta::hours(1),
+                count: 3,
+            },
+        )]));
+        // beta: the credential may not read the System Log, and no owner is known.
+        b.enrichment.system_log_off = Some(Off::Forbidden);
         vec![a, b]
     }
 
@@ -684,7 +798,7 @@ mod tests {
                     families.push(Family::Created, &labels, seconds(created));
                 }
                 families.push(Family::Window, &labels, t.window.num_seconds() as f64);
-                let current = token_status(t, now);
+                let current = token_status(org, t, now);
                 for state in TokenStatus::ALL {
                     let [o, i, n, u] = labels;
                     families.push(
@@ -694,11 +808,30 @@ mod tests {
                     );
                 }
                 let [o, i, n, u] = labels;
+                let owner = org.enrichment.owners.get(&t.user_id);
+                let (login, status) =
+                    owner.map_or(("", ""), |o| (o.login.as_str(), o.status.as_str()));
                 families.push(
                     Family::Info,
-                    &[o, i, n, u, &t.client_name, &t.network_connection],
+                    &[
+                        o,
+                        i,
+                        n,
+                        u,
+                        &t.client_name,
+                        &t.network_connection,
+                        login,
+                        status,
+                    ],
                     1.0,
                 );
+                if let Some(usable) = owner.and_then(|o| o.usable) {
+                    families.push(Family::OwnerActive, &labels, if usable { 1.0 } else { 0.0 });
+                }
+                if org.enrichment.system_log_off.is_none() {
+                    let count = org.enrichment.suspicious.get(&t.id).map_or(0, |s| s.count);
+                    families.push(Family::SuspiciousEvents, &labels, count as f64);
+                }
             }
         }
         let mut out = Vec::new();
@@ -816,9 +949,9 @@ mod tests {
             acme,
             [
                 ("green".into(), 0.0),
-                ("gray".into(), 1.0),
+                ("gray".into(), 0.0),
                 ("red".into(), 2.0),
-                ("yellow".into(), 0.0)
+                ("yellow".into(), 1.0)
             ]
         );
     }

@@ -1,8 +1,9 @@
 //! One task per org that polls Okta: at start, then every interval with ±10% jitter.
 //!
-//! Polls of one org never overlap (the task awaits each poll before sleeping). Each result is
-//! applied to the org's [`OrgState`]; a failure is logged once when the org's health changes, not
-//! on every attempt, so a long outage does not flood the log.
+//! Polls of one org never overlap (the task awaits each poll before sleeping). A complete token
+//! list is enriched (owners, System Log) and then applied to the org's [`OrgState`] in one step; a
+//! failure is logged once when the org's health changes, not on every attempt, so a long outage
+//! does not flood the log.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -11,6 +12,8 @@ use chrono::Utc;
 use rand::Rng;
 use tokio::sync::watch;
 
+use crate::config::EnrichSettings;
+use crate::enrich::{self, Enrichment};
 use crate::okta::{OktaClient, PollStats};
 use crate::state::{OrgState, Transition};
 
@@ -19,11 +22,14 @@ pub async fn run(
     org: Arc<RwLock<OrgState>>,
     client: OktaClient,
     interval: Duration,
+    enrich: EnrichSettings,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let client = Arc::new(client);
+    write(&org).enrichment = Enrichment::new(&enrich);
     loop {
         tokio::select! {
-            _ = poll_once(&org, &client) => {}
+            _ = poll_once(&org, &client, &enrich) => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
         tokio::select! {
@@ -33,23 +39,39 @@ pub async fn run(
     }
 }
 
-/// One poll: list every token and publish the result.
-pub async fn poll_once(org: &RwLock<OrgState>, client: &OktaClient) {
+/// One poll: list every token, enrich them, and publish the result.
+pub async fn poll_once(org: &RwLock<OrgState>, client: &Arc<OktaClient>, enrich: &EnrichSettings) {
     let started = Instant::now();
     let mut stats = PollStats::default();
     let result = client.list_api_tokens(&mut stats).await;
-    let duration = started.elapsed();
-    let now = Utc::now();
-    let mut state = org.write().unwrap_or_else(|e| e.into_inner());
-    let name = state.name.clone();
+    let (name, previous, mut rate_limits) = {
+        let state = org.read().unwrap_or_else(|e| e.into_inner());
+        (
+            state.name.clone(),
+            state.enrichment.clone(),
+            state.rate_limits.clone(),
+        )
+    };
     match result {
         Ok(list) => {
-            let (count, pages, skipped) = (list.tokens.len(), list.pages, list.skipped.clone());
-            for token in &skipped {
+            rate_limits.extend(stats.rate_limits.iter().copied());
+            let enrichment = enrich::refresh(
+                client,
+                &name,
+                enrich,
+                &list.tokens,
+                previous,
+                &rate_limits,
+                &mut stats,
+            )
+            .await;
+            let (count, pages) = (list.tokens.len(), list.pages);
+            for token in &list.skipped {
                 tracing::warn!(org = %name, token_id = token.id.as_deref().unwrap_or("?"), reason = %token.reason, "skipped a token object that cannot be decoded");
             }
-            let transition = state.apply_success(list, now, duration, stats);
-            drop(state);
+            let duration = started.elapsed();
+            let transition =
+                write(org).apply_success(list, enrichment, Utc::now(), duration, stats);
             let elapsed_ms = duration.as_millis() as u64;
             match transition {
                 Transition::Recovered => {
@@ -61,7 +83,8 @@ pub async fn poll_once(org: &RwLock<OrgState>, client: &OktaClient) {
         Err(error) => {
             let message = error.to_string();
             let reason = error.reason().as_str();
-            let transition = state.apply_failure(error, now, duration, stats);
+            let mut state = write(org);
+            let transition = state.apply_failure(error, Utc::now(), started.elapsed(), stats);
             let kept = state.tokens.len();
             drop(state);
             match transition {
@@ -74,6 +97,10 @@ pub async fn poll_once(org: &RwLock<OrgState>, client: &OktaClient) {
             }
         }
     }
+}
+
+fn write(org: &RwLock<OrgState>) -> std::sync::RwLockWriteGuard<'_, OrgState> {
+    org.write().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The interval with ±10% jitter, so that many exporters do not poll in step.

@@ -313,7 +313,9 @@ impl Simulator {
     /// Records a System Log event; events are kept in `published` order.
     pub fn push_log_event(&self, event: SimLogEvent) {
         let mut state = self.lock();
-        let at = state.log.partition_point(|e| e.published <= event.published);
+        let at = state
+            .log
+            .partition_point(|e| e.published <= event.published);
         state.log.insert(at, event);
     }
 
@@ -769,7 +771,11 @@ impl Simulator {
 
     fn user(&self, state: &State, id: &str) -> Answer {
         if state.forbidden.contains(&SimEndpoint::Users) {
-            return error(403, "E0000006", "You do not have permission to perform the requested action");
+            return error(
+                403,
+                "E0000006",
+                "You do not have permission to perform the requested action",
+            );
         }
         match state.users.get(id) {
             Some(user) => ok_json(
@@ -792,7 +798,11 @@ impl Simulator {
     /// names (`eventType eq "…"` terms joined by `or`), oldest first, `limit` per page.
     fn logs(&self, state: &State, query: &str) -> Answer {
         if state.forbidden.contains(&SimEndpoint::Logs) {
-            return error(403, "E0000006", "You do not have permission to perform the requested action");
+            return error(
+                403,
+                "E0000006",
+                "You do not have permission to perform the requested action",
+            );
         }
         let mut since = Utc::now() - TimeDelta::days(7);
         let mut until = None;
@@ -801,12 +811,24 @@ impl Simulator {
         let mut after = 0;
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
             let parsed = match key.as_ref() {
-                "since" => DateTime::parse_from_rfc3339(&value).map(|t| since = t.to_utc()).is_ok(),
-                "until" => DateTime::parse_from_rfc3339(&value).map(|t| until = Some(t.to_utc())).is_ok(),
-                "limit" => value.parse().map(|n: usize| limit = n.clamp(1, 1000)).is_ok(),
+                "since" => DateTime::parse_from_rfc3339(&value)
+                    .map(|t| since = t.to_utc())
+                    .is_ok(),
+                "until" => DateTime::parse_from_rfc3339(&value)
+                    .map(|t| until = Some(t.to_utc()))
+                    .is_ok(),
+                "limit" => value
+                    .parse()
+                    .map(|n: usize| limit = n.clamp(1, 1000))
+                    .is_ok(),
                 "after" => value.parse().map(|n: usize| after = n).is_ok(),
                 "filter" => {
-                    types = value.split('"').skip(1).step_by(2).map(str::to_owned).collect();
+                    types = value
+                        .split('"')
+                        .skip(1)
+                        .step_by(2)
+                        .map(str::to_owned)
+                        .collect();
                     true
                 }
                 _ => true,
@@ -822,13 +844,20 @@ impl Simulator {
             .filter(|e| e.published >= since && e.published < until_or_now)
             .filter(|e| types.is_empty() || types.contains(&e.event_type))
             .collect();
-        let page: Vec<Value> = matching.iter().skip(after).take(limit).map(|e| self.event_json(e)).collect();
+        let page: Vec<Value> = matching
+            .iter()
+            .skip(after)
+            .take(limit)
+            .map(|e| self.event_json(e))
+            .collect();
         let end = after + page.len();
         let mut links = vec![format!("<{}{LOGS_PATH}?{query}>; rel=\"self\"", self.url())];
         // Like Okta: a query without `until` always has a next link; with one, only while more remain.
         if end < matching.len() || until.is_none() {
             let rest: String = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(url::form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != "after"))
+                .extend_pairs(
+                    url::form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != "after"),
+                )
                 .append_pair("after", &end.to_string())
                 .finish();
             links.push(format!("<{}{LOGS_PATH}?{rest}>; rel=\"next\"", self.url()));

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::enrich::Enrichment;
 use crate::okta::client::TokenList;
 use crate::okta::{ApiToken, PollError, PollErrorReason, PollStats, RateLimit};
 
@@ -58,6 +59,8 @@ pub struct OrgState {
     pub removed: BTreeMap<RemovalReason, u64>,
     /// Token objects that could not be decoded, over all polls.
     pub undecodable_tokens: u64,
+    /// Owners and System Log findings.
+    pub enrichment: Enrichment,
 }
 
 /// What changed for the log: the poller logs transitions, not every failure.
@@ -80,11 +83,13 @@ impl OrgState {
         }
     }
 
-    /// Publishes a complete token list. Tokens that left it are counted as removed; a token that
-    /// Okta still lists but we could not decode this time keeps its last known record.
+    /// Publishes a complete token list with its enrichment. Tokens that left it are counted as
+    /// removed (revoked when the System Log says so, else by their last known expiry); a token
+    /// that Okta still lists but we could not decode this time keeps its last known record.
     pub fn apply_success(
         &mut self,
         list: TokenList,
+        enrichment: Enrichment,
         now: DateTime<Utc>,
         duration: Duration,
         stats: PollStats,
@@ -105,10 +110,19 @@ impl OrgState {
             if undecodable.contains(previous.id.as_str()) {
                 kept.push(previous.clone());
             } else {
-                let reason = if previous.expires_at <= now {
-                    RemovalReason::Expired
-                } else {
-                    RemovalReason::Revoked
+                let reason = match enrichment.revoked_by.get(&previous.id) {
+                    Some((actor, at)) => {
+                        tracing::info!(org = %self.name, token_id = %previous.id, token_name = %previous.name, revoked_by = %actor, at = %at, "token revoked");
+                        RemovalReason::Revoked
+                    }
+                    None if previous.expires_at <= now => {
+                        tracing::info!(org = %self.name, token_id = %previous.id, token_name = %previous.name, expired_at = %previous.expires_at, "token expired");
+                        RemovalReason::Expired
+                    }
+                    None => {
+                        tracing::info!(org = %self.name, token_id = %previous.id, token_name = %previous.name, "token gone before its expiry: revoked, or its owner deactivated");
+                        RemovalReason::Revoked
+                    }
                 };
                 *self.removed.entry(reason).or_default() += 1;
             }
@@ -118,6 +132,7 @@ impl OrgState {
         tokens.dedup_by(|a, b| a.id == b.id);
         self.undecodable_tokens += list.skipped.len() as u64;
         self.tokens = Arc::new(tokens);
+        self.enrichment = enrichment;
         let transition = if self.up && self.first_poll_done {
             Transition::Unchanged
         } else {
@@ -232,6 +247,18 @@ mod tests {
         }
     }
 
+    impl OrgState {
+        fn apply_success_plain(
+            &mut self,
+            list: TokenList,
+            now: DateTime<Utc>,
+            duration: Duration,
+            stats: PollStats,
+        ) -> Transition {
+            self.apply_success(list, Enrichment::default(), now, duration, stats)
+        }
+    }
+
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z")
             .unwrap()
@@ -246,7 +273,7 @@ mod tests {
     fn a_failed_poll_keeps_the_token_set_whole() {
         let mut state = OrgState::new("acme", "https://acme.okta.com");
         let later = now() + TimeDelta::days(10);
-        state.apply_success(
+        state.apply_success_plain(
             list(vec![token("00T2", later), token("00T1", later)], vec![]),
             now(),
             Duration::ZERO,
@@ -281,13 +308,13 @@ mod tests {
             ),
         ];
         let known: Vec<_> = cases.iter().map(|(id, exp, _)| token(id, *exp)).collect();
-        state.apply_success(
+        state.apply_success_plain(
             list(known, vec![]),
             now() - TimeDelta::days(1),
             Duration::ZERO,
             PollStats::default(),
         );
-        state.apply_success(
+        state.apply_success_plain(
             list(vec![], vec![]),
             now(),
             Duration::ZERO,
@@ -299,10 +326,36 @@ mod tests {
     }
 
     #[test]
+    fn a_revocation_in_the_system_log_wins_over_the_expiry_guess() {
+        let mut state = OrgState::new("acme", "");
+        let past = now() - TimeDelta::seconds(5);
+        state.apply_success_plain(
+            list(vec![token("00T1", past)], vec![]),
+            now() - TimeDelta::days(1),
+            Duration::ZERO,
+            PollStats::default(),
+        );
+        let mut enrichment = Enrichment::default();
+        enrichment.revoked_by.insert(
+            "00T1".into(),
+            ("admin@acme.com".into(), now() - TimeDelta::seconds(10)),
+        );
+        state.apply_success(
+            list(vec![], vec![]),
+            enrichment,
+            now(),
+            Duration::ZERO,
+            PollStats::default(),
+        );
+        assert_eq!(state.removed.get(&RemovalReason::Revoked), Some(&1));
+        assert_eq!(state.removed.get(&RemovalReason::Expired), None);
+    }
+
+    #[test]
     fn a_known_token_that_turns_undecodable_keeps_its_last_record() {
         let mut state = OrgState::new("acme", "");
         let later = now() + TimeDelta::days(10);
-        state.apply_success(
+        state.apply_success_plain(
             list(vec![token("00T1", later), token("00T2", later)], vec![]),
             now(),
             Duration::ZERO,
@@ -312,7 +365,7 @@ mod tests {
             id: Some("00T2".into()),
             reason: "bad tokenWindow".into(),
         };
-        state.apply_success(
+        state.apply_success_plain(
             list(vec![token("00T1", later)], vec![skipped]),
             now(),
             Duration::ZERO,
@@ -331,7 +384,7 @@ mod tests {
             s.apply_failure(e, now(), Duration::ZERO, PollStats::default())
         };
         let ok = |s: &mut OrgState| {
-            s.apply_success(
+            s.apply_success_plain(
                 list(vec![], vec![]),
                 now(),
                 Duration::ZERO,
@@ -367,8 +420,8 @@ mod tests {
             responses: vec![("/api/v1/api-tokens", 200), ("/api/v1/api-tokens", 200)],
             rate_limits: vec![("/api/v1/api-tokens", limit)],
         };
-        state.apply_success(list(vec![], vec![]), now(), Duration::ZERO, stats.clone());
-        state.apply_success(list(vec![], vec![]), now(), Duration::ZERO, stats);
+        state.apply_success_plain(list(vec![], vec![]), now(), Duration::ZERO, stats.clone());
+        state.apply_success_plain(list(vec![], vec![]), now(), Duration::ZERO, stats);
         assert_eq!(state.responses[&("/api/v1/api-tokens", 200)], 4);
         assert_eq!(state.rate_limits["/api/v1/api-tokens"], limit);
     }

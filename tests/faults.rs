@@ -241,17 +241,14 @@ async fn a_next_link_to_itself_is_survived() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_next_link_to_another_host_is_refused_and_survived() {
-    let (sim, _) = survives(Case {
+    // tests/client.rs shows that nothing connects to the other host.
+    survives(Case {
         reason: "pagination",
         page_size: 3,
         setup: no_setup,
         inject: repeated(Some(1), Fault::NextLinkToOtherHost),
     })
     .await;
-    assert!(sim
-        .requests()
-        .iter()
-        .all(|r| r.path_and_query.starts_with("/api/v1/api-tokens")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -96,10 +96,22 @@ impl PollStats {
     fn record(&mut self, endpoint: &'static str, response: &Response) {
         self.responses.push((endpoint, response.status().as_u16()));
         if let Some(limit) = RateLimit::from_headers(response.headers()) {
-            match self.rate_limits.iter_mut().find(|(e, _)| *e == endpoint) {
-                Some(slot) => slot.1 = limit,
-                None => self.rate_limits.push((endpoint, limit)),
-            }
+            self.record_rate_limit(endpoint, limit);
+        }
+    }
+
+    fn record_rate_limit(&mut self, endpoint: &'static str, limit: RateLimit) {
+        match self.rate_limits.iter_mut().find(|(e, _)| *e == endpoint) {
+            Some(slot) => slot.1 = limit,
+            None => self.rate_limits.push((endpoint, limit)),
+        }
+    }
+
+    /// Adds what another request (e.g. a concurrent lookup) observed.
+    pub fn merge(&mut self, other: PollStats) {
+        self.responses.extend(other.responses);
+        for (endpoint, limit) in other.rate_limits {
+            self.record_rate_limit(endpoint, limit);
         }
     }
 }
@@ -167,14 +179,19 @@ impl OktaClient {
 
     /// Lists every API token of the org. Succeeds only when every page arrived.
     pub async fn list_api_tokens(&self, stats: &mut PollStats) -> Result<TokenList, PollError> {
-        let mut url = self.base.join(API_TOKENS).expect("a fixed path joins any base");
+        let mut url = self
+            .base
+            .join(API_TOKENS)
+            .expect("a fixed path joins any base");
         url.query_pairs_mut()
             .append_pair("limit", &self.settings.page_size.to_string());
         let mut list = TokenList::default();
         list.pages = self
-            .paginate(url, API_TOKENS, self.settings.max_pages, stats, |value| match ApiToken::from_json(value) {
-                Ok(token) => list.tokens.push(token),
-                Err(skipped) => list.skipped.push(skipped),
+            .paginate(url, API_TOKENS, self.settings.max_pages, stats, |value| {
+                match ApiToken::from_json(value) {
+                    Ok(token) => list.tokens.push(token),
+                    Err(skipped) => list.skipped.push(skipped),
+                }
             })
             .await?;
         Ok(list)
@@ -182,8 +199,14 @@ impl OktaClient {
 
     /// One user, for the owner of tokens.
     pub async fn get_user(&self, id: &str, stats: &mut PollStats) -> Result<User, PollError> {
-        let mut url = self.base.join("/api/v1/users/").expect("a fixed path joins any base");
-        url.path_segments_mut().expect("an http(s) URL has segments").pop_if_empty().push(id);
+        let mut url = self
+            .base
+            .join("/api/v1/users/")
+            .expect("a fixed path joins any base");
+        url.path_segments_mut()
+            .expect("an http(s) URL has segments")
+            .pop_if_empty()
+            .push(id);
         let (_, body) = self.get(&url, USER, stats).await?;
         User::from_json(&body).map_err(|detail| PollError::Decode {
             detail: format!("{USER} for {id}: {detail}"),
@@ -200,8 +223,15 @@ impl OktaClient {
         max_pages: usize,
         stats: &mut PollStats,
     ) -> Result<Vec<LogEvent>, PollError> {
-        let filter = event_types.iter().map(|t| format!("eventType eq \"{t}\"")).collect::<Vec<_>>().join(" or ");
-        let mut url = self.base.join(SYSTEM_LOG).expect("a fixed path joins any base");
+        let filter = event_types
+            .iter()
+            .map(|t| format!("eventType eq \"{t}\""))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let mut url = self
+            .base
+            .join(SYSTEM_LOG)
+            .expect("a fixed path joins any base");
         url.query_pairs_mut()
             .append_pair("since", &since.to_rfc3339_opts(SecondsFormat::Millis, true))
             .append_pair("until", &until.to_rfc3339_opts(SecondsFormat::Millis, true))
@@ -209,8 +239,10 @@ impl OktaClient {
             .append_pair("sortOrder", "ASCENDING")
             .append_pair("limit", "1000");
         let mut events = Vec::new();
-        self.paginate(url, SYSTEM_LOG, max_pages, stats, |value| events.extend(LogEvent::from_json(&value)))
-            .await?;
+        self.paginate(url, SYSTEM_LOG, max_pages, stats, |value| {
+            events.extend(LogEvent::from_json(&value))
+        })
+        .await?;
         Ok(events)
     }
 
@@ -229,7 +261,9 @@ impl OktaClient {
         loop {
             if pages >= max_pages {
                 return Err(PollError::Pagination {
-                    detail: format!("more than {max_pages} pages of {endpoint}; is the `next` link advancing?"),
+                    detail: format!(
+                        "more than {max_pages} pages of {endpoint}; is the `next` link advancing?"
+                    ),
                 });
             }
             if !visited.insert(url.clone()) {
@@ -238,12 +272,16 @@ impl OktaClient {
                 });
             }
             let (headers, body) = self.get(&url, endpoint, stats).await?;
-            let values: Vec<serde_json::Value> = serde_json::from_slice(&body).map_err(|e| PollError::Decode {
-                detail: format!("page {} of {endpoint} is not a JSON list: {e}", pages + 1),
-            })?;
+            let values: Vec<serde_json::Value> =
+                serde_json::from_slice(&body).map_err(|e| PollError::Decode {
+                    detail: format!("page {} of {endpoint} is not a JSON list: {e}", pages + 1),
+                })?;
             values.into_iter().for_each(&mut each);
             pages += 1;
-            let links = headers.get_all(header::LINK).iter().filter_map(|v| v.to_str().ok());
+            let links = headers
+                .get_all(header::LINK)
+                .iter()
+                .filter_map(|v| v.to_str().ok());
             match next_link(links) {
                 None => return Ok(pages),
                 Some(next) => url = self.same_origin(&next)?,

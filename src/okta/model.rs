@@ -128,10 +128,17 @@ impl User {
         struct WireProfile {
             login: Option<String>,
         }
-        let wire: WireUser = serde_json::from_slice(body).map_err(|e| format!("not a user object: {e}"))?;
+        let wire: WireUser =
+            serde_json::from_slice(body).map_err(|e| format!("not a user object: {e}"))?;
         Ok(User {
-            id: wire.id.filter(|id| !id.is_empty()).ok_or("missing field `id`")?,
-            status: wire.status.filter(|s| !s.is_empty()).ok_or("missing field `status`")?,
+            id: wire
+                .id
+                .filter(|id| !id.is_empty())
+                .ok_or("missing field `id`")?,
+            status: wire
+                .status
+                .filter(|s| !s.is_empty())
+                .ok_or("missing field `status`")?,
             login: wire.profile.and_then(|p| p.login).unwrap_or_default(),
         })
     }
@@ -143,7 +150,8 @@ impl User {
     pub fn keeps_tokens_usable(&self) -> Option<bool> {
         match self.status.as_str() {
             "SUSPENDED" | "DEPROVISIONED" => Some(false),
-            "ACTIVE" | "RECOVERY" | "PASSWORD_EXPIRED" | "LOCKED_OUT" | "STAGED" | "PROVISIONED" | "ACTIVATING" => Some(true),
+            "ACTIVE" | "RECOVERY" | "PASSWORD_EXPIRED" | "LOCKED_OUT" | "STAGED"
+            | "PROVISIONED" | "ACTIVATING" => Some(true),
             _ => None,
         }
     }
@@ -175,13 +183,19 @@ impl LogEvent {
             .filter(|id| id.starts_with("00T"))
             .map(str::to_owned)
             .collect();
-        let requested_with = value.pointer("/transaction/detail/requestApiTokenId").and_then(|v| v.as_str());
+        let requested_with = value
+            .pointer("/transaction/detail/requestApiTokenId")
+            .and_then(|v| v.as_str());
         if let Some(id) = requested_with.filter(|id| !id.is_empty()) {
             if !token_ids.iter().any(|t| t == id) {
                 token_ids.push(id.to_owned());
             }
         }
-        let actor = value.pointer("/actor/alternateId").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+        let actor = value
+            .pointer("/actor/alternateId")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned();
         Some(LogEvent {
             published,
             event_type,
@@ -286,12 +300,16 @@ mod tests {
             ("SOMETHING_NEW", None),
         ];
         for (status, usable) in cases {
-            let body = format!(r#"{{"id":"00u1","status":"{status}","profile":{{"login":"a@b.c"}},"extra":1}}"#);
+            let body = format!(
+                r#"{{"id":"00u1","status":"{status}","profile":{{"login":"a@b.c"}},"extra":1}}"#
+            );
             let user = User::from_json(body.as_bytes()).unwrap();
             assert_eq!(user.login, "a@b.c");
             assert_eq!(user.keeps_tokens_usable(), usable, "{status}");
         }
-        assert!(User::from_json(br#"{"id":"00u1"}"#).unwrap_err().contains("status"));
+        assert!(User::from_json(br#"{"id":"00u1"}"#)
+            .unwrap_err()
+            .contains("status"));
         assert!(User::from_json(b"<html>").is_err());
     }
 
@@ -306,9 +324,18 @@ mod tests {
         let decoded = LogEvent::from_json(&event).unwrap();
         assert_eq!(decoded.token_ids, ["00Ttarget", "00Trequest"]);
         assert_eq!(decoded.actor, "svc@acme.com");
-        assert_eq!(decoded.published, parse_timestamp("2026-11-22T10:00:00Z").unwrap());
-        assert!(LogEvent::from_json(&json!({"eventType": "x"})).is_none(), "no time");
-        assert!(LogEvent::from_json(&json!({"published": "2026-11-22T10:00:00Z"})).is_none(), "no type");
+        assert_eq!(
+            decoded.published,
+            parse_timestamp("2026-11-22T10:00:00Z").unwrap()
+        );
+        assert!(
+            LogEvent::from_json(&json!({"eventType": "x"})).is_none(),
+            "no time"
+        );
+        assert!(
+            LogEvent::from_json(&json!({"published": "2026-11-22T10:00:00Z"})).is_none(),
+            "no type"
+        );
     }
 
     #[test]

@@ -1,0 +1,403 @@
+//! Enrichment: what the token list alone does not say.
+//!
+//! Okta revokes every token of a deactivated user and rejects those of a suspended one, and its
+//! console marks tokens yellow when they look suspicious. After each complete token poll, the
+//! poller looks up each token's owner (`GET /api/v1/users/{id}`) and queries the System Log for
+//! API token events since the last query. Both stay within a share of the endpoint's rate limit,
+//! and each part turns itself off, with one warning, when the credential may not read it: the
+//! token metrics never depend on them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::task::JoinSet;
+
+use crate::config::EnrichSettings;
+use crate::okta::client::{SYSTEM_LOG, USER};
+use crate::okta::model::User;
+use crate::okta::{ApiToken, OktaClient, PollError, PollErrorReason, PollStats, RateLimit};
+
+/// The System Log event types the exporter reads.
+pub const TOKEN_EVENTS: [&str; 5] = [
+    "system.api_token.create",
+    "system.api_token.enable",
+    "system.api_token.update",
+    "system.api_token.revoke",
+    OUTSIDE_ALLOWED_RANGE,
+];
+
+/// A call made with a token from outside its allowed network zones: what makes a token yellow.
+pub const OUTSIDE_ALLOWED_RANGE: &str = "system.api_token.request_outside_allowed_range";
+const REVOKE: &str = "system.api_token.revoke";
+
+/// User lookups in flight at once.
+const CONCURRENT_LOOKUPS: usize = 4;
+/// System Log pages (of 1,000 events) read per poll at most.
+const MAX_LOG_PAGES: usize = 5;
+/// How long a revocation seen in the log is remembered to explain a token's disappearance.
+const REVOCATION_MEMORY: TimeDelta = TimeDelta::days(7);
+
+/// A token's owner as last looked up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Owner {
+    pub login: String,
+    pub status: String,
+    /// Whether this status keeps the owner's tokens usable; `None` for a status we do not know.
+    pub usable: Option<bool>,
+    pub fetched_at: DateTime<Utc>,
+}
+
+/// Suspicious use of one token, from the System Log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Suspicion {
+    pub last: DateTime<Utc>,
+    /// `request_outside_allowed_range` events seen since the exporter started.
+    pub count: u64,
+}
+
+/// Why a part of the enrichment is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Off {
+    /// Not configured.
+    Configured,
+    /// The credential may not read it (403).
+    Forbidden,
+}
+
+/// What the enrichment knows about one org; published with its tokens.
+#[derive(Debug, Clone)]
+pub struct Enrichment {
+    pub owners: Arc<HashMap<String, Owner>>,
+    pub owners_off: Option<Off>,
+    pub suspicious: Arc<HashMap<String, Suspicion>>,
+    pub suspicious_lookback: TimeDelta,
+    pub system_log_off: Option<Off>,
+    /// System Log events read, by type, since the exporter started.
+    pub events: BTreeMap<&'static str, u64>,
+    /// Where the next System Log query starts: the end of the last successful one.
+    pub log_until: Option<DateTime<Utc>>,
+    /// Revocations seen in the log: token id to (who, when).
+    pub revoked_by: HashMap<String, (String, DateTime<Utc>)>,
+}
+
+impl Enrichment {
+    /// The state before the first poll, as configured.
+    pub fn new(settings: &EnrichSettings) -> Enrichment {
+        Enrichment {
+            owners: Arc::default(),
+            owners_off: (!settings.owners).then_some(Off::Configured),
+            suspicious: Arc::default(),
+            suspicious_lookback: TimeDelta::from_std(settings.suspicious_lookback)
+                .unwrap_or(TimeDelta::days(1)),
+            system_log_off: (!settings.system_log).then_some(Off::Configured),
+            events: if settings.system_log {
+                TOKEN_EVENTS.iter().map(|t| (*t, 0)).collect()
+            } else {
+                BTreeMap::new()
+            },
+            log_until: None,
+            revoked_by: HashMap::new(),
+        }
+    }
+
+    /// Whether the token counts as suspicious (yellow) at `now`.
+    pub fn is_suspicious(&self, token_id: &str, now: DateTime<Utc>) -> bool {
+        self.suspicious
+            .get(token_id)
+            .is_some_and(|s| now - s.last <= self.suspicious_lookback)
+    }
+}
+
+impl Default for Enrichment {
+    /// As with the default settings: everything on, nothing known yet.
+    fn default() -> Enrichment {
+        Enrichment::new(&EnrichSettings::default())
+    }
+}
+
+/// Refreshes owners and System Log findings after a complete token poll. Never fails: what
+/// cannot be read this time keeps its last known value.
+pub async fn refresh(
+    client: &Arc<OktaClient>,
+    org: &str,
+    settings: &EnrichSettings,
+    tokens: &[ApiToken],
+    mut enrichment: Enrichment,
+    rate_limits: &BTreeMap<&'static str, RateLimit>,
+    stats: &mut PollStats,
+) -> Enrichment {
+    let now = Utc::now();
+    if enrichment.owners_off.is_none() {
+        refresh_owners(
+            client,
+            org,
+            settings,
+            tokens,
+            &mut enrichment,
+            rate_limits.get(USER).copied(),
+            stats,
+        )
+        .await;
+    }
+    if enrichment.system_log_off.is_none() {
+        let budget = lookups_allowed(
+            rate_limits.get(SYSTEM_LOG).copied(),
+            settings.rate_limit_share,
+            SystemTime::now(),
+        );
+        if budget.is_none_or(|n| n >= 1) {
+            read_system_log(client, org, &mut enrichment, now, stats).await;
+        } else {
+            tracing::debug!(
+                org,
+                "skipping the System Log this poll: its rate-limit budget is used up"
+            );
+        }
+    }
+    enrichment
+}
+
+/// How many requests this poll may send to an endpoint: `share` of what remains of its window;
+/// `None` when its limit is not known yet (the caller probes with one request).
+pub fn lookups_allowed(last: Option<RateLimit>, share: f64, now: SystemTime) -> Option<u64> {
+    let last = last?;
+    let reset = UNIX_EPOCH + Duration::from_secs(last.reset);
+    let remaining = if now >= reset {
+        last.limit
+    } else {
+        last.remaining
+    };
+    Some((remaining as f64 * share).floor() as u64)
+}
+
+async fn refresh_owners(
+    client: &Arc<OktaClient>,
+    org: &str,
+    settings: &EnrichSettings,
+    tokens: &[ApiToken],
+    enrichment: &mut Enrichment,
+    last_limit: Option<RateLimit>,
+    stats: &mut PollStats,
+) {
+    let mut owners: HashMap<String, Owner> = (*enrichment.owners).clone();
+    let wanted: HashSet<&str> = tokens
+        .iter()
+        .map(|t| t.user_id.as_str())
+        .filter(|id| !id.is_empty())
+        .collect();
+    owners.retain(|id, _| wanted.contains(id.as_str()));
+    // Never looked up first, then the stalest.
+    let mut queue: Vec<&str> = wanted.into_iter().collect();
+    queue.sort_by_key(|id| (owners.get(*id).map(|o| o.fetched_at), *id));
+
+    let mut budget = lookups_allowed(last_limit, settings.rate_limit_share, SystemTime::now());
+    let mut queue = queue.into_iter().peekable();
+    while queue.peek().is_some() {
+        // Unknown limit: probe with one lookup, then budget from its headers.
+        let batch_size = match budget {
+            None => 1,
+            Some(0) => break,
+            Some(n) => n.min(CONCURRENT_LOOKUPS as u64) as usize,
+        };
+        let mut batch = JoinSet::new();
+        for id in queue.by_ref().take(batch_size) {
+            let (client, id) = (Arc::clone(client), id.to_owned());
+            batch.spawn(async move {
+                let mut stats = PollStats::default();
+                let result = client.get_user(&id, &mut stats).await;
+                (id, result, stats)
+            });
+        }
+        let mut stop = false;
+        while let Some(joined) = batch.join_next().await {
+            let Ok((id, result, lookup_stats)) = joined else {
+                continue;
+            };
+            let sent = lookup_stats.responses.len() as u64;
+            let limit = lookup_stats.rate_limits.last().map(|(_, l)| *l);
+            stats.merge(lookup_stats);
+            budget = match (budget, limit) {
+                (None, Some(limit)) => {
+                    lookups_allowed(Some(limit), settings.rate_limit_share, SystemTime::now())
+                }
+                (Some(n), _) => Some(n.saturating_sub(sent.max(1))),
+                (None, None) => Some(0),
+            };
+            match result {
+                Ok(user) => {
+                    owners.insert(id, owner(user));
+                }
+                Err(error) if error.reason() == PollErrorReason::Forbidden => {
+                    tracing::warn!(org, error = %error, "owner lookups are off for this org: the credential may not read users; token metrics are unaffected");
+                    enrichment.owners_off = Some(Off::Forbidden);
+                    stop = true;
+                }
+                Err(PollError::ClientError { status: 404, .. }) => {
+                    owners.remove(&id);
+                }
+                Err(error) => {
+                    tracing::debug!(org, user_id = %id, error = %error, "owner lookup failed; keeping the last known owner");
+                    stop |= error.reason() == PollErrorReason::RateLimited;
+                }
+            }
+        }
+        if stop {
+            break;
+        }
+    }
+    enrichment.owners = Arc::new(owners);
+}
+
+fn owner(user: User) -> Owner {
+    Owner {
+        usable: user.keeps_tokens_usable(),
+        login: user.login,
+        status: user.status,
+        fetched_at: Utc::now(),
+    }
+}
+
+async fn read_system_log(
+    client: &OktaClient,
+    org: &str,
+    enrichment: &mut Enrichment,
+    now: DateTime<Utc>,
+    stats: &mut PollStats,
+) {
+    let since = enrichment
+        .log_until
+        .unwrap_or(now - enrichment.suspicious_lookback);
+    match client
+        .system_log(&TOKEN_EVENTS, since, now, MAX_LOG_PAGES, stats)
+        .await
+    {
+        Ok(events) => {
+            let mut suspicious = (*enrichment.suspicious).clone();
+            for event in events {
+                let Some(&event_type) = TOKEN_EVENTS.iter().find(|t| **t == event.event_type)
+                else {
+                    continue;
+                };
+                *enrichment.events.entry(event_type).or_default() += 1;
+                for token_id in &event.token_ids {
+                    match event_type {
+                        OUTSIDE_ALLOWED_RANGE => {
+                            let entry = suspicious.entry(token_id.clone()).or_insert(Suspicion {
+                                last: event.published,
+                                count: 0,
+                            });
+                            entry.last = entry.last.max(event.published);
+                            entry.count += 1;
+                        }
+                        REVOKE => {
+                            enrichment
+                                .revoked_by
+                                .insert(token_id.clone(), (event.actor.clone(), event.published));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            enrichment
+                .revoked_by
+                .retain(|_, (_, at)| now - *at <= REVOCATION_MEMORY);
+            enrichment.suspicious = Arc::new(suspicious);
+            enrichment.log_until = Some(now);
+        }
+        Err(error) if error.reason() == PollErrorReason::Forbidden => {
+            tracing::warn!(org, error = %error, "System Log queries are off for this org: the credential may not read it; no yellow tokens, token metrics are unaffected");
+            enrichment.system_log_off = Some(Off::Forbidden);
+        }
+        Err(error) => {
+            tracing::debug!(org, error = %error, "System Log query failed; the next poll asks again from the same point");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_poll_may_use_its_share_of_what_remains_of_the_window() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let limit = |remaining, reset| {
+            Some(RateLimit {
+                limit: 2000,
+                remaining,
+                reset,
+            })
+        };
+        let cases = [
+            (None, 0.5, None),
+            (limit(2000, 1_030), 0.5, Some(1000)),
+            (limit(100, 1_030), 0.5, Some(50)),
+            (limit(1, 1_030), 0.5, Some(0)),
+            (limit(0, 1_030), 1.0, Some(0)),
+            (limit(10, 999), 0.5, Some(1000)), // the window reset: the whole limit is back
+            (limit(120, 1_030), 0.25, Some(30)),
+        ];
+        for (last, share, want) in cases {
+            assert_eq!(
+                lookups_allowed(last, share, now),
+                want,
+                "{last:?} share {share}"
+            );
+        }
+    }
+
+    #[test]
+    fn yellow_lasts_for_the_lookback_after_the_last_suspicious_event() {
+        let now = Utc::now();
+        let mut enrichment = Enrichment::new(&EnrichSettings::default());
+        enrichment.suspicious = Arc::new(HashMap::from([
+            (
+                "00Tfresh".to_owned(),
+                Suspicion {
+                    last: now - TimeDelta::hours(23),
+                    count: 1,
+                },
+            ),
+            (
+                "00Tedge".to_owned(),
+                Suspicion {
+                    last: now - TimeDelta::hours(24),
+                    count: 2,
+                },
+            ),
+            (
+                "00Told".to_owned(),
+                Suspicion {
+                    last: now - TimeDelta::hours(24) - TimeDelta::seconds(1),
+                    count: 1,
+                },
+            ),
+        ]));
+        assert!(enrichment.is_suspicious("00Tfresh", now));
+        assert!(
+            enrichment.is_suspicious("00Tedge", now),
+            "exactly the lookback ago still counts"
+        );
+        assert!(!enrichment.is_suspicious("00Told", now));
+        assert!(!enrichment.is_suspicious("00Tnever", now));
+    }
+
+    #[test]
+    fn disabled_parts_say_so_from_the_start() {
+        let settings = EnrichSettings {
+            owners: false,
+            system_log: true,
+            ..EnrichSettings::default()
+        };
+        let enrichment = Enrichment::new(&settings);
+        assert_eq!(enrichment.owners_off, Some(Off::Configured));
+        assert_eq!(enrichment.system_log_off, None);
+        assert_eq!(
+            enrichment.events.len(),
+            TOKEN_EVENTS.len(),
+            "event counters start at zero"
+        );
+    }
+}
