@@ -90,11 +90,7 @@ fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
 /// Starts the simulated org on a loopback port and returns a config that polls it.
 async fn start_demo(cli: &Cli) -> std::io::Result<Config> {
     let api_token = Secret::new(format!("demo{:032x}", rand::random::<u128>()));
-    let simulator = Simulator::start(
-        api_token.expose(),
-        Simulator::demo_tokens(chrono::Utc::now()),
-    )
-    .await?;
+    let simulator = Simulator::start_demo(api_token.expose(), chrono::Utc::now()).await?;
     tracing::info!(url = %simulator.url(), "started the simulated Okta org");
     let url = crate::config::parse_org_url(&simulator.url()).map_err(std::io::Error::other)?;
     Ok(Config {

@@ -127,6 +127,8 @@ struct State {
     /// Faults for a given page number (1-based), or for any listing request (`None`).
     faults: VecDeque<(Option<usize>, Fault)>,
     rate_limit: u32,
+    /// Per-minute limits of the users and logs endpoints.
+    endpoint_limits: std::collections::HashMap<SimEndpoint, u32>,
     /// Per rate-limit bucket: the window's start and requests used.
     windows: std::collections::HashMap<Bucket, (SystemTime, u32)>,
     requests: Vec<RecordedRequest>,
@@ -228,6 +230,10 @@ impl Simulator {
                 page_size: 200,
                 faults: VecDeque::new(),
                 rate_limit: 600,
+                endpoint_limits: std::collections::HashMap::from([
+                    (SimEndpoint::Users, USERS_LIMIT),
+                    (SimEndpoint::Logs, LOGS_LIMIT),
+                ]),
                 windows: Default::default(),
                 requests: Vec::new(),
                 users: Default::default(),
@@ -329,7 +335,13 @@ impl Simulator {
         }
     }
 
-    /// Requests allowed per one-minute window (default 600).
+    /// Requests allowed per one-minute window on the users or logs endpoint (default 2,000 and
+    /// 120, Okta's published limits).
+    pub fn set_endpoint_rate_limit(&self, endpoint: SimEndpoint, limit: u32) {
+        self.lock().endpoint_limits.insert(endpoint, limit);
+    }
+
+    /// Requests allowed per one-minute window on the token list (default 600).
     pub fn set_rate_limit(&self, limit: u32) {
         self.lock().rate_limit = limit;
     }
@@ -353,16 +365,84 @@ impl Simulator {
     /// |---|---|---|
     /// | SCIM provisioning (Workday) | green | used every minute |
     /// | CI deploy pipeline | green | used every 5 minutes |
-    /// | SIEM feed (Splunk) | green | used every 2 minutes, network zone restricted |
+    /// | SIEM feed (Splunk) | green (yellow with the demo log) | used every 2 minutes, network zone restricted; called from outside its zones 2 hours ago |
     /// | HR sync (BambooHR) | green | last used 2 days ago, no `network` object |
     /// | Terraform Okta provider | gray | last used 4 days ago |
     /// | Quarterly access review | gray | last used 12 days ago |
-    /// | Backup export | gray | last used 20 days ago |
+    /// | Backup export | gray | last used 20 days ago; its owner is SUSPENDED |
     /// | Legacy "backup" … 🚀 | gray | a name with a quote, a backslash, a newline and emoji |
-    /// | Old Jira integration | red | expires in 2 days |
+    /// | Old Jira integration | red | expires in 2 days; its owner was deactivated |
     /// | Staging smoke tests | red | expires in 5 hours |
     /// | Monitoring probe (5 min window) | red | a `PT5M` window, used every minute |
     /// | Abandoned POC | red | expires in 6 days 23 hours: just inside Red |
+    /// A simulated org with the demo tokens, their owners (one deactivated, one suspended) and a
+    /// System Log in which one token was used from outside its allowed network zones.
+    pub async fn start_demo(api_token: &str, now: DateTime<Utc>) -> std::io::Result<Simulator> {
+        let simulator = Simulator::start(api_token, Simulator::demo_tokens(now)).await?;
+        for user in Simulator::demo_users() {
+            simulator.set_user(user);
+        }
+        for event in Simulator::demo_log(now) {
+            simulator.push_log_event(event);
+        }
+        Ok(simulator)
+    }
+
+    /// The owners of the demo tokens.
+    pub fn demo_users() -> Vec<SimUser> {
+        [
+            (1, "scim.service@acme.example", "ACTIVE"),
+            (2, "ci.bot@acme.example", "ACTIVE"),
+            (3, "siem.reader@acme.example", "LOCKED_OUT"),
+            (4, "former.admin@acme.example", "DEPROVISIONED"),
+            (5, "backup.operator@acme.example", "SUSPENDED"),
+        ]
+        .into_iter()
+        .map(|(n, login, status)| SimUser {
+            id: format!("00udemo{n:013}"),
+            login: login.to_owned(),
+            status: status.to_owned(),
+        })
+        .collect()
+    }
+
+    /// The demo System Log: creations, an update, a revocation of a token no longer listed, and a
+    /// call with the SIEM token from outside its allowed zones two hours ago.
+    pub fn demo_log(now: DateTime<Utc>) -> Vec<SimLogEvent> {
+        let event = |ago: TimeDelta, event_type: &str, token: u32, actor: &str| SimLogEvent {
+            published: now - ago,
+            event_type: event_type.to_owned(),
+            token_id: format!("00Tdemo{token:013}"),
+            actor: actor.to_owned(),
+        };
+        vec![
+            event(
+                TimeDelta::hours(20),
+                "system.api_token.create",
+                1,
+                "admin@acme.example",
+            ),
+            event(
+                TimeDelta::hours(12),
+                "system.api_token.update",
+                3,
+                "admin@acme.example",
+            ),
+            event(
+                TimeDelta::hours(6),
+                "system.api_token.revoke",
+                99,
+                "admin@acme.example",
+            ),
+            event(
+                TimeDelta::hours(2),
+                "system.api_token.request_outside_allowed_range",
+                3,
+                "siem.reader@acme.example",
+            ),
+        ]
+    }
+
     pub fn demo_tokens(now: DateTime<Utc>) -> Vec<SimToken> {
         let days = TimeDelta::days;
         let minute = Duration::from_secs(60);
@@ -416,7 +496,7 @@ impl Simulator {
             token(4, "HR sync (BambooHR)", 1, "P30D", days(2), None),
             token(5, "Terraform Okta provider", 2, "P30D", days(4), None),
             token(6, "Quarterly access review", 3, "P30D", days(12), None),
-            token(7, "Backup export", 1, "P30D", days(20), None),
+            token(7, "Backup export", 5, "P30D", days(20), None),
             token(
                 8,
                 "Legacy \"backup\" C:\\scripts\nnightly 🚀",
@@ -425,7 +505,7 @@ impl Simulator {
                 days(10),
                 None,
             ),
-            token(9, "Old Jira integration", 3, "P30D", days(28), None),
+            token(9, "Old Jira integration", 4, "P30D", days(28), None),
             token(
                 10,
                 "Staging smoke tests",
@@ -484,8 +564,8 @@ impl State {
     fn rate_limit(&mut self, bucket: Bucket, now: SystemTime) -> ((u32, u32, u64), bool) {
         let limit = match bucket {
             Bucket::Tokens => self.rate_limit,
-            Bucket::Users => USERS_LIMIT.max(self.rate_limit),
-            Bucket::Logs => LOGS_LIMIT,
+            Bucket::Users => self.endpoint_limits[&SimEndpoint::Users],
+            Bucket::Logs => self.endpoint_limits[&SimEndpoint::Logs],
         };
         let (start, used) = match self.windows.get(&bucket) {
             Some(&(start, used)) if now < start + Duration::from_secs(60) => (start, used),

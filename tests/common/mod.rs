@@ -30,6 +30,8 @@ pub struct Setup {
     pub retries: u32,
     pub request_timeout: &'static str,
     pub max_response_bytes: usize,
+    /// More YAML under the org, indented by four spaces (e.g. an `enrich:` block).
+    pub org_yaml: String,
     pub extra_args: Vec<String>,
 }
 
@@ -42,6 +44,7 @@ impl Setup {
             retries: 0,
             request_timeout: "5s",
             max_response_bytes: 16 << 20,
+            org_yaml: String::new(),
             extra_args: Vec::new(),
         }
     }
@@ -56,13 +59,14 @@ impl Exporter {
         set_private(&token_path);
         let config_path = dir.path().join("config.yml");
         let config = format!(
-            "poll_interval: {}\nhttp:\n  retries: {}\n  retry_backoff: 20ms\n  request_timeout: {}\n  max_response_bytes: {}\norgs:\n  - name: test-org\n    url: {}\n    auth:\n      ssws:\n        token_file: {}\n",
+            "poll_interval: {}\nhttp:\n  retries: {}\n  retry_backoff: 20ms\n  request_timeout: {}\n  max_response_bytes: {}\norgs:\n  - name: test-org\n    url: {}\n    auth:\n      ssws:\n        token_file: {}\n{}",
             setup.poll_interval,
             setup.retries,
             setup.request_timeout,
             setup.max_response_bytes,
             setup.org_url,
-            token_path.display()
+            token_path.display(),
+            setup.org_yaml
         );
         std::fs::write(&config_path, config).unwrap();
         let mut args = vec![
