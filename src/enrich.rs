@@ -104,9 +104,11 @@ impl Enrichment {
 
     /// Whether the token counts as suspicious (yellow) at `now`.
     pub fn is_suspicious(&self, token_id: &str, now: DateTime<Utc>) -> bool {
-        self.suspicious
-            .get(token_id)
-            .is_some_and(|s| now - s.last <= self.suspicious_lookback)
+        !self.suspicious.is_empty()
+            && self
+                .suspicious
+                .get(token_id)
+                .is_some_and(|s| now - s.last <= self.suspicious_lookback)
     }
 }
 
