@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
@@ -27,6 +27,7 @@ use prometheus::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::metrics::MetricsBody;
 use crate::state::{OrgState, Store};
 
 /// Connections served at once; more wait in the kernel's backlog.
@@ -98,8 +99,11 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
     }
 }
 
+/// A response body: small fixed ones, or the metrics streamed as they are rendered.
+pub type Body = Either<Full<Bytes>, MetricsBody>;
+
 /// Routes one request.
-pub fn handle(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
+pub fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
     let path = request.uri().path();
     let route = if path == app.telemetry_path {
         Route::Metrics
@@ -113,6 +117,7 @@ pub fn handle(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
                     StatusCode::NOT_FOUND,
                     "Not found. Metrics are at the telemetry path; see /.\n",
                 )
+                .map(Either::Left)
             }
         }
     };
@@ -124,10 +129,10 @@ pub fn handle(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return response;
+        return response.map(Either::Left);
     }
-    match route {
-        Route::Metrics => metrics(app),
+    let response = match route {
+        Route::Metrics => return metrics(app),
         Route::Landing => html(landing_page(app)),
         Route::Healthy => text(StatusCode::OK, "Healthy.\n"),
         Route::Ready if app.store.ready() => text(StatusCode::OK, "Ready.\n"),
@@ -135,7 +140,8 @@ pub fn handle(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
             StatusCode::SERVICE_UNAVAILABLE,
             "Not ready: waiting for the first poll of every org.\n",
         ),
-    }
+    };
+    response.map(Either::Left)
 }
 
 enum Route {
@@ -145,19 +151,17 @@ enum Route {
     Ready,
 }
 
-fn metrics(app: &App) -> Response<Full<Bytes>> {
-    let body =
-        match crate::metrics::encode(&app.registry, &app.store.snapshot(), chrono::Utc::now()) {
-            Ok(body) => body,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot encode metrics");
-                return text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Cannot encode metrics; see the exporter's log.\n",
-                );
-            }
-        };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+/// The metrics of one scrape, from one snapshot, streamed as they are rendered.
+fn metrics(app: &App) -> Response<Body> {
+    let body = match MetricsBody::new(&app.registry, app.store.snapshot(), chrono::Utc::now()) {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode metrics");
+            let message = "Cannot encode metrics; see the exporter's log.\n";
+            return text(StatusCode::INTERNAL_SERVER_ERROR, message).map(Either::Left);
+        }
+    };
+    let mut response = Response::new(Either::Right(body));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
