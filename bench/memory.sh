@@ -20,6 +20,7 @@ measure() {
   local n=$1 sim_port=$2 port=$3
   "$sim" "$n" "127.0.0.1:$sim_port" "$work/token-$n" 2>/dev/null & pids+=($!)
   for _ in $(seq 100); do [ -s "$work/token-$n" ] && break; sleep 0.1; done
+  chmod 600 "$work/token-$n"
   sleep 0.5
   "$bin" --okta.org-url="http://127.0.0.1:$sim_port" --okta.token-file="$work/token-$n" \
     --okta.org-name=bench --web.listen-address="127.0.0.1:$port" --okta.poll-interval=1h \
@@ -35,8 +36,11 @@ measure() {
   echo "$first $(rss_kib "$pid")"
 }
 
-read -r small_first small_after < <(measure 100 18181 19191)
-read -r big_first big_after < <(measure "$tokens" 18182 19192)
+# Not in a subshell, so that the exit trap knows every pid to stop.
+measure 100 18181 19191 > "$work/small"
+measure "$tokens" 18182 19192 > "$work/big"
+read -r small_first small_after < "$work/small"
+read -r big_first big_after < "$work/big"
 awk -v n="$tokens" -v sf="$small_first" -v sa="$small_after" -v bf="$big_first" -v ba="$big_after" 'BEGIN {
   printf "tokens  rss_after_poll_MiB  rss_after_100_scrapes_MiB\n"
   printf "%6d  %18.1f  %25.1f\n", 100, sf/1024, sa/1024
