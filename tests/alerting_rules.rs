@@ -42,6 +42,11 @@ const EXPORTED_METRICS: &[&str] = &[
     "okta_rate_limit_remaining",
     "okta_rate_limit_reset_timestamp_seconds",
     "okta_api_tokens_removed_total",
+    "okta_api_tokens_undecodable_total",
+    "okta_api_token_owner_active",
+    "okta_api_token_suspicious_events_total",
+    "okta_api_token_events_total",
+    "okta_enrichment_enabled",
     "okta_exporter_build_info",
 ];
 

@@ -22,6 +22,9 @@ use serde_json::Value;
 const API_TOKEN: &str = "e2e-api-token";
 const RED_TOKEN: &str = "00Te2eRed00000000001";
 const GREEN_TOKEN: &str = "00Te2eGreen000000002";
+const ORPHAN_TOKEN: &str = "00Te2eOrphan00000003";
+const SUSPECT_TOKEN: &str = "00Te2eSuspect0000004";
+const GONE_OWNER: &str = "00ue2eGoneOwner00001";
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// A child process killed on drop, with its output kept for failure messages.
@@ -144,6 +147,15 @@ fn wait_until(what: &str, timeout: Duration, daemons: &[&Daemon], mut check: imp
 fn test_copies(dir: &Path, receiver_port: u16) -> (PathBuf, PathBuf) {
     let rules =
         std::fs::read_to_string(Path::new(ROOT).join("alerts/okta-api-tokens.rules.yml")).unwrap();
+    // `for:` durations shrink to one second: the test proves the routing, not the waiting.
+    let rules: String = rules
+        .lines()
+        .map(|line| match line.split_once("for: ") {
+            Some((indent, _)) if indent.trim().is_empty() => format!("{indent}for: 1s"),
+            _ => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     let rules_path = dir.join("rules.yml");
     std::fs::write(&rules_path, rules).unwrap();
     let alertmanager =
@@ -221,10 +233,36 @@ async fn a_red_token_pages_through_prometheus_and_alertmanager_and_every_dashboa
                 TimeDelta::days(30),
                 "P30D",
             ),
+            okta_token_exporter::simulator::SimToken {
+                user_id: GONE_OWNER.to_owned(),
+                ..sim_token(
+                    ORPHAN_TOKEN,
+                    "HR sync (BambooHR)",
+                    TimeDelta::days(20),
+                    "P30D",
+                )
+            },
+            sim_token(
+                SUSPECT_TOKEN,
+                "Terraform (zone restricted)",
+                TimeDelta::days(25),
+                "P30D",
+            ),
         ],
     )
     .await
     .unwrap();
+    sim.set_user(okta_token_exporter::simulator::SimUser {
+        id: GONE_OWNER.to_owned(),
+        login: "former.admin@acme.example".to_owned(),
+        status: "DEPROVISIONED".to_owned(),
+    });
+    sim.push_log_event(okta_token_exporter::simulator::SimLogEvent {
+        published: chrono::Utc::now() - TimeDelta::minutes(30),
+        event_type: "system.api_token.request_outside_allowed_range".to_owned(),
+        token_id: SUSPECT_TOKEN.to_owned(),
+        actor: "terraform@acme.example".to_owned(),
+    });
     // Two replicas, as the README's example Prometheus config scrapes them.
     let mut setup = Setup::new(sim.url(), API_TOKEN);
     setup.poll_interval = "2s";
@@ -234,7 +272,7 @@ async fn a_red_token_pages_through_prometheus_and_alertmanager_and_every_dashboa
     let replica_b = Exporter::start(setup);
     for replica in [&replica_a, &replica_b] {
         replica.wait_for("the tokens", Duration::from_secs(20), |s| {
-            find(s, "okta_api_token_info", &[]).len() == 2
+            find(s, "okta_api_token_info", &[]).len() == 4
         });
     }
 
@@ -336,6 +374,54 @@ async fn a_red_token_pages_through_prometheus_and_alertmanager_and_every_dashboa
     assert!(
         alerts.iter().any(|(path, _)| path == "/okta/tickets"),
         "a warning goes to the ticket receiver"
+    );
+
+    // The deactivated owner pages; the token used from outside its zones opens a ticket.
+    wait_until(
+        "the owner and suspicious alerts",
+        Duration::from_secs(90),
+        &[&prom, &am],
+        || {
+            let alerts = receiver.alerts();
+            let has = |token: &str, name: &str| {
+                alerts.iter().any(|(_, a)| {
+                    a["labels"]["token_id"] == token && a["labels"]["alertname"] == name
+                })
+            };
+            has(ORPHAN_TOKEN, "OktaApiTokenOwnerNotActive")
+                && has(SUSPECT_TOKEN, "OktaApiTokenSuspicious")
+        },
+    );
+    let alerts = receiver.alerts();
+    let (path, orphan) = alerts
+        .iter()
+        .find(|(_, a)| a["labels"]["alertname"] == "OktaApiTokenOwnerNotActive")
+        .unwrap();
+    assert_eq!(path, "/okta/pager", "a deactivated owner pages");
+    assert_eq!(orphan["labels"]["severity"], "critical");
+    assert!(orphan["annotations"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("HR sync (BambooHR)"));
+    let (path, suspect) = alerts
+        .iter()
+        .find(|(_, a)| a["labels"]["alertname"] == "OktaApiTokenSuspicious")
+        .unwrap();
+    assert_eq!(path, "/okta/tickets");
+    assert_eq!(suspect["labels"]["severity"], "warning");
+    for name in ["OktaApiTokenOwnerNotActive", "OktaApiTokenSuspicious"] {
+        let fired: std::collections::BTreeSet<String> = alerts
+            .iter()
+            .filter(|(_, a)| a["labels"]["alertname"] == name)
+            .map(|(_, a)| a["fingerprint"].to_string())
+            .collect();
+        assert_eq!(fired.len(), 1, "{name}: two replicas, one alert");
+    }
+    assert!(
+        alerts
+            .iter()
+            .all(|(_, a)| a["labels"]["token_id"] != GREEN_TOKEN),
+        "still nothing for the green token"
     );
 
     // Every dashboard query, variables filled in, returns data from this Prometheus.
