@@ -471,7 +471,7 @@ fn write_token_series(
     cursor: &mut Cursor,
     limit: usize,
 ) {
-    let mut labels = Vec::with_capacity(256);
+    let mut scratch = Vec::with_capacity(256);
     while let Some(&family) = TOKEN_FAMILIES.get(cursor.family) {
         if !cursor.header_written && !has_series(family, orgs) {
             cursor.family += 1;
@@ -486,9 +486,17 @@ fn write_token_series(
                 if out.len() >= limit {
                     return;
                 }
-                labels.clear();
-                write_token_labels(&mut labels, &org.name, token);
-                write_token_series_of(out, family, org, token, &labels, now);
+                let labels = match org.token_labels.get(cursor.token) {
+                    Some(prepared) if org.token_labels.len() == org.tokens.len() => {
+                        prepared.as_ref()
+                    }
+                    _ => {
+                        scratch.clear();
+                        write_token_labels(&mut scratch, &org.name, token);
+                        scratch.as_slice()
+                    }
+                };
+                write_token_series_of(out, family, org, token, labels, now);
                 cursor.token += 1;
             }
             cursor.org += 1;
@@ -621,6 +629,14 @@ fn write_header(out: &mut Vec<u8>, spec: &Spec) {
     } else {
         b" gauge\n"
     });
+}
+
+/// A token's labels as the text format writes them, escaped: the poller prepares them once per
+/// poll ([`OrgState::token_labels`]) so that scrapes only copy bytes.
+pub fn token_labels(org: &str, token: &ApiToken) -> Box<[u8]> {
+    let mut out = Vec::with_capacity(64 + token.name.len());
+    write_token_labels(&mut out, org, token);
+    out.into_boxed_slice()
 }
 
 /// `org="…",token_id="…",token_name="…",user_id="…"`, escaped.
@@ -917,6 +933,25 @@ mod tests {
                 "chunks of {limit} bytes put together differ from the whole"
             );
         }
+    }
+
+    #[test]
+    fn labels_prepared_by_the_poller_give_the_same_text() {
+        let now = Utc::now();
+        let plain = orgs(now);
+        let mut prepared = orgs(now);
+        for org in &mut prepared {
+            org.token_labels = Arc::new(
+                org.tokens
+                    .iter()
+                    .map(|t| token_labels(&org.name, t))
+                    .collect(),
+            );
+        }
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        write_token_families(&mut a, &plain, now);
+        write_token_families(&mut b, &prepared, now);
+        assert!(a == b);
     }
 
     #[test]

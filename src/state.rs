@@ -43,6 +43,9 @@ pub struct OrgState {
     pub url: String,
     /// The last complete token set, sorted by id.
     pub tokens: Arc<Vec<ApiToken>>,
+    /// Each token's labels in the text format, escaped, in the order of `tokens`: prepared once
+    /// per poll so that scrapes only copy them.
+    pub token_labels: Arc<Vec<Box<[u8]>>>,
     /// Whether a poll has finished (successfully or not) since start.
     pub first_poll_done: bool,
     /// Whether the last poll succeeded.
@@ -131,6 +134,12 @@ impl OrgState {
         tokens.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         tokens.dedup_by(|a, b| a.id == b.id);
         self.undecodable_tokens += list.skipped.len() as u64;
+        self.token_labels = Arc::new(
+            tokens
+                .iter()
+                .map(|t| crate::metrics::token_labels(&self.name, t))
+                .collect(),
+        );
         self.tokens = Arc::new(tokens);
         self.enrichment = enrichment;
         let transition = if self.up && self.first_poll_done {
