@@ -81,6 +81,17 @@ impl RateLimit {
             reset: read("x-rate-limit-reset")?,
         })
     }
+
+    /// What two answers of one endpoint say together. Concurrent answers arrive in any order, so
+    /// within one window the lowest `remaining` is the truth; a later window replaces an earlier.
+    pub fn combine(self, other: RateLimit) -> RateLimit {
+        match self.reset.cmp(&other.reset) {
+            std::cmp::Ordering::Less => other,
+            std::cmp::Ordering::Greater => self,
+            std::cmp::Ordering::Equal if other.remaining < self.remaining => other,
+            std::cmp::Ordering::Equal => self,
+        }
+    }
 }
 
 /// What one poll observed, kept whether the poll succeeded or not.
@@ -88,7 +99,7 @@ impl RateLimit {
 pub struct PollStats {
     /// `(endpoint, HTTP status)` of every answer received.
     pub responses: Vec<(&'static str, u16)>,
-    /// The last rate-limit headers seen per endpoint.
+    /// The rate-limit headers per endpoint: the latest window, its lowest `remaining`.
     pub rate_limits: Vec<(&'static str, RateLimit)>,
 }
 
@@ -102,7 +113,7 @@ impl PollStats {
 
     fn record_rate_limit(&mut self, endpoint: &'static str, limit: RateLimit) {
         match self.rate_limits.iter_mut().find(|(e, _)| *e == endpoint) {
-            Some(slot) => slot.1 = limit,
+            Some(slot) => slot.1 = slot.1.combine(limit),
             None => self.rate_limits.push((endpoint, limit)),
         }
     }
@@ -522,6 +533,31 @@ fn transport_error(error: &reqwest::Error) -> PollError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concurrent_answers_combine_to_the_latest_window_and_its_lowest_remaining() {
+        let limit = |remaining, reset| RateLimit {
+            limit: 600,
+            remaining,
+            reset,
+        };
+        // (held, arriving, combined)
+        let cases = [
+            (limit(16, 100), limit(15, 100), limit(15, 100)),
+            (limit(15, 100), limit(16, 100), limit(15, 100)),
+            (limit(3, 100), limit(599, 160), limit(599, 160)),
+            (limit(599, 160), limit(3, 100), limit(599, 160)),
+            (limit(7, 100), limit(7, 100), limit(7, 100)),
+        ];
+        for (held, arriving, combined) in cases {
+            assert_eq!(held.combine(arriving), combined, "{held:?} + {arriving:?}");
+        }
+        let mut stats = PollStats::default();
+        for remaining in [20, 18, 19, 17, 18] {
+            stats.record_rate_limit("/api/v1/users", limit(remaining, 100));
+        }
+        assert_eq!(stats.rate_limits, [("/api/v1/users", limit(17, 100))]);
+    }
 
     fn client(max_wait: Duration) -> OktaClient {
         let settings = ClientSettings {
