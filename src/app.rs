@@ -18,6 +18,7 @@ use crate::secret::Secret;
 use crate::server::{self, App};
 use crate::simulator::Simulator;
 use crate::state::{OrgState, Store};
+use crate::web_config::WebConfigFile;
 
 /// How often the demo polls its simulated org unless told otherwise: often enough to see values move.
 const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(15);
@@ -52,15 +53,24 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             },
         };
+        let web = match cli.web.web_config_file.as_deref().map(WebConfigFile::load) {
+            None => None,
+            Some(Ok(web)) => Some(Arc::new(web)),
+            Some(Err(e)) => {
+                eprintln!("okta-token-exporter: {e}");
+                return ExitCode::from(2);
+            }
+        };
         if cli.okta.config_check {
             println!(
-                "configuration OK: {} org(s), polled every {}",
+                "configuration OK: {} org(s), polled every {}{}",
                 config.orgs.len(),
-                humantime::format_duration(config.poll_interval)
+                humantime::format_duration(config.poll_interval),
+                if web.is_some() { "; web config OK" } else { "" }
             );
             return ExitCode::SUCCESS;
         }
-        serve(&cli, config).await
+        serve(&cli, config, web).await
     })
 }
 
@@ -105,7 +115,7 @@ async fn start_demo(cli: &Cli) -> std::io::Result<Config> {
     })
 }
 
-async fn serve(cli: &Cli, config: Config) -> ExitCode {
+async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> ExitCode {
     let address = server::bind_address(&cli.web.listen_address);
     let listener = match TcpListener::bind(&address).await {
         Ok(listener) => listener,
@@ -150,9 +160,11 @@ async fn serve(cli: &Cli, config: Config) -> ExitCode {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or(address);
+    let https = web.as_ref().is_some_and(|w| w.current().tls.is_some());
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         address = %local,
+        scheme = if https { "https" } else { "http" },
         telemetry_path = %cli.web.telemetry_path,
         orgs = config.orgs.len(),
         poll_interval = %humantime::format_duration(config.poll_interval),
@@ -162,6 +174,7 @@ async fn serve(cli: &Cli, config: Config) -> ExitCode {
         registry,
         store,
         telemetry_path: cli.web.telemetry_path.clone(),
+        web,
     });
     server::serve(listener, app, shutdown_signal()).await;
     let _ = stop.send(true);

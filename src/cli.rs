@@ -98,6 +98,11 @@ pub struct WebArgs {
         global = true
     )]
     pub telemetry_path: String,
+
+    /// Web config file enabling TLS, client certificates, basic auth and response headers, in the
+    /// format of Prometheus's exporter-toolkit. Re-read when it or a file it names changes.
+    #[arg(long = "web.config.file", value_name = "PATH", global = true)]
+    pub web_config_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

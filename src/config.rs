@@ -200,12 +200,12 @@ struct RawSsws {
 }
 
 /// Builds errors for one source.
-struct Locator<'a> {
-    source: &'a str,
+pub(crate) struct Locator<'a> {
+    pub(crate) source: &'a str,
 }
 
 impl Locator<'_> {
-    fn at<T>(
+    pub(crate) fn at<T>(
         &self,
         spanned: &Spanned<T>,
         key: impl Into<String>,
@@ -238,17 +238,7 @@ impl Config {
     /// Validates a YAML document; `source` names it in errors.
     pub fn from_yaml(source: &str, text: &str) -> Result<Config, ConfigError> {
         let at = Locator { source };
-        let raw: RawConfig =
-            serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
-                let location = e.location();
-                ConfigError {
-                    source: source.to_owned(),
-                    line: location.map_or(0, |l| l.line()),
-                    column: location.map_or(0, |l| l.column()),
-                    key: String::new(),
-                    message: strip_location(&e.to_string()).to_owned(),
-                }
-            })?;
+        let raw: RawConfig = parse_yaml(source, text)?;
         let poll_interval = match &raw.poll_interval {
             Some(v) => parse_interval(&v.value).map_err(|m| at.at(v, "poll_interval", m))?,
             None => DEFAULT_POLL_INTERVAL,
@@ -389,6 +379,24 @@ impl RawHttp {
         }
         Ok(settings)
     }
+}
+
+/// Parses a YAML document into `T`; a syntax error or an unknown key names `source`, line and
+/// column.
+pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
+    source: &str,
+    text: &str,
+) -> Result<T, ConfigError> {
+    serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
+        let location = e.location();
+        ConfigError {
+            source: source.to_owned(),
+            line: location.map_or(0, |l| l.line()),
+            column: location.map_or(0, |l| l.column()),
+            key: String::new(),
+            message: strip_location(&e.to_string()).to_owned(),
+        }
+    })
 }
 
 /// The YAML parser ends its messages with `at line L, column C`; we print the location up front.

@@ -19,3 +19,4 @@ pub mod server;
 pub mod simulator;
 pub mod state;
 pub mod status;
+pub mod web_config;

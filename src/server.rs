@@ -5,8 +5,13 @@
 //! attempt). Other paths answer 404, other methods 405. Whatever Okta does, `/metrics` answers 200
 //! with the last known tokens and `okta_up` saying whether they are fresh.
 //!
-//! The accept loop caps concurrent connections, times out slow request headers, and on shutdown
-//! stops accepting and lets in-flight requests finish.
+//! With a web config file ([`crate::web_config`]), connections speak TLS (optionally verifying
+//! client certificates), every request must carry a user and password, and configured headers are
+//! added to every response; the settings are looked up per connection and request, so a changed
+//! file applies without a restart.
+//!
+//! The accept loop caps concurrent connections, times out slow request headers and TLS
+//! handshakes, and on shutdown stops accepting and lets in-flight requests finish.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -29,6 +34,7 @@ use tokio::sync::Semaphore;
 
 use crate::metrics::MetricsBody;
 use crate::state::{OrgState, Store};
+use crate::web_config::{BasicAuth, WebConfigFile};
 
 /// Connections served at once; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 256;
@@ -42,6 +48,8 @@ pub struct App {
     pub registry: Registry,
     pub store: Store,
     pub telemetry_path: String,
+    /// TLS, basic auth and headers, when `--web.config.file` is given.
+    pub web: Option<Arc<WebConfigFile>>,
 }
 
 /// Turns a Prometheus-style listen address into one `TcpListener::bind` takes: `:9871` means
@@ -74,20 +82,19 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             },
             _ = &mut shutdown => break,
         };
+        let tls = app.web.as_ref().and_then(|web| web.current().tls.clone());
         let app = Arc::clone(&app);
-        let service = service_fn(move |request| {
-            let app = Arc::clone(&app);
-            async move { Ok::<_, Infallible>(handle(&app, request)) }
-        });
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .max_buf_size(64 * 1024)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            match tls {
+                None => serve_connection(stream, app, watcher).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, app, watcher).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
             drop(permit);
         });
@@ -97,6 +104,70 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         _ = graceful.shutdown() => tracing::debug!("all connections closed"),
         _ = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("connections still open after the grace period; closing"),
     }
+}
+
+/// Serves HTTP/1.1 requests on one connection, plain or TLS, until it closes.
+async fn serve_connection<S>(
+    stream: S,
+    app: Arc<App>,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, Infallible>(respond(&app, request).await) }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(64 * 1024)
+        .serve_connection(TokioIo::new(stream), service);
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Applies the web config (basic auth, response headers) around [`handle`].
+pub async fn respond(app: &App, request: Request<Incoming>) -> Response<Body> {
+    let Some(web) = &app.web else {
+        return handle(app, request);
+    };
+    let settings = web.current();
+    if let Some(auth) = &settings.basic_auth {
+        let header = request.headers().get(header::AUTHORIZATION).cloned();
+        let verdict = if auth.is_cached(header.as_ref()) {
+            auth.check(header.as_ref())
+        } else {
+            // bcrypt is slow on purpose: keep it off the threads that serve other requests.
+            let auth = Arc::clone(auth);
+            tokio::task::spawn_blocking(move || auth.check(header.as_ref()))
+                .await
+                .unwrap_or(Err(crate::web_config::Denied::WrongCredentials))
+        };
+        if let Err(denied) = verdict {
+            tracing::debug!(?denied, path = %request.uri().path(), "refused a request without valid credentials");
+            let mut response = text(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized: this exporter needs a user and password (basic auth).\n",
+            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, BasicAuth::challenge());
+            return with_headers(response.map(Either::Left), &settings.headers);
+        }
+    }
+    with_headers(handle(app, request), &settings.headers)
+}
+
+fn with_headers(
+    mut response: Response<Body>,
+    headers: &[(hyper::header::HeaderName, HeaderValue)],
+) -> Response<Body> {
+    for (name, value) in headers {
+        response.headers_mut().insert(name, value.clone());
+    }
+    response
 }
 
 /// A response body: small fixed ones, or the metrics streamed as they are rendered.

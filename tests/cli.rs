@@ -40,6 +40,7 @@ fn help_and_version_describe_the_exporter() {
         "--okta.poll-interval",
         "--web.listen-address",
         "--web.telemetry-path",
+        "--web.config.file",
         "--log.level",
         "--log.format",
         "demo",
