@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod duration;
 pub mod enrich;
+pub mod jose;
 pub mod logging;
 pub mod metrics;
 pub mod okta;

@@ -1,0 +1,1720 @@
+//! JOSE building blocks for Okta OAuth 2.0 service apps: the `private_key_jwt` client assertion
+//! and DPoP proofs (RFC 9449), plus the verification side the simulator uses to check them.
+//!
+//! Everything here is pure and synchronous, and built on `ring` alone (no OpenSSL, no JWT crate):
+//!
+//! - [`SigningKey`] loads the app's private key from PEM (RSA as PKCS#1 or PKCS#8, EC P-256 as
+//!   PKCS#8) or generates the per-process P-256 DPoP key, and signs compact JWS (RS256 / ES256).
+//!   Its `Debug` shows the algorithm and the JWK thumbprint, never key material, and no
+//!   [`KeyError`] carries key bytes.
+//! - [`client_assertion`] and [`dpop_proof`] build the two JWTs Okta expects; [`ath`] and [`htu`]
+//!   are the exact hash and URL rules a DPoP verifier must reproduce.
+//! - [`VerifyingKey`], [`verify_jwt`] and [`decode_unverified_header`] check a token's algorithm
+//!   and signature (refusing `alg: none` and algorithm/key mismatches); claim checks such as
+//!   `exp`, `aud` or `htu` are the caller's job. [`jwk_thumbprint`] is RFC 7638.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::{
+    self, EcdsaKeyPair, KeyPair as _, RsaKeyPair, RsaPublicKeyComponents, UnparsedPublicKey,
+};
+use rustls::pki_types::pem::{PemObject, SectionKind};
+use serde_json::{json, Map, Value};
+
+/// The `client_assertion_type` form value that goes with a [`client_assertion`].
+pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How long a [`client_assertion`] is valid: `exp` = `iat` + this many seconds.
+pub const CLIENT_ASSERTION_LIFETIME_SECS: i64 = 300;
+
+/// The JOSE `typ` of a DPoP proof.
+pub const DPOP_JWT_TYPE: &str = "dpop+jwt";
+
+const RNG_FAILED: &str = "the operating system's random number generator failed";
+
+/// The smallest and largest RSA moduli accepted for signing (ring signs with up to 4096 bits).
+const RSA_MIN_BITS: usize = 2048;
+const RSA_MAX_SIGNING_BITS: usize = 4096;
+/// The largest RSA modulus accepted for verification (`RSA_PKCS1_2048_8192_SHA256`).
+const RSA_MAX_VERIFYING_BITS: usize = 8192;
+
+/// The command that turns a SEC1 ("EC PRIVATE KEY") file into PKCS#8.
+const SEC1_TO_PKCS8: &str = "openssl pkcs8 -topk8 -nocrypt -in key.pem -out key.pkcs8.pem";
+
+fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn sha256(bytes: &[u8]) -> ring::digest::Digest {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+}
+
+/// At most 40 characters of an untrusted string, for error messages.
+fn shorten(text: &str) -> String {
+    let mut short: String = text.chars().take(40).collect();
+    if short.len() < text.len() {
+        short.push('…');
+    }
+    short
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys
+// ---------------------------------------------------------------------------------------------
+
+/// A private key that signs JWTs: RSA (RS256) or EC P-256 (ES256).
+///
+/// Formatting it with `{:?}` shows only the algorithm and the RFC 7638 thumbprint of the public
+/// key. Share one between tasks with `Arc`.
+pub struct SigningKey {
+    inner: KeyPair,
+}
+
+enum KeyPair {
+    Rsa(RsaKeyPair),
+    EcP256(EcdsaKeyPair),
+}
+
+/// A new P-256 private key as a PKCS#8 PEM document, for `okta-token-exporter keygen`.
+pub fn generate_p256_pem() -> String {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        .expect(RNG_FAILED);
+    let body = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    pem
+}
+
+impl SigningKey {
+    /// Loads a private key from PEM text: RSA as PKCS#1 (`RSA PRIVATE KEY`) or PKCS#8
+    /// (`PRIVATE KEY`), EC P-256 as PKCS#8. Certificates next to the key are ignored; exactly one
+    /// private key must be present. The errors name what was found and how to fix it, and never
+    /// contain key bytes.
+    pub fn from_pem(pem: &str) -> Result<SigningKey, KeyError> {
+        let labels = pem_labels(pem);
+        if labels.is_empty() {
+            return Err(KeyError::NoPem);
+        }
+        if pem.contains("Proc-Type: 4,ENCRYPTED") {
+            return Err(KeyError::Encrypted);
+        }
+        let mut keys = Vec::new();
+        for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem.as_bytes()) {
+            let (kind, der) = section.map_err(|_| KeyError::BadPem)?;
+            if matches!(
+                kind,
+                SectionKind::RsaPrivateKey | SectionKind::PrivateKey | SectionKind::EcPrivateKey
+            ) {
+                keys.push((kind, der));
+            }
+        }
+        let (kind, der) = match keys.len() {
+            1 => keys.remove(0),
+            0 if labels.iter().any(|l| l == "ENCRYPTED PRIVATE KEY") => {
+                return Err(KeyError::Encrypted)
+            }
+            0 if labels.iter().any(|l| l == "OPENSSH PRIVATE KEY") => {
+                return Err(KeyError::OpenSsh)
+            }
+            0 => return Err(KeyError::NoPrivateKey { found: labels }),
+            count => return Err(KeyError::SeveralPrivateKeys { count }),
+        };
+        match kind {
+            SectionKind::RsaPrivateKey => {
+                check_rsa_size(der::rsa_modulus_bits(&der))?;
+                RsaKeyPair::from_der(&der)
+                    .map(KeyPair::Rsa)
+                    .map_err(KeyError::rejected)
+            }
+            SectionKind::EcPrivateKey => Err(match der::sec1_curve(&der) {
+                Some(curve) if curve != der::OID_P256 => KeyError::UnsupportedCurve {
+                    curve: der::curve_name(curve),
+                },
+                _ => KeyError::Sec1,
+            }),
+            _ => match der::inspect_pkcs8(&der) {
+                None => Err(KeyError::Rejected {
+                    reason: "not a valid PKCS#8 structure".into(),
+                }),
+                Some(der::Pkcs8::Rsa { private_key }) => {
+                    check_rsa_size(der::rsa_modulus_bits(private_key))?;
+                    RsaKeyPair::from_pkcs8(&der)
+                        .map(KeyPair::Rsa)
+                        .map_err(KeyError::rejected)
+                }
+                Some(der::Pkcs8::Ec { curve }) if curve == Some(der::OID_P256) => {
+                    EcdsaKeyPair::from_pkcs8(
+                        &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                        &der,
+                        &SystemRandom::new(),
+                    )
+                    .map(KeyPair::EcP256)
+                    .map_err(KeyError::rejected)
+                }
+                Some(der::Pkcs8::Ec { curve }) => Err(KeyError::UnsupportedCurve {
+                    curve: curve.map_or_else(|| "an unnamed curve".into(), der::curve_name),
+                }),
+                Some(der::Pkcs8::Other { algorithm }) => Err(KeyError::UnsupportedKeyType {
+                    kind: der::algorithm_name(algorithm),
+                }),
+            },
+        }
+        .map(|inner| SigningKey { inner })
+    }
+
+    /// A fresh EC P-256 key, for the per-process DPoP key.
+    ///
+    /// # Panics
+    ///
+    /// Only if the operating system's random number generator fails.
+    pub fn generate_p256() -> SigningKey {
+        let rng = SystemRandom::new();
+        let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).expect(RNG_FAILED);
+        let pair = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng)
+            .expect("ring reads back the PKCS#8 document it has just generated");
+        SigningKey {
+            inner: KeyPair::EcP256(pair),
+        }
+    }
+
+    /// The JWS algorithm this key signs with: `"RS256"` or `"ES256"`.
+    pub fn alg(&self) -> &'static str {
+        match self.inner {
+            KeyPair::Rsa(_) => "RS256",
+            KeyPair::EcP256(_) => "ES256",
+        }
+    }
+
+    /// The public half, for checking this key's signatures.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        VerifyingKey(match &self.inner {
+            KeyPair::Rsa(pair) => {
+                let components = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());
+                Public::Rsa {
+                    n: components.n,
+                    e: components.e,
+                }
+            }
+            KeyPair::EcP256(pair) => Public::EcP256 {
+                point: pair.public_key().as_ref().to_vec(),
+            },
+        })
+    }
+
+    /// The public key as a JWK: `{kty: "RSA", n, e}` or `{kty: "EC", crv: "P-256", x, y}`.
+    pub fn public_jwk(&self) -> Value {
+        self.verifying_key().public_jwk()
+    }
+
+    /// The RFC 7638 thumbprint of [`SigningKey::public_jwk`] (base64url SHA-256).
+    pub fn jwk_thumbprint(&self) -> String {
+        self.verifying_key().jwk_thumbprint()
+    }
+
+    /// Signs a compact JWS: `b64url(header).b64url(claims).b64url(signature)`, where the header
+    /// is `header` with `"alg"` set to [`SigningKey::alg`] (replacing any given value). RS256 is
+    /// RSASSA-PKCS1-v1_5 with SHA-256; ES256 is the 64-byte `r || s` form.
+    ///
+    /// # Panics
+    ///
+    /// Only if the operating system's random number generator fails.
+    pub fn sign_jwt(&self, header: &Map<String, Value>, claims: &Value) -> String {
+        let mut header = header.clone();
+        header.insert("alg".into(), Value::from(self.alg()));
+        let signing_input = format!(
+            "{}.{}",
+            b64(Value::Object(header).to_string()),
+            b64(claims.to_string())
+        );
+        let signature = self.sign(signing_input.as_bytes());
+        format!("{signing_input}.{}", b64(signature))
+    }
+
+    fn sign(&self, message: &[u8]) -> Vec<u8> {
+        let rng = SystemRandom::new();
+        match &self.inner {
+            KeyPair::Rsa(pair) => {
+                let mut signature = vec![0; pair.public().modulus_len()];
+                pair.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut signature)
+                    .expect(RNG_FAILED);
+                signature
+            }
+            KeyPair::EcP256(pair) => pair
+                .sign(&rng, message)
+                .expect(RNG_FAILED)
+                .as_ref()
+                .to_vec(),
+        }
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("alg", &self.alg())
+            .field("jwk_thumbprint", &self.jwk_thumbprint())
+            .finish()
+    }
+}
+
+fn check_rsa_size(bits: Option<usize>) -> Result<(), KeyError> {
+    match bits {
+        Some(bits) if bits < RSA_MIN_BITS => Err(KeyError::RsaTooSmall { bits }),
+        Some(bits) if bits > RSA_MAX_SIGNING_BITS => Err(KeyError::RsaTooLarge { bits }),
+        // An unreadable modulus is left to ring, which says what is wrong.
+        _ => Ok(()),
+    }
+}
+
+/// The labels of the `-----BEGIN <label>-----` lines (header text only, never key bytes).
+fn pem_labels(pem: &str) -> Vec<String> {
+    pem.lines()
+        .filter_map(|line| {
+            line.trim()
+                .strip_prefix("-----BEGIN ")?
+                .strip_suffix("-----")
+        })
+        .map(shorten)
+        .collect()
+}
+
+/// A public key that checks JWT signatures: RSA (RS256) or EC P-256 (ES256).
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerifyingKey(Public);
+
+#[derive(Clone, PartialEq, Eq)]
+enum Public {
+    /// Big-endian modulus and exponent without leading zeros.
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    /// The uncompressed point `04 || x || y` (65 bytes).
+    EcP256 { point: Vec<u8> },
+}
+
+impl VerifyingKey {
+    /// Reads a public JWK: `kty: "RSA"` with `n` and `e` (2048 to 8192 bits), or `kty: "EC"`
+    /// with `crv: "P-256"`, `x` and `y`. A JWK that carries private members (`d`, ...) is refused,
+    /// as RFC 9449 requires of a DPoP proof's `jwk`.
+    pub fn from_public_jwk(jwk: &Value) -> Result<VerifyingKey, KeyError> {
+        let invalid = |reason: String| KeyError::InvalidJwk { reason };
+        let object = jwk
+            .as_object()
+            .ok_or_else(|| invalid("it is not a JSON object".into()))?;
+        if let Some(private) = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
+            .into_iter()
+            .find(|name| object.contains_key(*name))
+        {
+            return Err(invalid(format!(
+                "it holds the private member \"{private}\"; send only the public key"
+            )));
+        }
+        let text = |name: &str| -> Result<&str, KeyError> {
+            object
+                .get(name)
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid(format!("the \"{name}\" member is missing or not a string")))
+        };
+        let bytes = |name: &str| -> Result<Vec<u8>, KeyError> {
+            URL_SAFE_NO_PAD
+                .decode(text(name)?)
+                .map_err(|_| invalid(format!("the \"{name}\" member is not unpadded base64url")))
+        };
+        match text("kty")? {
+            "RSA" => {
+                let n = strip_leading_zeros(bytes("n")?);
+                let e = strip_leading_zeros(bytes("e")?);
+                let bits = der::bit_len(&n);
+                if !(RSA_MIN_BITS..=RSA_MAX_VERIFYING_BITS).contains(&bits) {
+                    return Err(invalid(format!(
+                        "the RSA modulus has {bits} bits; 2048 to 8192 are accepted"
+                    )));
+                }
+                if e.is_empty() {
+                    return Err(invalid("the RSA exponent is zero".into()));
+                }
+                Ok(VerifyingKey(Public::Rsa { n, e }))
+            }
+            "EC" => {
+                let crv = text("crv")?;
+                if crv != "P-256" {
+                    return Err(invalid(format!(
+                        "the curve \"{}\" is not supported; only \"P-256\" (ES256) is",
+                        shorten(crv)
+                    )));
+                }
+                let (x, y) = (bytes("x")?, bytes("y")?);
+                if x.len() != 32 || y.len() != 32 {
+                    return Err(invalid(
+                        "\"x\" and \"y\" of a P-256 key must be 32 bytes each".into(),
+                    ));
+                }
+                let mut point = Vec::with_capacity(65);
+                point.push(0x04);
+                point.extend_from_slice(&x);
+                point.extend_from_slice(&y);
+                Ok(VerifyingKey(Public::EcP256 { point }))
+            }
+            other => Err(invalid(format!(
+                "the key type \"{}\" is not supported; expected \"RSA\" or \"EC\"",
+                shorten(other)
+            ))),
+        }
+    }
+
+    /// The JWS algorithm this key checks: `"RS256"` or `"ES256"`.
+    pub fn alg(&self) -> &'static str {
+        match self.0 {
+            Public::Rsa { .. } => "RS256",
+            Public::EcP256 { .. } => "ES256",
+        }
+    }
+
+    /// The key as a public JWK (the members RFC 7638 hashes, nothing else).
+    pub fn public_jwk(&self) -> Value {
+        match &self.0 {
+            Public::Rsa { n, e } => json!({ "kty": "RSA", "n": b64(n), "e": b64(e) }),
+            Public::EcP256 { point } => json!({
+                "kty": "EC",
+                "crv": "P-256",
+                "x": b64(&point[1..33]),
+                "y": b64(&point[33..65]),
+            }),
+        }
+    }
+
+    /// The RFC 7638 thumbprint of [`VerifyingKey::public_jwk`] (base64url SHA-256).
+    pub fn jwk_thumbprint(&self) -> String {
+        match &self.0 {
+            Public::Rsa { n, e } => {
+                canonical_thumbprint(&[("e", &b64(e)), ("kty", "RSA"), ("n", &b64(n))])
+            }
+            Public::EcP256 { point } => canonical_thumbprint(&[
+                ("crv", "P-256"),
+                ("kty", "EC"),
+                ("x", &b64(&point[1..33])),
+                ("y", &b64(&point[33..65])),
+            ]),
+        }
+    }
+
+    fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        match &self.0 {
+            Public::Rsa { n, e } => RsaPublicKeyComponents { n, e }
+                .verify(&signature::RSA_PKCS1_2048_8192_SHA256, message, signature)
+                .is_ok(),
+            Public::EcP256 { point } => {
+                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                    .verify(message, signature)
+                    .is_ok()
+            }
+        }
+    }
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("alg", &self.alg())
+            .field("jwk_thumbprint", &self.jwk_thumbprint())
+            .finish()
+    }
+}
+
+fn strip_leading_zeros(mut bytes: Vec<u8>) -> Vec<u8> {
+    let zeros = bytes.iter().take_while(|&&b| b == 0).count();
+    bytes.drain(..zeros);
+    bytes
+}
+
+/// The RFC 7638 thumbprint of a JWK: base64url SHA-256 of its required members (`e`, `kty`, `n`
+/// for RSA; `crv`, `kty`, `x`, `y` for EC; `crv`, `kty`, `x` for OKP) as JSON without
+/// whitespace, in lexicographic order. Other members are ignored.
+pub fn jwk_thumbprint(jwk: &Value) -> Result<String, KeyError> {
+    let member = |name: &str| -> Result<&str, KeyError> {
+        jwk.get(name)
+            .and_then(Value::as_str)
+            .ok_or_else(|| KeyError::InvalidJwk {
+                reason: format!("the \"{name}\" member is missing or not a string"),
+            })
+    };
+    let required: &[&str] = match member("kty")? {
+        "RSA" => &["e", "kty", "n"],
+        "EC" => &["crv", "kty", "x", "y"],
+        "OKP" => &["crv", "kty", "x"],
+        other => {
+            return Err(KeyError::InvalidJwk {
+                reason: format!(
+                    "no thumbprint for key type \"{}\"; expected \"RSA\", \"EC\" or \"OKP\"",
+                    shorten(other)
+                ),
+            })
+        }
+    };
+    let members = required
+        .iter()
+        .map(|&name| Ok((name, member(name)?)))
+        .collect::<Result<Vec<_>, KeyError>>()?;
+    Ok(canonical_thumbprint(&members))
+}
+
+/// Hashes `{"name":"value",...}`; `members` must already be in lexicographic order.
+fn canonical_thumbprint(members: &[(&str, &str)]) -> String {
+    let body: Vec<String> = members
+        .iter()
+        .map(|(name, value)| format!("{}:{}", Value::from(*name), Value::from(*value)))
+        .collect();
+    b64(sha256(format!("{{{}}}", body.join(",")).as_bytes()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The two JWTs Okta expects
+// ---------------------------------------------------------------------------------------------
+
+/// The `private_key_jwt` client assertion for `POST {org}/oauth2/v1/token`.
+///
+/// Header `{alg, typ: "JWT", kid}` (`kid` only if given); claims `iss` = `sub` = `client_id`,
+/// `aud` = `token_url`, `iat` = `now`, `exp` = `now` + [`CLIENT_ASSERTION_LIFETIME_SECS`], `jti`.
+/// `now` is in seconds since the Unix epoch; `jti` must be fresh for each request (see
+/// [`new_jti`]).
+pub fn client_assertion(
+    key: &SigningKey,
+    kid: Option<&str>,
+    client_id: &str,
+    token_url: &str,
+    now: i64,
+    jti: &str,
+) -> String {
+    let mut header = Map::new();
+    header.insert("typ".into(), Value::from("JWT"));
+    if let Some(kid) = kid {
+        header.insert("kid".into(), Value::from(kid));
+    }
+    let claims = json!({
+        "iss": client_id,
+        "sub": client_id,
+        "aud": token_url,
+        "iat": now,
+        "exp": now.saturating_add(CLIENT_ASSERTION_LIFETIME_SECS),
+        "jti": jti,
+    });
+    key.sign_jwt(&header, &claims)
+}
+
+/// A DPoP proof (RFC 9449) for one HTTP request.
+///
+/// Header `{typ: "dpop+jwt", alg, jwk}` with the key's public JWK; claims `htm` = `method` (as
+/// sent, e.g. `"POST"`), `htu` = [`htu`]`(url)`, `iat` = `now`, `jti`, then `nonce` if the server
+/// gave one and `ath` = [`ath`]`(access_token)` on resource requests.
+pub fn dpop_proof(
+    key: &SigningKey,
+    method: &str,
+    url: &str,
+    now: i64,
+    jti: &str,
+    nonce: Option<&str>,
+    access_token: Option<&str>,
+) -> String {
+    let mut header = Map::new();
+    header.insert("typ".into(), Value::from(DPOP_JWT_TYPE));
+    header.insert("jwk".into(), key.public_jwk());
+    let mut claims = Map::new();
+    claims.insert("htm".into(), Value::from(method));
+    claims.insert("htu".into(), Value::from(htu(url)));
+    claims.insert("iat".into(), Value::from(now));
+    claims.insert("jti".into(), Value::from(jti));
+    if let Some(nonce) = nonce {
+        claims.insert("nonce".into(), Value::from(nonce));
+    }
+    if let Some(token) = access_token {
+        claims.insert("ath".into(), Value::from(ath(token)));
+    }
+    key.sign_jwt(&header, &Value::Object(claims))
+}
+
+/// The DPoP `htu` of a request URL: the URL without its query and fragment.
+pub fn htu(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
+}
+
+/// The DPoP `ath` of an access token: base64url(SHA-256(token)).
+pub fn ath(access_token: &str) -> String {
+    b64(sha256(access_token.as_bytes()))
+}
+
+/// A fresh random JWT ID: 128 bits, base64url (22 characters).
+///
+/// # Panics
+///
+/// Only if the operating system's random number generator fails.
+pub fn new_jti() -> String {
+    let mut bytes = [0u8; 16];
+    SystemRandom::new().fill(&mut bytes).expect(RNG_FAILED);
+    b64(bytes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verification
+// ---------------------------------------------------------------------------------------------
+
+/// Checks a compact JWS against `key` and returns its header and claims.
+///
+/// Refuses `alg: "none"`, an `alg` other than the key's ([`VerifyingKey::alg`]), a `crit`
+/// header, and a bad signature; the claims are decoded only after the signature holds, and must
+/// be a JSON object. Times, audience and the like are not checked here.
+pub fn verify_jwt(
+    token: &str,
+    key: &VerifyingKey,
+) -> Result<(Map<String, Value>, Value), JwtError> {
+    let (header_b64, claims_b64, signature_b64) = split_compact(token)?;
+    let header = decode_json_object(header_b64, "header")?;
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or(JwtError::MissingAlg)?;
+    if alg.eq_ignore_ascii_case("none") {
+        return Err(JwtError::Unsigned);
+    }
+    if alg != key.alg() {
+        return Err(JwtError::AlgMismatch {
+            alg: shorten(alg),
+            key_alg: key.alg(),
+        });
+    }
+    if header.contains_key("crit") {
+        return Err(JwtError::CriticalHeader);
+    }
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature_b64)
+        .map_err(|_| JwtError::Malformed {
+            reason: "the signature is not unpadded base64url",
+        })?;
+    let signing_input = &token[..header_b64.len() + 1 + claims_b64.len()];
+    if !key.verify(signing_input.as_bytes(), &signature) {
+        return Err(JwtError::BadSignature);
+    }
+    let claims = decode_json_object(claims_b64, "claims")?;
+    Ok((header, Value::Object(claims)))
+}
+
+/// The header of a compact JWS, without checking anything else. Only for finding the key to
+/// verify with (a DPoP proof carries it as `jwk`); trust nothing in it until [`verify_jwt`]
+/// has passed.
+pub fn decode_unverified_header(token: &str) -> Result<Map<String, Value>, JwtError> {
+    let (header_b64, _, _) = split_compact(token)?;
+    decode_json_object(header_b64, "header")
+}
+
+fn split_compact(token: &str) -> Result<(&str, &str, &str), JwtError> {
+    let mut parts = token.split('.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(header), Some(claims), Some(signature), None) => Ok((header, claims, signature)),
+        _ => Err(JwtError::Malformed {
+            reason: "a compact JWS is three base64url parts joined by two dots",
+        }),
+    }
+}
+
+fn decode_json_object(part: &str, which: &'static str) -> Result<Map<String, Value>, JwtError> {
+    let malformed = |reason| JwtError::Malformed { reason };
+    let (not_base64, not_object) = match which {
+        "header" => (
+            "the header is not unpadded base64url",
+            "the header is not a JSON object",
+        ),
+        _ => (
+            "the claims are not unpadded base64url",
+            "the claims are not a JSON object",
+        ),
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| malformed(not_base64))?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(object)) => Ok(object),
+        _ => Err(malformed(not_object)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/// Why a private key (PEM) or a public key (JWK) cannot be used. Never holds key bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// No `-----BEGIN ...-----` line at all.
+    NoPem,
+    /// A PEM block is damaged (no END line, or invalid base64).
+    BadPem,
+    /// PEM blocks, but none is a private key; `found` lists their labels.
+    NoPrivateKey { found: Vec<String> },
+    /// More than one private key.
+    SeveralPrivateKeys { count: usize },
+    /// A password-protected key.
+    Encrypted,
+    /// An `OPENSSH PRIVATE KEY`.
+    OpenSsh,
+    /// An EC key in SEC1 form (`EC PRIVATE KEY`), which must be converted to PKCS#8.
+    Sec1,
+    /// An EC key on a curve other than P-256.
+    UnsupportedCurve { curve: String },
+    /// A key that is neither RSA nor EC (Ed25519, DSA, ...).
+    UnsupportedKeyType { kind: String },
+    /// An RSA key under 2048 bits.
+    RsaTooSmall { bits: usize },
+    /// An RSA key over 4096 bits.
+    RsaTooLarge { bits: usize },
+    /// ring refused the key; `reason` is ring's name for the failed check.
+    Rejected { reason: String },
+    /// A JWK that is not a usable public key.
+    InvalidJwk { reason: String },
+}
+
+impl KeyError {
+    fn rejected(error: ring::error::KeyRejected) -> KeyError {
+        KeyError::Rejected {
+            reason: error.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const FORMATS: &str =
+            "an RSA key (PKCS#1 \"RSA PRIVATE KEY\" or PKCS#8 \"PRIVATE KEY\") or \
+                               an EC P-256 key (PKCS#8 \"PRIVATE KEY\")";
+        match self {
+            KeyError::NoPem => write!(
+                f,
+                "no PEM block found: expected {FORMATS}, starting with a \"-----BEGIN ...-----\" line"
+            ),
+            KeyError::BadPem => f.write_str(
+                "the PEM text is damaged (a BEGIN line without its END line, or invalid base64 \
+                 between them); export the key again",
+            ),
+            KeyError::NoPrivateKey { found } => write!(
+                f,
+                "no private key in the PEM text (found: {}); expected {FORMATS}",
+                found.join(", ")
+            ),
+            KeyError::SeveralPrivateKeys { count } => write!(
+                f,
+                "the PEM text holds {count} private keys; give a file with exactly one"
+            ),
+            KeyError::Encrypted => f.write_str(
+                "the private key is encrypted with a password, which is not supported; store it \
+                 decrypted in a file only the exporter can read: \
+                 openssl pkey -in key.pem -out key.pkcs8.pem",
+            ),
+            KeyError::OpenSsh => f.write_str(
+                "the key is in OpenSSH format (\"OPENSSH PRIVATE KEY\"), which is not supported; \
+                 convert a copy of it to PKCS#8 in place: ssh-keygen -p -m PKCS8 -f key-copy",
+            ),
+            KeyError::Sec1 => write!(
+                f,
+                "the EC key is in SEC1 form (\"EC PRIVATE KEY\"), which is not supported; convert \
+                 it to PKCS#8 with: {SEC1_TO_PKCS8}"
+            ),
+            KeyError::UnsupportedCurve { curve } => write!(
+                f,
+                "the EC key is on curve {curve}; only P-256 (ES256) is supported. Create a P-256 \
+                 key with: openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+                 -out key.pem (and register its public key with the Okta app)"
+            ),
+            KeyError::UnsupportedKeyType { kind } => write!(
+                f,
+                "the private key is {kind}; supported are RSA (RS256, 2048 to 4096 bits) and EC \
+                 P-256 (ES256)"
+            ),
+            KeyError::RsaTooSmall { bits } => write!(
+                f,
+                "the RSA key has {bits} bits; at least 2048 are required. Create a new one with: \
+                 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out key.pem"
+            ),
+            KeyError::RsaTooLarge { bits } => write!(
+                f,
+                "the RSA key has {bits} bits; at most 4096 are supported for signing. Use a 2048- \
+                 or 3072-bit key"
+            ),
+            KeyError::Rejected { reason } => write!(
+                f,
+                "the private key was rejected ({reason}); expected an unencrypted {FORMATS}"
+            ),
+            KeyError::InvalidJwk { reason } => write!(f, "invalid JWK: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// Why a JWT was refused by [`verify_jwt`] or [`decode_unverified_header`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JwtError {
+    /// Not a compact JWS with a JSON object header (and claims).
+    Malformed { reason: &'static str },
+    /// The header has no string `alg`.
+    MissingAlg,
+    /// `alg: "none"`: an unsigned token.
+    Unsigned,
+    /// The header's `alg` is not the one the key verifies.
+    AlgMismatch { alg: String, key_alg: &'static str },
+    /// The header has `crit`, naming extensions this verifier does not implement.
+    CriticalHeader,
+    /// The signature does not match the key and the signed content.
+    BadSignature,
+}
+
+impl fmt::Display for JwtError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JwtError::Malformed { reason } => write!(f, "malformed JWT: {reason}"),
+            JwtError::MissingAlg => {
+                f.write_str("the JWT header has no \"alg\"; sign the token with RS256 or ES256")
+            }
+            JwtError::Unsigned => {
+                f.write_str("the JWT is unsigned (alg \"none\"); sign it with RS256 or ES256")
+            }
+            JwtError::AlgMismatch { alg, key_alg } => write!(
+                f,
+                "the JWT says alg \"{alg}\" but the key verifies only {key_alg}; sign with the \
+                 key registered for this client, using {key_alg}"
+            ),
+            JwtError::CriticalHeader => f.write_str(
+                "the JWT header lists critical extensions (\"crit\") that are not supported; \
+                 leave \"crit\" out",
+            ),
+            JwtError::BadSignature => f.write_str(
+                "the JWT signature does not match: it was signed by another key, or altered \
+                 after signing",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for JwtError {}
+
+// ---------------------------------------------------------------------------------------------
+// Just enough DER to tell key kinds apart before ring sees them
+// ---------------------------------------------------------------------------------------------
+
+mod der {
+    const SEQUENCE: u8 = 0x30;
+    const INTEGER: u8 = 0x02;
+    const OCTET_STRING: u8 = 0x04;
+    const OID: u8 = 0x06;
+    const CONTEXT_0: u8 = 0xa0;
+
+    const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    pub const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+
+    const CURVES: &[(&[u8], &str)] = &[
+        (OID_P256, "P-256"),
+        (&[0x2b, 0x81, 0x04, 0x00, 0x22], "P-384"),
+        (&[0x2b, 0x81, 0x04, 0x00, 0x23], "P-521"),
+        (&[0x2b, 0x81, 0x04, 0x00, 0x0a], "secp256k1"),
+    ];
+    const ALGORITHMS: &[(&[u8], &str)] = &[
+        (&[0x2b, 0x65, 0x70], "an Ed25519 key"),
+        (&[0x2b, 0x65, 0x71], "an Ed448 key"),
+        (&[0x2b, 0x65, 0x6e], "an X25519 key"),
+        (&[0x2b, 0x65, 0x6f], "an X448 key"),
+        (
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a],
+            "an RSASSA-PSS key (use a plain rsaEncryption RSA key)",
+        ),
+        (&[0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01], "a DSA key"),
+    ];
+
+    /// What a PKCS#8 `PrivateKeyInfo` holds.
+    pub enum Pkcs8<'a> {
+        Rsa { private_key: &'a [u8] },
+        Ec { curve: Option<&'a [u8]> },
+        Other { algorithm: &'a [u8] },
+    }
+
+    /// Reads one DER element of the given tag: its contents and what follows it.
+    fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+        let (&found, rest) = input.split_first()?;
+        if found != tag {
+            return None;
+        }
+        let (&first, mut rest) = rest.split_first()?;
+        let len = if first < 0x80 {
+            usize::from(first)
+        } else {
+            let count = usize::from(first & 0x7f);
+            if count == 0 || count > 4 {
+                return None;
+            }
+            let (len_bytes, after) = rest.split_at_checked(count)?;
+            rest = after;
+            len_bytes
+                .iter()
+                .fold(0usize, |len, &b| (len << 8) | usize::from(b))
+        };
+        rest.split_at_checked(len)
+    }
+
+    pub fn inspect_pkcs8(der: &[u8]) -> Option<Pkcs8<'_>> {
+        let (info, _) = expect(der, SEQUENCE)?;
+        let (_version, rest) = expect(info, INTEGER)?;
+        let (algorithm_id, rest) = expect(rest, SEQUENCE)?;
+        let (algorithm, parameters) = expect(algorithm_id, OID)?;
+        let (private_key, _) = expect(rest, OCTET_STRING)?;
+        Some(match algorithm {
+            OID_RSA_ENCRYPTION => Pkcs8::Rsa { private_key },
+            OID_EC_PUBLIC_KEY => Pkcs8::Ec {
+                curve: expect(parameters, OID).map(|(curve, _)| curve),
+            },
+            _ => Pkcs8::Other { algorithm },
+        })
+    }
+
+    /// The curve named in a SEC1 `ECPrivateKey`, if any.
+    pub fn sec1_curve(der: &[u8]) -> Option<&[u8]> {
+        let (key, _) = expect(der, SEQUENCE)?;
+        let (_version, rest) = expect(key, INTEGER)?;
+        let (_private_key, rest) = expect(rest, OCTET_STRING)?;
+        let (parameters, _) = expect(rest, CONTEXT_0)?;
+        expect(parameters, OID).map(|(curve, _)| curve)
+    }
+
+    /// The modulus size of a PKCS#1 `RSAPrivateKey`.
+    pub fn rsa_modulus_bits(der: &[u8]) -> Option<usize> {
+        let (key, _) = expect(der, SEQUENCE)?;
+        let (_version, rest) = expect(key, INTEGER)?;
+        let (modulus, _) = expect(rest, INTEGER)?;
+        Some(bit_len(modulus))
+    }
+
+    /// The bit length of a big-endian unsigned integer.
+    pub fn bit_len(bytes: &[u8]) -> usize {
+        match bytes.iter().position(|&b| b != 0) {
+            Some(i) => (bytes.len() - i) * 8 - bytes[i].leading_zeros() as usize,
+            None => 0,
+        }
+    }
+
+    pub fn curve_name(oid: &[u8]) -> String {
+        match CURVES.iter().find(|(known, _)| *known == oid) {
+            Some((_, name)) => (*name).to_string(),
+            None => format!("OID {}", dotted(oid)),
+        }
+    }
+
+    pub fn algorithm_name(oid: &[u8]) -> String {
+        match ALGORITHMS.iter().find(|(known, _)| *known == oid) {
+            Some((_, name)) => (*name).to_string(),
+            None => format!("of an unknown algorithm (OID {})", dotted(oid)),
+        }
+    }
+
+    /// An OID in dotted form, e.g. `1.3.132.0.34`.
+    fn dotted(oid: &[u8]) -> String {
+        let mut arcs = Vec::new();
+        let mut arc: u64 = 0;
+        for &b in oid {
+            arc = (arc << 7) | u64::from(b & 0x7f);
+            if b & 0x80 == 0 {
+                arcs.push(arc);
+                arc = 0;
+            }
+        }
+        let Some((&first, rest)) = arcs.split_first() else {
+            return "(empty)".into();
+        };
+        let (a, b) = if first < 80 {
+            (first / 40, first % 40)
+        } else {
+            (2, first - 80)
+        };
+        [a, b]
+            .iter()
+            .chain(rest)
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn oids_print_in_dotted_form() {
+            assert_eq!(dotted(&[0x2b, 0x81, 0x04, 0x00, 0x22]), "1.3.132.0.34");
+            assert_eq!(dotted(OID_P256), "1.2.840.10045.3.1.7");
+            assert_eq!(
+                curve_name(&[0x2b, 0x81, 0x04, 0x00, 0x07]),
+                "OID 1.3.132.0.7"
+            );
+        }
+
+        #[test]
+        fn truncated_der_is_read_as_nothing_rather_than_panicking() {
+            for der in [
+                &[][..],
+                &[0x30],
+                &[0x30, 0x05, 0x02],
+                &[0x30, 0x84, 0xff, 0xff],
+            ] {
+                assert!(inspect_pkcs8(der).is_none());
+                assert!(sec1_curve(der).is_none());
+                assert!(rsa_modulus_bits(der).is_none());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Test-only keys, not secrets: generated for these tests with `openssl genrsa` / `openssl
+    // ecparam` and used nowhere else.
+
+    /// Test-only key, not a secret: RSA 2048, PKCS#1.
+    const RSA_2048_PKCS1: &str = "-----BEGIN RSA PRIVATE KEY-----
+MIIEowIBAAKCAQEAsJbJ13E/T7+7EkHlXy33ZTvNx2DeDTzFLQXB5B5iFZQtNigg
+AhvOgPBfDFGR2aAAoTZN8AjSa1iOWSr0B92I1PGCO+jSdUviI93c2Lb/mTWjv1TW
+jqJM/cMsbhSm/PzDuIunaJzauwtNFckLQ3+NTke9H2w+nBiahsiVHBki0lpq1NrB
+UVrnYIdQV2l1xO08ORmOFVF+tXl7shIyw6+coGOylvcq8lq70tKFZAvXSIOby7TZ
+J/n6Z6g7heBvnWY9UNuk4NSqRsgNvBt4b3R9Xa0Ju1pqAeKsMZmlTYrcUoDFOWEg
+Rk6flP4r/IJs7CIToNPof635qFPM1bLbde4dWwIDAQABAoIBAAe1JS0yo7VK5JLo
+7maHnpc8E4DC0R5Zyy9qY2qeCuDvPUPyX2dIKGzHURa8DrYlfjGLKb6y2+BUlq38
+qncXa8wDmJAd2uXEwKOZIPUSk7hvt2x3+v9xxROEa9GINDuxmqdY7R8rTX7BgQVU
+55l0HUpP5kjTVC5DAqekZKG71SHCPvm2chyQCYY26VgCH99va4L91xM+I/RPgTAF
+4miouLaAZT/QAQsSjO7AzeYLK5KsjPSYOWd1bQTxS3OxXE7J+dB9hVOp/UE51RZe
+DxX0LWm+RpZC3ziRmMkeAIj1gbfXR9sMGa2BQexzeleD+uyHE0dNXH7/bccPuP9x
+VFEe9uECgYEA3JjVnC2wij8wuItYohuhd+kfoHlsNZhBsMlKZ09W4Zee3Pgkdc4C
+3p+iefB72AcAzIYv0iworQUSi6tNISu+nXgtblklQfdUOmyM//X6agcpSm/QahRz
+TqHoDy6L6ThqGrVbQ02suW0/arUbQeBI29Zfc4o6I+nfBaj5gfB/U2ECgYEAzO3l
+7VaqCvORQGmfzjJgOJ5uiLI0j3YifjWx3+Zw3GVXcwXxdkPWRmsws84JHjC4Ofst
+l0cZFEEhWmMpTLrs+UE5qY8hNRmdDfTuDidMCtfRWr6LKiyieuV+VkUd8ZgY7jvk
+3Tr0MimWrgnByX8HR8bRXt2+Oap0PFp4qpulpjsCgYAJ5/cXt1mJK8NFVkSZqwH6
+P4bDDxDT601v4eosb3yoTsW8iIwimii41JRYQ3tcPRxFEvWMy5zcADFQAlZJWgyK
+R75KiUhKCRBIO12tlN806bNp+1Fxog93hX/FRsLTq0vgfSpnAFL0VLqXUSCzOZ4r
++Rl6N8famwL/3xGtSx58oQKBgBLm+qdasBKUhthXJctiMCfozS9EqL522hWkJEUP
+v2dE3b0ZVj1fYntaVcKwBX1IZyXJ+lmS0Ehi/Y2VyfBu6X7QOl5eemSoeSkZZ3/c
+thHl+ESTgMiiF1aYpn+Unn9zVRFcau7RCkc6ONDSy5Inamd/ej5y26H8C/6pJaou
+8yeTAoGBAKPCEDTWP+3SOJmxVNo9JOW8Xf5e2lLFdiUKZZxhg6V7rXYc7WLWbQYf
+pbvRDwCSR9MJxL18kKaahhXp9je47nXfAYl9JGy83qzSW3nGVIH2tG/lK3QVIE2D
+KlYIfuanpemkhPAF6gap93aim7Qey44QDMEobhdbx8G/In1wkkHC
+-----END RSA PRIVATE KEY-----
+";
+
+    /// Test-only key, not a secret: the same RSA 2048 key as PKCS#8.
+    const RSA_2048_PKCS8: &str = "-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCwlsnXcT9Pv7sS
+QeVfLfdlO83HYN4NPMUtBcHkHmIVlC02KCACG86A8F8MUZHZoAChNk3wCNJrWI5Z
+KvQH3YjU8YI76NJ1S+Ij3dzYtv+ZNaO/VNaOokz9wyxuFKb8/MO4i6donNq7C00V
+yQtDf41OR70fbD6cGJqGyJUcGSLSWmrU2sFRWudgh1BXaXXE7Tw5GY4VUX61eXuy
+EjLDr5ygY7KW9yryWrvS0oVkC9dIg5vLtNkn+fpnqDuF4G+dZj1Q26Tg1KpGyA28
+G3hvdH1drQm7WmoB4qwxmaVNitxSgMU5YSBGTp+U/iv8gmzsIhOg0+h/rfmoU8zV
+stt17h1bAgMBAAECggEAB7UlLTKjtUrkkujuZoeelzwTgMLRHlnLL2pjap4K4O89
+Q/JfZ0gobMdRFrwOtiV+MYspvrLb4FSWrfyqdxdrzAOYkB3a5cTAo5kg9RKTuG+3
+bHf6/3HFE4Rr0Yg0O7Gap1jtHytNfsGBBVTnmXQdSk/mSNNULkMCp6RkobvVIcI+
++bZyHJAJhjbpWAIf329rgv3XEz4j9E+BMAXiaKi4toBlP9ABCxKM7sDN5gsrkqyM
+9Jg5Z3VtBPFLc7FcTsn50H2FU6n9QTnVFl4PFfQtab5GlkLfOJGYyR4AiPWBt9dH
+2wwZrYFB7HN6V4P67IcTR01cfv9txw+4/3FUUR724QKBgQDcmNWcLbCKPzC4i1ii
+G6F36R+geWw1mEGwyUpnT1bhl57c+CR1zgLen6J58HvYBwDMhi/SLCitBRKLq00h
+K76deC1uWSVB91Q6bIz/9fpqBylKb9BqFHNOoegPLovpOGoatVtDTay5bT9qtRtB
+4Ejb1l9zijoj6d8FqPmB8H9TYQKBgQDM7eXtVqoK85FAaZ/OMmA4nm6IsjSPdiJ+
+NbHf5nDcZVdzBfF2Q9ZGazCzzgkeMLg5+y2XRxkUQSFaYylMuuz5QTmpjyE1GZ0N
+9O4OJ0wK19FavosqLKJ65X5WRR3xmBjuO+TdOvQyKZauCcHJfwdHxtFe3b45qnQ8
+Wniqm6WmOwKBgAnn9xe3WYkrw0VWRJmrAfo/hsMPENPrTW/h6ixvfKhOxbyIjCKa
+KLjUlFhDe1w9HEUS9YzLnNwAMVACVklaDIpHvkqJSEoJEEg7Xa2U3zTps2n7UXGi
+D3eFf8VGwtOrS+B9KmcAUvRUupdRILM5niv5GXo3x9qbAv/fEa1LHnyhAoGAEub6
+p1qwEpSG2Fcly2IwJ+jNL0SovnbaFaQkRQ+/Z0TdvRlWPV9ie1pVwrAFfUhnJcn6
+WZLQSGL9jZXJ8G7pftA6Xl56ZKh5KRlnf9y2EeX4RJOAyKIXVpimf5Sef3NVEVxq
+7tEKRzo40NLLkidqZ396PnLbofwL/qklqi7zJ5MCgYEAo8IQNNY/7dI4mbFU2j0k
+5bxd/l7aUsV2JQplnGGDpXutdhztYtZtBh+lu9EPAJJH0wnEvXyQppqGFen2N7ju
+dd8BiX0kbLzerNJbecZUgfa0b+UrdBUgTYMqVgh+5qel6aSE8AXqBqn3dqKbtB7L
+jhAMwShuF1vHwb8ifXCSQcI=
+-----END PRIVATE KEY-----
+";
+
+    /// Test-only key, not a secret: RSA 1024 (too small), PKCS#1.
+    const RSA_1024_PKCS1: &str = "-----BEGIN RSA PRIVATE KEY-----
+MIICXAIBAAKBgQDGwdSUsGmj4PeS5Ud4ROPyTMoG/lk0EMvCgrOu+/LtO7Pe0XAn
+evkFwC4Gg+C0Lo7Nmf1j0Q1e/oGeyLLyCQlBn/Rfm2/+ka5es6awmHt9DlfCMIUz
+atAE83laFrLdpcZfGUwIRThIbZrPoOUxdRNk+LzqKvBaUKpG/wT/I2nsfwIDAQAB
+AoGADUY6xWd21rwarNPlTxICy1b3kzn/iSuqACasi35GPjPjknkYbXqYERtBt6ut
+ITuOzAqB0t3Ob869p3YuBV43IO2hOiGnc2mRF83ssMVvdS7FHKF1NMmTnL8yY99B
+aH5Y8QqDnx6t2bGBI20B9pexVH+ZczMnq6suqMOdEZQQBLECQQD4htSF3YGhgBym
+l9h0+yXro0z+/z2IFj1DUvgZxxR+e4+k2HP5rTu6Vzfp1D5a7lOPyYx36dqt8P4Z
+P9CP1ekJAkEAzLvfQTp13DT2XfnOexovWchv5XDGDjeRXUPbQN3/U8abFPYHJaUc
+/129m0MJ0L9Y0893ZgE+uRr2TBMidj2zRwJAN5+VuVBWTxspTm/11ljPp+motfnS
+f77af1L2jG5uO9DT2YVIj70h/RbAQOlr+1YUBb6KXdxNQVkKxgPuXgL2YQJBAKSo
+8Sz//KzHt+HrOOMPM0gNidlJszDaBkKxgZSRN3pEgJQCL8taGZFU7lsCNtG6I5Hv
+CUNz+uNbSP30YcIha58CQFybNrDq7HOACWAu8VPDavhVp42v9lgL89SrUW8CuU/1
+whhIYqT16h5wDWyQH0+1i65IOc8hkG6BfDm9l1kGlH0=
+-----END RSA PRIVATE KEY-----
+";
+
+    /// Test-only key, not a secret: EC P-256 in SEC1 form.
+    const EC_P256_SEC1: &str = "-----BEGIN EC PRIVATE KEY-----
+MHcCAQEEIL21osd4q9PLluMWsFJlYL8EZnpAphoQ9tObQuQjGqSNoAoGCCqGSM49
+AwEHoUQDQgAE3fsMigCITTaq+s/TtyLf9bE9F1RWlDe3f2dLdPWmyvjpaAmASdnN
+Slf78zkrUbLPI3I1QilUYkxKP5BdFTBpjA==
+-----END EC PRIVATE KEY-----
+";
+
+    /// Test-only key, not a secret: EC P-384 in SEC1 form.
+    const EC_P384_SEC1: &str = "-----BEGIN EC PRIVATE KEY-----
+MIGkAgEBBDDUwLXZh8b2EBAhWzI78rLjM74SIFWtpDzwphkkGW7/ki5eyCnZuWqy
+VmhiLvnTg6+gBwYFK4EEACKhZANiAAQJB26w3GzM8nbAl8xLk5vLO01jQwwdv2wz
+NjVUql/0053hOrtJtKoF4qh81fh1H7NtOjuSXQemXTzbfh4tyx7/dSaPX1tJ+wDU
+bSTnJXvv4dD8WQFqiqyFa9rV36MBji8=
+-----END EC PRIVATE KEY-----
+";
+
+    /// Test-only key, not a secret: the P-256 key above, PKCS#8 encrypted with password "x".
+    const EC_P256_ENCRYPTED_PKCS8: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----
+MIHsMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAj81JNyLYUIWAICCAAw
+DAYIKoZIhvcNAgkFADAdBglghkgBZQMEASoEED9z2C1tSNz18g+yWSpj01wEgZBj
+XtL194Q3IXFWbaeZdr9E7iH1umVoVFy4isciXdasdWfMQvJHpt3BS8stjnST8d+l
+S+BCS4cNuE70ZDxxaTyDkYpL8H0EHspIzpZ5E4nchELLCG42nMR/w1k5sv+2Rqv4
+L6VA5KQPDpVJq/+xmK8889TzaThf/5ZHI3277/wFgYSc5yW7c/2RzUTVQ6COZw4=
+-----END ENCRYPTED PRIVATE KEY-----
+";
+
+    /// Test-only key, not a secret: the P-256 key above, legacy OpenSSL encryption ("x").
+    const EC_P256_LEGACY_ENCRYPTED: &str = "-----BEGIN EC PRIVATE KEY-----
+Proc-Type: 4,ENCRYPTED
+DEK-Info: AES-128-CBC,4AE3D70588CE5A15379102E92FE6C0BA
+
+8SGlmedsNWzWxmVXO7soBsx6/fPmmrWh3nqeAV9j8psNSwfPymlwU5sq74qHfsSf
+kVh/Qtq/++Dj6evCy0sb10DTeOQYncks+BMYGZVYizajIGHSXiIUAsBmEmuy36JK
+oedXk1mFe/Z8dIeVz1S4q6scsF5gVgbHOnYdMlG7x4g=
+-----END EC PRIVATE KEY-----
+";
+
+    /// RFC 7515 appendix A.2: an RS256 JWS and the public half of its key.
+    const RFC7515_A2_TOKEN: &str = concat!(
+        "eyJhbGciOiJSUzI1NiJ9",
+        ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ",
+        ".cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqvhJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrBp0igcN_IoypGlUPQGe77Rw",
+    );
+    const RFC7515_A2_N: &str = concat!(
+        "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdb",
+        "BYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ",
+    );
+
+    /// RFC 9449 section 4.1 (figure 3): a DPoP proof for a token request, and its key's thumbprint.
+    const RFC9449_PROOF: &str = concat!(
+        "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19",
+        ".eyJqdGkiOiItQndDM0VTYzZhY2MybFRjIiwiaHRtIjoiUE9TVCIsImh0dSI6Imh0dHBzOi8vc2VydmVyLmV4YW1wbGUuY29tL3Rva2VuIiwiaWF0IjoxNTYyMjYyNjE2fQ",
+        ".2-GxA6T8lP4vfrg8v-FdWP0A0zdrj8igiMLvqRMUvwnQg4PtFLbdLXiOSsX0x7NVY-FNyJK70nfbV37xRZT3Lg",
+    );
+    const RFC9449_THUMBPRINT: &str = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+
+    fn rcgen_pem(alg: &'static rcgen::SignatureAlgorithm) -> String {
+        rcgen::KeyPair::generate_for(alg)
+            .expect("rcgen generates the key")
+            .serialize_pem()
+    }
+
+    fn header(members: Value) -> Map<String, Value> {
+        members.as_object().expect("a JSON object").clone()
+    }
+
+    fn decode_part(token: &str, index: usize) -> Value {
+        let part = token.split('.').nth(index).expect("three parts");
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
+    }
+
+    /// Replaces one character in the middle of part `index` of a compact JWS.
+    fn flip_char_in_part(token: &str, index: usize) -> String {
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let part = &mut parts[index];
+        let middle = part.len() / 2;
+        let replacement = if &part[middle..=middle] == "A" {
+            "B"
+        } else {
+            "A"
+        };
+        part.replace_range(middle..=middle, replacement);
+        parts.join(".")
+    }
+
+    /// The keys every round-trip test runs on, by name.
+    fn signing_keys() -> Vec<(&'static str, SigningKey)> {
+        let load = |pem: &str| SigningKey::from_pem(pem).expect("the test key loads");
+        vec![
+            ("generated P-256", SigningKey::generate_p256()),
+            (
+                "rcgen P-256 PKCS#8",
+                load(&rcgen_pem(&rcgen::PKCS_ECDSA_P256_SHA256)),
+            ),
+            ("RSA 2048 PKCS#1", load(RSA_2048_PKCS1)),
+            ("RSA 2048 PKCS#8", load(RSA_2048_PKCS8)),
+        ]
+    }
+
+    #[test]
+    fn every_supported_key_signs_tokens_its_verifying_key_accepts() {
+        let claims = json!({ "sub": "0oa1", "n": 1, "nested": { "a": [1, 2] } });
+        for (name, key) in signing_keys() {
+            let token = key.sign_jwt(&header(json!({ "typ": "JWT", "alg": "HS256" })), &claims);
+            for verifier in [
+                key.verifying_key(),
+                VerifyingKey::from_public_jwk(&key.public_jwk()).expect("own JWK is valid"),
+            ] {
+                let (got_header, got_claims) =
+                    verify_jwt(&token, &verifier).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(got_header["alg"], key.alg(), "{name}: alg is overwritten");
+                assert_eq!(got_header["typ"], "JWT", "{name}");
+                assert_eq!(got_claims, claims, "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn algorithms_follow_the_key_kind_and_es256_signatures_are_64_bytes() {
+        for (name, key) in signing_keys() {
+            let token = key.sign_jwt(&Map::new(), &json!({}));
+            let signature = URL_SAFE_NO_PAD
+                .decode(token.split('.').nth(2).expect("three parts"))
+                .expect("base64url");
+            let (alg, len) = if name.starts_with("RSA") {
+                ("RS256", 256)
+            } else {
+                ("ES256", 64)
+            };
+            assert_eq!((key.alg(), key.verifying_key().alg()), (alg, alg), "{name}");
+            assert_eq!(signature.len(), len, "{name}");
+        }
+    }
+
+    #[test]
+    fn pkcs1_and_pkcs8_encodings_of_one_rsa_key_load_to_the_same_public_key() {
+        let pkcs1 = SigningKey::from_pem(RSA_2048_PKCS1).expect("PKCS#1 loads");
+        let pkcs8 = SigningKey::from_pem(RSA_2048_PKCS8).expect("PKCS#8 loads");
+        assert_eq!(pkcs1.verifying_key(), pkcs8.verifying_key());
+        let token = pkcs1.sign_jwt(&Map::new(), &json!({ "a": 1 }));
+        assert!(verify_jwt(&token, &pkcs8.verifying_key()).is_ok());
+    }
+
+    #[test]
+    fn the_public_jwk_of_a_p256_key_is_the_key_rcgen_generated() {
+        let generated = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .expect("rcgen generates the key");
+        let key = SigningKey::from_pem(&generated.serialize_pem()).expect("PKCS#8 loads");
+        let raw = generated.public_key_raw();
+        assert_eq!(
+            key.public_jwk(),
+            json!({ "kty": "EC", "crv": "P-256", "x": b64(&raw[1..33]), "y": b64(&raw[33..65]) })
+        );
+    }
+
+    #[test]
+    fn public_jwks_hold_only_public_members() {
+        for (name, key) in signing_keys() {
+            let jwk = key.public_jwk();
+            let mut members: Vec<&str> = jwk
+                .as_object()
+                .expect("an object")
+                .keys()
+                .map(String::as_str)
+                .collect();
+            members.sort_unstable();
+            let expected: &[&str] = if key.alg() == "RS256" {
+                &["e", "kty", "n"]
+            } else {
+                &["crv", "kty", "x", "y"]
+            };
+            assert_eq!(members, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn altered_tokens_fail_with_bad_signature() {
+        for (name, key) in signing_keys() {
+            let token = key.sign_jwt(
+                &header(json!({ "typ": "JWT" })),
+                &json!({ "sub": "alice", "admin": false }),
+            );
+            let forged_claims = b64(json!({ "sub": "alice", "admin": true }).to_string());
+            let mut parts: Vec<&str> = token.split('.').collect();
+            parts[1] = &forged_claims;
+            let cases = [
+                ("claims replaced", parts.join(".")),
+                ("claims character changed", flip_char_in_part(&token, 1)),
+                ("signature character changed", flip_char_in_part(&token, 2)),
+                (
+                    "signature removed",
+                    format!("{}.", token.rsplit_once('.').unwrap().0),
+                ),
+            ];
+            for (case, altered) in cases {
+                assert_eq!(
+                    verify_jwt(&altered, &key.verifying_key()),
+                    Err(JwtError::BadSignature),
+                    "{name}: {case}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_token_signed_by_one_key_fails_against_another_of_the_same_kind() {
+        let rfc_rsa = VerifyingKey::from_public_jwk(&json!({
+            "kty": "RSA", "n": RFC7515_A2_N, "e": "AQAB"
+        }))
+        .expect("RFC 7515 key");
+        let cases = [
+            (
+                SigningKey::generate_p256(),
+                SigningKey::generate_p256().verifying_key(),
+            ),
+            (SigningKey::from_pem(RSA_2048_PKCS1).unwrap(), rfc_rsa),
+        ];
+        for (signer, other) in cases {
+            let proof = dpop_proof(&signer, "GET", "https://a.okta.com/x", 1, "j", None, None);
+            assert_eq!(verify_jwt(&proof, &other), Err(JwtError::BadSignature));
+        }
+    }
+
+    #[test]
+    fn unsigned_missing_mismatched_and_critical_algorithms_are_refused() {
+        let ec = SigningKey::generate_p256();
+        let rsa = SigningKey::from_pem(RSA_2048_PKCS1).unwrap();
+        let claims = b64(r#"{"sub":"x"}"#);
+        let unsigned = |alg: &str| format!("{}.{claims}.", b64(json!({ "alg": alg }).to_string()));
+        let mismatch = |alg: &str, key_alg| JwtError::AlgMismatch {
+            alg: alg.into(),
+            key_alg,
+        };
+        let cases = [
+            (
+                "alg none",
+                unsigned("none"),
+                ec.verifying_key(),
+                JwtError::Unsigned,
+            ),
+            (
+                "alg NONE",
+                unsigned("NONE"),
+                rsa.verifying_key(),
+                JwtError::Unsigned,
+            ),
+            (
+                "no alg",
+                format!("{}.{claims}.AAAA", b64("{}")),
+                ec.verifying_key(),
+                JwtError::MissingAlg,
+            ),
+            (
+                "RS256 token, EC key",
+                rsa.sign_jwt(&Map::new(), &json!({})),
+                ec.verifying_key(),
+                mismatch("RS256", "ES256"),
+            ),
+            (
+                "ES256 token, RSA key",
+                ec.sign_jwt(&Map::new(), &json!({})),
+                rsa.verifying_key(),
+                mismatch("ES256", "RS256"),
+            ),
+            (
+                "HS256 token, RSA key",
+                unsigned("HS256"),
+                rsa.verifying_key(),
+                mismatch("HS256", "RS256"),
+            ),
+            (
+                "crit header",
+                ec.sign_jwt(&header(json!({ "crit": ["exp"] })), &json!({})),
+                ec.verifying_key(),
+                JwtError::CriticalHeader,
+            ),
+        ];
+        for (case, token, key, expected) in cases {
+            assert_eq!(verify_jwt(&token, &key), Err(expected), "{case}");
+        }
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused_with_the_reason() {
+        let key = SigningKey::generate_p256();
+        let good = key.sign_jwt(&Map::new(), &json!({}));
+        let (h, rest) = good.split_once('.').unwrap();
+        let cases = [
+            ("", "three base64url parts"),
+            ("a.b", "three base64url parts"),
+            (&format!("{good}.extra") as &str, "three base64url parts"),
+            (&format!("!!.{rest}"), "header is not unpadded base64url"),
+            (
+                &format!("{}.{rest}", b64("[1]")),
+                "header is not a JSON object",
+            ),
+            (
+                &format!("{}.{rest}", b64("not json")),
+                "header is not a JSON object",
+            ),
+            (
+                &format!("{h}.e30.!!"),
+                "signature is not unpadded base64url",
+            ),
+            (
+                &key.sign_jwt(&Map::new(), &json!(["not", "an", "object"])),
+                "claims are not a JSON object",
+            ),
+        ];
+        for (token, reason) in cases {
+            let error = verify_jwt(token, &key.verifying_key()).expect_err(token);
+            assert!(
+                matches!(error, JwtError::Malformed { .. }),
+                "{token}: {error:?}"
+            );
+            assert!(error.to_string().contains(reason), "{token}: {error}");
+        }
+    }
+
+    #[test]
+    fn verifies_the_rfc7515_rs256_example() {
+        let key = VerifyingKey::from_public_jwk(&json!({
+            "kty": "RSA", "n": RFC7515_A2_N, "e": "AQAB"
+        }))
+        .expect("RFC 7515 key");
+        let (header, claims) =
+            verify_jwt(RFC7515_A2_TOKEN, &key).expect("the RFC example verifies");
+        assert_eq!(Value::Object(header), json!({ "alg": "RS256" }));
+        assert_eq!(
+            claims,
+            json!({ "iss": "joe", "exp": 1300819380, "http://example.com/is_root": true })
+        );
+    }
+
+    #[test]
+    fn verifies_the_rfc9449_dpop_proof_through_its_embedded_jwk() {
+        let header = decode_unverified_header(RFC9449_PROOF).expect("header decodes");
+        assert_eq!(header["typ"], DPOP_JWT_TYPE);
+        let key = VerifyingKey::from_public_jwk(&header["jwk"]).expect("embedded JWK");
+        assert_eq!(key.jwk_thumbprint(), RFC9449_THUMBPRINT);
+        assert_eq!(jwk_thumbprint(&header["jwk"]).unwrap(), RFC9449_THUMBPRINT);
+        let (_, claims) = verify_jwt(RFC9449_PROOF, &key).expect("the RFC example verifies");
+        assert_eq!(
+            claims,
+            json!({
+                "jti": "-BwC3ESc6acc2lTc",
+                "htm": "POST",
+                "htu": "https://server.example.com/token",
+                "iat": 1562262616,
+            })
+        );
+    }
+
+    #[test]
+    fn jwk_thumbprint_matches_the_rfc7638_example() {
+        // RFC 7638 section 3.1; "alg" and "kid" are not part of the thumbprint.
+        let jwk = json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29",
+        });
+        let expected = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+        assert_eq!(jwk_thumbprint(&jwk).unwrap(), expected);
+        let key = VerifyingKey::from_public_jwk(&jwk).expect("RFC 7638 key");
+        assert_eq!(key.jwk_thumbprint(), expected);
+    }
+
+    #[test]
+    fn a_signing_key_thumbprint_is_the_thumbprint_of_its_public_jwk() {
+        for (name, key) in signing_keys() {
+            assert_eq!(
+                Ok(key.jwk_thumbprint()),
+                jwk_thumbprint(&key.public_jwk()),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn jwk_thumbprint_needs_the_required_members() {
+        for jwk in [
+            json!({ "kty": "RSA", "n": "AQAB" }),
+            json!({ "kty": "EC", "crv": "P-256", "x": "AA" }),
+            json!({ "kty": "oct", "k": "AA" }),
+            json!({ "n": "AA", "e": "AQAB" }),
+            json!("RSA"),
+        ] {
+            assert!(
+                matches!(jwk_thumbprint(&jwk), Err(KeyError::InvalidJwk { .. })),
+                "{jwk}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_public_jwks_are_refused_with_the_reason() {
+        let key = SigningKey::generate_p256();
+        let with = |name: &str, value: Value| {
+            let mut jwk = key.public_jwk();
+            jwk[name] = value;
+            jwk
+        };
+        let cases = [
+            (with("d", json!("AAAA")), "private member \"d\""),
+            (with("crv", json!("P-384")), "\"P-384\" is not supported"),
+            (with("x", json!("AAAA")), "32 bytes each"),
+            (
+                with("y", json!("not base64!")),
+                "\"y\" member is not unpadded base64url",
+            ),
+            (
+                with("kty", json!("OKP")),
+                "key type \"OKP\" is not supported",
+            ),
+            (
+                with("x", json!(7)),
+                "\"x\" member is missing or not a string",
+            ),
+            (
+                json!({ "kty": "RSA", "n": b64([0xc5; 128]), "e": "AQAB" }),
+                "1024 bits; 2048 to 8192",
+            ),
+            (
+                json!({ "kty": "RSA", "n": RFC7515_A2_N, "e": "AA" }),
+                "exponent is zero",
+            ),
+            (json!([]), "not a JSON object"),
+        ];
+        for (jwk, reason) in cases {
+            let error = VerifyingKey::from_public_jwk(&jwk).expect_err(reason);
+            assert!(matches!(error, KeyError::InvalidJwk { .. }), "{jwk}");
+            assert!(error.to_string().contains(reason), "{error}");
+        }
+    }
+
+    #[test]
+    fn client_assertion_has_exactly_the_specified_header_and_claims() {
+        let key = SigningKey::from_pem(RSA_2048_PKCS1).unwrap();
+        let token_url = "https://acme.okta.com/oauth2/v1/token";
+        for (kid, expected_header) in [
+            (
+                Some("key-1"),
+                json!({ "alg": "RS256", "typ": "JWT", "kid": "key-1" }),
+            ),
+            (None, json!({ "alg": "RS256", "typ": "JWT" })),
+        ] {
+            let token = client_assertion(&key, kid, "0oa1client", token_url, 1_700_000_000, "j-1");
+            let (header, claims) = verify_jwt(&token, &key.verifying_key()).expect("verifies");
+            assert_eq!(Value::Object(header), expected_header);
+            assert_eq!(
+                claims,
+                json!({
+                    "iss": "0oa1client",
+                    "sub": "0oa1client",
+                    "aud": token_url,
+                    "iat": 1_700_000_000,
+                    "exp": 1_700_000_300,
+                    "jti": "j-1",
+                })
+            );
+            assert_eq!(
+                claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+                300
+            );
+        }
+    }
+
+    #[test]
+    fn dpop_proofs_carry_the_specified_header_and_claims() {
+        let key = SigningKey::generate_p256();
+        let url = "https://a.okta.com/api/v1/api-tokens?limit=200&after=x";
+        let htu = "https://a.okta.com/api/v1/api-tokens";
+        let cases = [
+            (
+                None,
+                None,
+                json!({ "htm": "GET", "htu": htu, "iat": 42, "jti": "j" }),
+            ),
+            (
+                Some("nonce-1"),
+                None,
+                json!({ "htm": "GET", "htu": htu, "iat": 42, "jti": "j", "nonce": "nonce-1" }),
+            ),
+            (
+                Some("nonce-1"),
+                Some("token-1"),
+                json!({
+                    "htm": "GET", "htu": htu, "iat": 42, "jti": "j",
+                    "nonce": "nonce-1", "ath": ath("token-1"),
+                }),
+            ),
+        ];
+        for (nonce, access_token, expected_claims) in cases {
+            let proof = dpop_proof(&key, "GET", url, 42, "j", nonce, access_token);
+            // The simulator's path: key from the embedded JWK, then verify.
+            let embedded = decode_unverified_header(&proof).expect("header")["jwk"].clone();
+            let verifier = VerifyingKey::from_public_jwk(&embedded).expect("embedded JWK");
+            let (header, claims) = verify_jwt(&proof, &verifier).expect("verifies");
+            assert_eq!(
+                Value::Object(header),
+                json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": key.public_jwk() })
+            );
+            assert_eq!(claims, expected_claims);
+            assert_eq!(decode_part(&proof, 1), expected_claims);
+        }
+    }
+
+    #[test]
+    fn htu_is_the_url_without_query_and_fragment() {
+        for (url, expected) in [
+            (
+                "https://a.okta.com/api/v1/api-tokens?limit=200&after=x",
+                "https://a.okta.com/api/v1/api-tokens",
+            ),
+            (
+                "https://a.okta.com/oauth2/v1/token",
+                "https://a.okta.com/oauth2/v1/token",
+            ),
+            ("https://a.okta.com/x#frag", "https://a.okta.com/x"),
+            ("https://a.okta.com/x?q#frag", "https://a.okta.com/x"),
+            ("https://a.okta.com/x#frag?q", "https://a.okta.com/x"),
+        ] {
+            assert_eq!(htu(url), expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn ath_matches_the_rfc9449_example() {
+        assert_eq!(
+            ath("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"),
+            "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo"
+        );
+    }
+
+    #[test]
+    fn new_jti_is_22_url_safe_characters_and_fresh_each_time() {
+        let (a, b) = (new_jti(), new_jti());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 22);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+    }
+
+    #[test]
+    fn decode_unverified_header_reads_the_header_without_checking_the_signature() {
+        let token =
+            SigningKey::generate_p256().sign_jwt(&header(json!({ "kid": "k" })), &json!({}));
+        let unsigned = format!("{}.", token.rsplit_once('.').unwrap().0);
+        let header = decode_unverified_header(&unsigned).expect("decodes");
+        assert_eq!(Value::Object(header), json!({ "alg": "ES256", "kid": "k" }));
+    }
+
+    /// Every 12-character run of the base64 between the BEGIN and END lines.
+    fn key_body_chunks(pem: &str) -> Vec<String> {
+        let body: String = pem
+            .lines()
+            .filter(|line| !line.starts_with("-----") && !line.contains(':'))
+            .collect();
+        body.as_bytes()
+            .chunks(12)
+            .filter(|chunk| chunk.len() == 12)
+            .map(|chunk| String::from_utf8_lossy(chunk).into_owned())
+            .collect()
+    }
+
+    fn assert_shows_no_key_bytes(shown: &str, pem: &str) {
+        for chunk in key_body_chunks(pem) {
+            assert!(
+                !shown.contains(&chunk),
+                "{shown:?} contains key bytes {chunk:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn pem_problems_are_named_with_the_fix_and_never_show_key_bytes() {
+        let p384_pkcs8 = rcgen_pem(&rcgen::PKCS_ECDSA_P384_SHA384);
+        let ed25519_pkcs8 = rcgen_pem(&rcgen::PKCS_ED25519);
+        let certificate = rcgen::generate_simple_self_signed(vec!["a.example".into()])
+            .expect("rcgen certificate")
+            .cert
+            .pem();
+        let two_keys = format!("{RSA_2048_PKCS8}{RSA_2048_PKCS1}");
+        let truncated = RSA_2048_PKCS8.replace("-----END PRIVATE KEY-----", "");
+        let openssh = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n\
+                       -----END OPENSSH PRIVATE KEY-----\n";
+        let cases: &[(&str, &str, &[&str])] = &[
+            ("SEC1 P-256", EC_P256_SEC1, &[SEC1_TO_PKCS8, "SEC1"]),
+            ("SEC1 P-384", EC_P384_SEC1, &["curve P-384", "only P-256"]),
+            (
+                "PKCS#8 P-384",
+                &p384_pkcs8,
+                &["curve P-384", "ec_paramgen_curve:P-256"],
+            ),
+            (
+                "PKCS#8 Ed25519",
+                &ed25519_pkcs8,
+                &["an Ed25519 key", "RSA (RS256"],
+            ),
+            ("RSA 1024", RSA_1024_PKCS1, &["1024 bits", "at least 2048"]),
+            (
+                "encrypted PKCS#8",
+                EC_P256_ENCRYPTED_PKCS8,
+                &["encrypted", "openssl pkey"],
+            ),
+            (
+                "legacy encrypted",
+                EC_P256_LEGACY_ENCRYPTED,
+                &["encrypted", "openssl pkey"],
+            ),
+            ("OpenSSH", openssh, &["OpenSSH", "ssh-keygen -p -m PKCS8"]),
+            (
+                "certificate only",
+                &certificate,
+                &["no private key", "found: CERTIFICATE"],
+            ),
+            ("two keys", &two_keys, &["2 private keys"]),
+            ("no END line", &truncated, &["damaged"]),
+            ("not PEM", "just some text", &["no PEM block", "BEGIN"]),
+            ("empty", "", &["no PEM block"]),
+        ];
+        for (case, pem, phrases) in cases {
+            let error = SigningKey::from_pem(pem).expect_err(case);
+            let (shown, debug) = (error.to_string(), format!("{error:?}"));
+            for phrase in *phrases {
+                assert!(shown.contains(phrase), "{case}: {shown:?} lacks {phrase:?}");
+            }
+            assert_shows_no_key_bytes(&shown, pem);
+            assert_shows_no_key_bytes(&debug, pem);
+        }
+    }
+
+    #[test]
+    fn debug_of_a_signing_key_shows_alg_and_thumbprint_but_no_key_bytes() {
+        let rcgen_p256 = rcgen_pem(&rcgen::PKCS_ECDSA_P256_SHA256);
+        for (pem, alg) in [
+            (RSA_2048_PKCS1, "RS256"),
+            (RSA_2048_PKCS8, "RS256"),
+            (rcgen_p256.as_str(), "ES256"),
+        ] {
+            let key = SigningKey::from_pem(pem).expect("loads");
+            for shown in [format!("{key:?}"), format!("{key:#?}")] {
+                assert!(shown.contains(alg), "{shown}");
+                assert!(shown.contains(&key.jwk_thumbprint()), "{shown}");
+                assert_shows_no_key_bytes(&shown, pem);
+            }
+        }
+        let generated = format!("{:?}", SigningKey::generate_p256());
+        assert!(generated.starts_with("SigningKey { alg: \"ES256\", jwk_thumbprint: "));
+    }
+}
