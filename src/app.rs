@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::cli::{Cli, Command};
-use crate::config::{Auth, Config, ConfigError};
+use crate::config::{Auth, Config, ConfigError, SingleOrgCredential};
 use crate::okta::OktaClient;
 use crate::secret::Secret;
 use crate::server::{self, App};
@@ -36,6 +36,22 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Command::Keygen { out, kid }) = &cli.command {
+        return match keygen(out, kid.as_deref()) {
+            Ok(jwk) => {
+                println!("{jwk}");
+                eprintln!(
+                    "wrote the private key to {}; register the public key above on the app in Okta",
+                    out.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("okta-token-exporter: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     runtime.block_on(async {
         let config = match &cli.command {
             Some(Command::Demo) => match start_demo(&cli).await {
@@ -45,6 +61,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             },
+            Some(Command::Keygen { .. }) => unreachable!("handled before the runtime"),
             None => match load_config(&cli) {
                 Ok(config) => config,
                 Err(e) => {
@@ -78,7 +95,19 @@ pub fn run(cli: Cli) -> ExitCode {
 fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
     let mut config = match (&cli.okta.config_file, &cli.okta.org_url) {
         (Some(path), _) => Config::from_file(path)?,
-        (None, Some(url)) => Config::single_org(url, cli.okta.token_file.as_deref(), cli.okta.org_name.as_deref())?,
+        (None, Some(url)) => {
+            let credential = match &cli.okta.client_id {
+                Some(client_id) => SingleOrgCredential::OAuth2 {
+                    client_id,
+                    private_key_file: cli.okta.private_key_file.as_deref(),
+                    key_id: cli.okta.key_id.as_deref(),
+                },
+                None => SingleOrgCredential::Ssws {
+                    token_file: cli.okta.token_file.as_deref(),
+                },
+            };
+            Config::single_org(url, credential, cli.okta.org_name.as_deref())?
+        }
         (None, None) => {
             return Err(ConfigError {
                 source: "command line".into(),
@@ -140,8 +169,12 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
     let (stop, stopped) = watch::channel(false);
     let mut pollers = Vec::new();
     for (index, org) in config.orgs.iter().enumerate() {
-        let Auth::Ssws { token } = &org.auth;
-        let client = match OktaClient::new(org.url.clone(), token.clone(), config.client.clone()) {
+        let client = match OktaClient::for_org(
+            org.url.clone(),
+            &org.auth,
+            config.client.clone(),
+            crate::okta::oauth::system_clock(),
+        ) {
             Ok(client) => client,
             Err(e) => {
                 tracing::error!(org = %org.name, error = %e, "cannot create the Okta client");
@@ -152,7 +185,7 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
             store.org(index),
             client,
             config.poll_interval,
-            org.enrich.clone(),
+            enrich_within_scopes(org),
             stopped.clone(),
         )));
     }
@@ -183,6 +216,46 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
     }
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// Writes a new P-256 private key (PKCS#8 PEM, mode 0600, never over an existing file) and
+/// returns the public key as a JWK for Okta.
+fn keygen(out: &std::path::Path, kid: Option<&str>) -> Result<String, String> {
+    use std::io::Write;
+    let pem = crate::jose::generate_p256_pem();
+    let key = crate::jose::SigningKey::from_pem(&pem).map_err(|e| e.to_string())?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(out)
+        .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    file.write_all(pem.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let mut jwk = key.public_jwk();
+    jwk["use"] = "sig".into();
+    jwk["alg"] = key.alg().into();
+    if let Some(kid) = kid {
+        jwk["kid"] = kid.into();
+    }
+    serde_json::to_string_pretty(&jwk).map_err(|e| e.to_string())
+}
+
+/// The org's enrichment, minus the parts its OAuth 2.0 scopes do not cover (said once, at start).
+fn enrich_within_scopes(org: &crate::config::OrgConfig) -> crate::config::EnrichSettings {
+    let mut enrich = org.enrich.clone();
+    if let Auth::OAuth2(oauth) = &org.auth {
+        if enrich.owners && !oauth.has_scope("okta.users.read") {
+            tracing::info!(org = %org.name, "owner lookups are off: add okta.users.read to the org's oauth2 scopes (and grant it to the app) to turn them on");
+            enrich.owners = false;
+        }
+        if enrich.system_log && !oauth.has_scope("okta.logs.read") {
+            tracing::info!(org = %org.name, "System Log queries are off: add okta.logs.read to the org's oauth2 scopes (and grant it to the app) to turn them on");
+            enrich.system_log = false;
+        }
+    }
+    enrich
 }
 
 /// The exporter's own metrics: build info and process metrics. The org and token metrics are

@@ -43,6 +43,16 @@ pub struct Cli {
 pub enum Command {
     /// Run the exporter against a built-in simulated Okta org (no Okta account needed).
     Demo,
+    /// Make a key pair for an OAuth 2.0 service app: writes the private key (PEM, P-256) and
+    /// prints the public key as a JWK to paste into the app's settings in Okta.
+    Keygen {
+        /// Where to write the private key; refused if the file exists.
+        #[arg(long = "out", value_name = "PATH")]
+        out: PathBuf,
+        /// The key id (`kid`) to put in the JWK; use the same as --okta.key-id / key_id.
+        #[arg(long = "kid", value_name = "KID")]
+        kid: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +78,29 @@ pub struct OktaArgs {
     /// variable is read.
     #[arg(long = "okta.token-file", value_name = "PATH", requires = "org_url")]
     pub token_file: Option<PathBuf>,
+
+    /// Client ID of an OAuth 2.0 service app (API Services) for --okta.org-url; instead of an
+    /// API token.
+    #[arg(
+        long = "okta.client-id",
+        value_name = "ID",
+        requires = "org_url",
+        requires = "private_key_file",
+        conflicts_with = "token_file"
+    )]
+    pub client_id: Option<String>,
+
+    /// PEM private key (RSA, or EC P-256) registered on the --okta.client-id app.
+    #[arg(
+        long = "okta.private-key-file",
+        value_name = "PATH",
+        requires = "client_id"
+    )]
+    pub private_key_file: Option<PathBuf>,
+
+    /// The key's `kid` as registered on the app; optional.
+    #[arg(long = "okta.key-id", value_name = "KID", requires = "client_id")]
+    pub key_id: Option<String>,
 
     /// The `org` label for --okta.org-url [default: the URL's host].
     #[arg(long = "okta.org-name", value_name = "NAME", requires = "org_url")]

@@ -91,6 +91,28 @@ impl Default for EnrichSettings {
 pub enum Auth {
     /// An API token sent as `Authorization: SSWS <token>`.
     Ssws { token: Secret },
+    /// An OAuth 2.0 service app: client credentials with a signed client assertion.
+    OAuth2(OAuth2Settings),
+}
+
+/// An API Services app's credentials: its client id and the private key registered with it.
+#[derive(Debug, Clone)]
+pub struct OAuth2Settings {
+    pub client_id: String,
+    /// The key that signs client assertions; its `Debug` shows no key material.
+    pub private_key: std::sync::Arc<crate::jose::SigningKey>,
+    /// The `kid` registered on the app, sent in the assertion's header.
+    pub key_id: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+/// The scopes asked for when none are configured.
+pub const DEFAULT_SCOPES: [&str; 1] = ["okta.apiTokens.read"];
+
+impl OAuth2Settings {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
 }
 
 /// A configuration problem, located as precisely as we can.
@@ -190,6 +212,16 @@ impl RawEnrich {
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 enum RawAuth {
     Ssws(RawSsws),
+    Oauth2(RawOAuth2),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOAuth2 {
+    client_id: Spanned<String>,
+    private_key_file: Spanned<PathBuf>,
+    key_id: Option<Spanned<String>>,
+    scopes: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -274,6 +306,7 @@ impl Config {
             let url = parse_org_url(&org.url.value).map_err(|m| at.at(&org.url, key("url"), m))?;
             let auth = match &org.auth.value {
                 RawAuth::Ssws(ssws) => resolve_ssws(ssws, &at, &org.auth, &key("auth.ssws"))?,
+                RawAuth::Oauth2(oauth2) => resolve_oauth2(oauth2, &at, &key("auth.oauth2"))?,
             };
             let enrich = match &org.enrich {
                 Some(raw) => raw.resolve(&at, &key("enrich"))?,
@@ -294,12 +327,25 @@ impl Config {
     }
 }
 
+/// How the single org of the command line authenticates.
+#[derive(Debug, Clone, Copy)]
+pub enum SingleOrgCredential<'a> {
+    /// `--okta.token-file`, or the `OKTA_API_TOKEN` environment variable when `None`.
+    Ssws { token_file: Option<&'a Path> },
+    /// `--okta.client-id`, `--okta.private-key-file`, `--okta.key-id`.
+    OAuth2 {
+        client_id: &'a str,
+        private_key_file: Option<&'a Path>,
+        key_id: Option<&'a str>,
+    },
+}
+
 impl Config {
     /// One org from flags: `--okta.org-url`, `--okta.token-file` (or the `OKTA_API_TOKEN`
     /// environment variable) and `--okta.org-name` (default: the URL's host).
     pub fn single_org(
         url: &str,
-        token_file: Option<&Path>,
+        credential: SingleOrgCredential<'_>,
         name: Option<&str>,
     ) -> Result<Config, ConfigError> {
         let flag = |key: &str, message: String| ConfigError {
@@ -310,14 +356,44 @@ impl Config {
             message,
         };
         let url = parse_org_url(url).map_err(|m| flag("--okta.org-url", m))?;
-        let token = match token_file {
-            Some(path) => read_token_file(path).map_err(|m| flag("--okta.token-file", m))?,
-            None => read_token_env(TOKEN_ENV).map_err(|m| {
-                flag(
-                    "--okta.token-file",
-                    format!("not given, and {m}; pass --okta.token-file PATH or set {TOKEN_ENV}"),
-                )
-            })?,
+        let auth = match credential {
+            SingleOrgCredential::Ssws {
+                token_file: Some(path),
+            } => Auth::Ssws {
+                token: read_token_file(path).map_err(|m| flag("--okta.token-file", m))?,
+            },
+            SingleOrgCredential::Ssws { token_file: None } => Auth::Ssws {
+                token: read_token_env(TOKEN_ENV).map_err(|m| {
+                    flag(
+                        "--okta.token-file",
+                        format!(
+                            "not given, and {m}; pass --okta.token-file PATH or set {TOKEN_ENV}, \
+                             or use an OAuth 2.0 service app with --okta.client-id and --okta.private-key-file"
+                        ),
+                    )
+                })?,
+            },
+            SingleOrgCredential::OAuth2 {
+                client_id,
+                private_key_file,
+                key_id,
+            } => {
+                if client_id.trim().is_empty() {
+                    return Err(flag("--okta.client-id", "must not be empty".into()));
+                }
+                let Some(path) = private_key_file else {
+                    return Err(flag("--okta.private-key-file", "missing: an OAuth 2.0 service app signs in with the private key registered on it".into()));
+                };
+                Auth::OAuth2(OAuth2Settings {
+                    client_id: client_id.trim().to_owned(),
+                    private_key: std::sync::Arc::new(
+                        read_private_key_file(path)
+                            .map_err(|m| flag("--okta.private-key-file", m))?,
+                    ),
+                    key_id: key_id.map(str::to_owned),
+                    scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+                })
+            }
         };
         let name = match name {
             Some(name) if name.trim().is_empty() => {
@@ -332,7 +408,7 @@ impl Config {
             orgs: vec![OrgConfig {
                 name,
                 url,
-                auth: Auth::Ssws { token },
+                auth,
                 enrich: EnrichSettings::default(),
             }],
         })
@@ -433,6 +509,69 @@ fn resolve_ssws(
     Ok(Auth::Ssws { token })
 }
 
+fn resolve_oauth2(raw: &RawOAuth2, at: &Locator, key: &str) -> Result<Auth, ConfigError> {
+    let client_id = raw.client_id.value.trim();
+    if client_id.is_empty() {
+        return Err(at.at(
+            &raw.client_id,
+            format!("{key}.client_id"),
+            "must not be empty; copy the app's Client ID from the Okta admin console",
+        ));
+    }
+    let private_key = read_private_key_file(&raw.private_key_file.value)
+        .map_err(|m| at.at(&raw.private_key_file, format!("{key}.private_key_file"), m))?;
+    let key_id = match &raw.key_id {
+        Some(kid) if kid.value.trim().is_empty() => {
+            return Err(at.at(
+                kid,
+                format!("{key}.key_id"),
+                "must not be empty; leave it out when the app has one key",
+            ))
+        }
+        Some(kid) => Some(kid.value.trim().to_owned()),
+        None => None,
+    };
+    let scopes = match &raw.scopes {
+        Some(scopes) => {
+            if scopes.value.is_empty() {
+                return Err(at.at(
+                    scopes,
+                    format!("{key}.scopes"),
+                    "the list is empty; the exporter needs at least okta.apiTokens.read",
+                ));
+            }
+            if let Some(bad) = scopes
+                .value
+                .iter()
+                .find(|s| s.is_empty() || s.contains(char::is_whitespace))
+            {
+                return Err(at.at(
+                    scopes,
+                    format!("{key}.scopes"),
+                    format!("{bad:?} is not a scope; write one scope per list item"),
+                ));
+            }
+            scopes.value.clone()
+        }
+        None => DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    Ok(Auth::OAuth2(OAuth2Settings {
+        client_id: client_id.to_owned(),
+        private_key: std::sync::Arc::new(private_key),
+        key_id,
+        scopes,
+    }))
+}
+
+/// Reads the PEM private key of an OAuth 2.0 service app (RSA, or EC P-256 in PKCS#8).
+pub fn read_private_key_file(path: &Path) -> Result<crate::jose::SigningKey, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the private key file {}: {e}", path.display()))?;
+    warn_if_readable_by_others(path);
+    let pem = Secret::new(text);
+    crate::jose::SigningKey::from_pem(pem.expose()).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Parses a humantime duration (`5m`, `30s`, `1h30m`) that must be positive.
 pub fn parse_interval(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text.trim())
@@ -510,7 +649,7 @@ fn warn_if_readable_by_others(path: &Path) {
     if let Ok(meta) = std::fs::metadata(path) {
         let mode = meta.permissions().mode();
         if mode & 0o077 != 0 {
-            tracing::warn!(file = %path.display(), mode = format!("{:o}", mode & 0o777), "the token file is readable by group or others; chmod 600 it");
+            tracing::warn!(file = %path.display(), mode = format!("{:o}", mode & 0o777), "the file holds a secret and is readable by group or others; chmod 600 it");
         }
     }
 }
@@ -550,7 +689,9 @@ mod tests {
         assert_eq!(config.orgs.len(), 1);
         assert_eq!(config.orgs[0].name, "acme-prod");
         assert_eq!(config.orgs[0].url.as_str(), "https://acme.okta.com/");
-        let Auth::Ssws { token } = &config.orgs[0].auth;
+        let Auth::Ssws { token } = &config.orgs[0].auth else {
+            panic!("an SSWS org")
+        };
         assert_eq!(token.expose(), "00abc-secret", "trailing newline trimmed");
         assert!(
             !format!("{config:?}").contains("00abc-secret"),
@@ -789,6 +930,91 @@ mod tests {
                 parse_org_url(url)
             );
         }
+    }
+
+    #[test]
+    fn an_oauth2_app_is_configured_with_its_key_and_scopes() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("app.pem");
+        std::fs::write(&key, rcgen::KeyPair::generate().unwrap().serialize_pem()).unwrap();
+        let org = |auth: &str| {
+            format!(
+                "orgs:\n  - name: a\n    url: https://a.okta.com\n    auth:\n      oauth2:\n{auth}"
+            )
+        };
+        let yaml = org(&format!(
+            "        client_id: 0oa1\n        private_key_file: {}\n        key_id: k1\n        scopes: [okta.apiTokens.read, okta.users.read]\n",
+            key.display()
+        ));
+        let config = Config::from_yaml("c.yml", &yaml).unwrap();
+        let Auth::OAuth2(app) = &config.orgs[0].auth else {
+            panic!("an OAuth 2.0 org")
+        };
+        assert_eq!(app.client_id, "0oa1");
+        assert_eq!(app.key_id.as_deref(), Some("k1"));
+        assert!(app.has_scope("okta.users.read") && !app.has_scope("okta.logs.read"));
+        assert_eq!(app.private_key.alg(), "ES256");
+
+        let sec1 = dir.path().join("sec1.pem");
+        std::fs::write(
+            &sec1,
+            "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBYp\n-----END EC PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let cases = [
+            (
+                format!(
+                    "        client_id: 0oa1\n        private_key_file: {}\n",
+                    dir.path().join("none.pem").display()
+                ),
+                "7:27: orgs[0].auth.oauth2.private_key_file: cannot read the private key file",
+            ),
+            (
+                format!(
+                    "        client_id: 0oa1\n        private_key_file: {}\n",
+                    sec1.display()
+                ),
+                "orgs[0].auth.oauth2.private_key_file",
+            ),
+            (
+                format!(
+                    "        client_id: \"  \"\n        private_key_file: {}\n",
+                    key.display()
+                ),
+                "6:20: orgs[0].auth.oauth2.client_id: must not be empty",
+            ),
+            (
+                format!(
+                    "        client_id: 0oa1\n        private_key_file: {}\n        scopes: []\n",
+                    key.display()
+                ),
+                "orgs[0].auth.oauth2.scopes: the list is empty",
+            ),
+            (
+                format!(
+                    "        client_id: 0oa1\n        private_key_file: {}\n        scope: x\n",
+                    key.display()
+                ),
+                "unknown field `scope`",
+            ),
+        ];
+        for (auth, wanted) in cases {
+            let error = Config::from_yaml("c.yml", &org(&auth))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(wanted), "{auth:?}: {error}");
+        }
+        let sec1_auth = format!(
+            "        client_id: 0oa1\n        private_key_file: {}\n",
+            sec1.display()
+        );
+        let error = Config::from_yaml("c.yml", &org(&sec1_auth))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("openssl pkcs8 -topk8"),
+            "SEC1 keys get the conversion command: {error}"
+        );
     }
 
     #[test]

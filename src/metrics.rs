@@ -57,10 +57,12 @@ pub enum Family {
     SuspiciousEvents,
     TokenEvents,
     EnrichmentEnabled,
+    OAuthTokenRequests,
+    OAuthTokenExpiry,
 }
 
 impl Family {
-    pub const ALL: [Family; 23] = [
+    pub const ALL: [Family; 25] = [
         Family::Expiry,
         Family::TimeToExpiry,
         Family::LastUsed,
@@ -84,6 +86,8 @@ impl Family {
         Family::SuspiciousEvents,
         Family::TokenEvents,
         Family::EnrichmentEnabled,
+        Family::OAuthTokenRequests,
+        Family::OAuthTokenExpiry,
     ];
 
     pub const fn spec(self) -> Spec {
@@ -225,6 +229,18 @@ impl Family {
                 MetricType::GAUGE,
                 &["org", "kind"],
                 "1 when the exporter looks up this kind of enrichment (owners: GET /api/v1/users/{id}; system_log: GET /api/v1/logs) for the org, 0 when it is configured off or the credential may not read it (403).",
+            ),
+            Family::OAuthTokenRequests => (
+                "okta_oauth_token_requests_total",
+                MetricType::COUNTER,
+                &["org", "result"],
+                "Requests to the org's OAuth 2.0 token endpoint (client credentials, private_key_jwt) since the exporter started, by result: success, use_dpop_nonce (asked for a DPoP nonce; repeated with it), invalid_client, invalid_scope, error, unreachable. Only for orgs that use an OAuth 2.0 app.",
+            ),
+            Family::OAuthTokenExpiry => (
+                "okta_oauth_access_token_expiry_timestamp_seconds",
+                MetricType::GAUGE,
+                &["org"],
+                "When the OAuth 2.0 access token in use expires, in Unix seconds; the exporter renews it shortly before. Only for orgs that use an OAuth 2.0 app.",
             ),
         };
         Spec {
@@ -433,6 +449,17 @@ pub fn org_families(orgs: &[OrgState], now: DateTime<Utc>) -> Vec<MetricFamily> 
             &[name, "system_log"],
             enabled(org.enrichment.system_log_off),
         );
+        if let Some(oauth) = &org.oauth {
+            for (result, count) in oauth.requests() {
+                families.push(Family::OAuthTokenRequests, &[name, result], count as f64);
+            }
+            if let Some(expiry) = oauth.access_token_expiry() {
+                let at = expiry
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                families.push(Family::OAuthTokenExpiry, &[name], at);
+            }
+        }
     }
     families.finish()
 }

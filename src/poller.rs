@@ -26,7 +26,11 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let client = Arc::new(client);
-    write(&org).enrichment = Enrichment::new(&enrich);
+    {
+        let mut state = write(&org);
+        state.enrichment = Enrichment::new(&enrich);
+        state.oauth = client.oauth_stats();
+    }
     loop {
         tokio::select! {
             _ = poll_once(&org, &client, &enrich) => {}

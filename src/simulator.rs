@@ -7,6 +7,10 @@
 //! (errors, rate limits, HTML pages, broken JSON, bad `next` links, delays) and read back every
 //! request received.
 
+mod oauth;
+
+pub use oauth::{SimDpop, SimOAuthApp};
+
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -118,6 +122,7 @@ pub struct RecordedRequest {
 }
 
 const TOKENS_PATH: &str = "/api/v1/api-tokens";
+const TOKEN_PATH: &str = "/oauth2/v1/token";
 const LOGS_PATH: &str = "/api/v1/logs";
 
 struct State {
@@ -135,6 +140,8 @@ struct State {
     users: std::collections::BTreeMap<String, SimUser>,
     log: Vec<SimLogEvent>,
     forbidden: std::collections::HashSet<SimEndpoint>,
+    /// The OAuth 2.0 authorization server, once an app is registered.
+    oauth: Option<oauth::OAuthServer>,
 }
 
 /// Okta's rate limits are per endpoint; the simulator keeps one window per bucket.
@@ -146,6 +153,15 @@ enum Bucket {
 }
 
 impl Bucket {
+    /// The OAuth 2.0 scope an app needs for the bucket's endpoint.
+    fn scope(self) -> &'static str {
+        match self {
+            Bucket::Tokens => "okta.apiTokens.read",
+            Bucket::Users => "okta.users.read",
+            Bucket::Logs => "okta.logs.read",
+        }
+    }
+
     fn of(path: &str) -> Bucket {
         if path.starts_with("/api/v1/users/") {
             Bucket::Users
@@ -239,6 +255,7 @@ impl Simulator {
                 users: Default::default(),
                 log: Vec::new(),
                 forbidden: Default::default(),
+                oauth: None,
             })),
             addr: listener.local_addr()?,
             stop: Arc::new(stop),
@@ -344,6 +361,36 @@ impl Simulator {
     /// Requests allowed per one-minute window on the token list (default 600).
     pub fn set_rate_limit(&self, limit: u32) {
         self.lock().rate_limit = limit;
+    }
+
+    /// Registers an OAuth 2.0 API Services app: `POST /oauth2/v1/token` issues access tokens to
+    /// it, and API calls accept them (beside the SSWS token).
+    pub fn enable_oauth(&self, app: SimOAuthApp) -> Result<(), String> {
+        self.lock().oauth = Some(oauth::OAuthServer::new(app)?);
+        Ok(())
+    }
+
+    /// Each token request's outcome: `success` or the OAuth error code answered.
+    pub fn oauth_outcomes(&self) -> Vec<String> {
+        self.lock()
+            .oauth
+            .as_ref()
+            .map(|o| o.outcomes.clone())
+            .unwrap_or_default()
+    }
+
+    /// Revokes every access token issued so far: the next API call with one gets 401.
+    pub fn revoke_access_tokens(&self) {
+        if let Some(oauth) = self.lock().oauth.as_mut() {
+            oauth.revoke_access_tokens();
+        }
+    }
+
+    /// Makes the authorization server expect a new DPoP nonce.
+    pub fn rotate_dpop_nonce(&self) {
+        if let Some(oauth) = self.lock().oauth.as_mut() {
+            oauth.rotate_nonce();
+        }
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {
@@ -648,11 +695,17 @@ struct Answer {
     links: Vec<String>,
     rate: (u32, u32, u64),
     delay: Option<Duration>,
+    /// More headers (`DPoP-Nonce`, `WWW-Authenticate`).
+    headers: Vec<(&'static str, String)>,
 }
 
 impl Simulator {
     async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
-        let answer = self.answer(&request);
+        let answer = if request.uri().path() == TOKEN_PATH {
+            self.token_endpoint(request).await
+        } else {
+            self.answer(&request)
+        };
         if let Some(delay) = answer.delay {
             tokio::time::sleep(delay).await;
         }
@@ -664,6 +717,11 @@ impl Simulator {
             header::CONTENT_TYPE,
             HeaderValue::from_static(answer.content_type),
         );
+        for (name, value) in answer.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
         for link in answer.links {
             if let Ok(value) = HeaderValue::from_str(&link) {
                 headers.append(header::LINK, value);
@@ -692,14 +750,29 @@ impl Simulator {
             .unwrap_or_default();
         let mut state = self.lock();
         let (rate, over_limit) = state.rate_limit(Bucket::of(request.uri().path()), now);
-        let authorized = header(header::AUTHORIZATION) == Some(format!("SSWS {}", state.api_token));
+        let ssws = header(header::AUTHORIZATION) == Some(format!("SSWS {}", state.api_token));
+        let app = match (&mut state.oauth, ssws) {
+            (Some(server), false) => {
+                let url = format!("{}{}", self.url(), request.uri().path());
+                let scope = Bucket::of(request.uri().path()).scope();
+                Some(server.check_api_call(
+                    request.headers(),
+                    request.method().as_str(),
+                    &url,
+                    scope,
+                ))
+            }
+            _ => None,
+        };
         let mut answer = if over_limit {
             error(
                 429,
                 "E0000047",
                 "API call exceeded rate limit due to too many requests.",
             )
-        } else if !authorized {
+        } else if let Some(Err(refused)) = app {
+            oauth_answer(refused)
+        } else if !ssws && app.is_none() {
             error(401, "E0000011", "Invalid token provided")
         } else {
             self.route(
@@ -824,6 +897,7 @@ impl Simulator {
                     links: Vec::new(),
                     rate: (0, 0, 0),
                     delay: None,
+                    headers: Vec::new(),
                 }
             }
             Some(Fault::TruncatedJson) => {
@@ -982,6 +1056,68 @@ impl Simulator {
     }
 }
 
+impl Simulator {
+    /// `POST /oauth2/v1/token`: the authorization server, when an app is registered.
+    async fn token_endpoint(&self, request: Request<Incoming>) -> Answer {
+        use http_body_util::BodyExt;
+        let (parts, body) = request.into_parts();
+        let form = match http_body_util::Limited::new(body, 64 * 1024)
+            .collect()
+            .await
+        {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => return error(400, "E0000003", "The request body was not well-formed."),
+        };
+        let token_url = format!("{}{TOKEN_PATH}", self.url());
+        let mut state = self.lock();
+        let answer = match (&mut state.oauth, &parts.method) {
+            (None, _) => error(
+                404,
+                "E0000007",
+                "Not found: Resource not found: /oauth2/v1/token (POST)",
+            ),
+            (Some(_), method) if method != Method::POST => error(
+                405,
+                "E0000022",
+                "The endpoint does not support the provided HTTP method",
+            ),
+            (Some(server), _) => {
+                oauth_answer(server.token_request(&parts.headers, &form, &token_url))
+            }
+        };
+        state.requests.push(RecordedRequest {
+            method: parts.method.to_string(),
+            path_and_query: TOKEN_PATH.to_owned(),
+            authorization: None,
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            accept: parts
+                .headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            received_at: SystemTime::now(),
+            status: answer.status,
+        });
+        answer
+    }
+}
+
+fn oauth_answer(answer: oauth::OAuthAnswer) -> Answer {
+    Answer {
+        status: answer.status,
+        content_type: "application/json",
+        body: answer.body.to_string().into_bytes(),
+        links: Vec::new(),
+        rate: (0, 0, 0),
+        delay: None,
+        headers: answer.headers,
+    }
+}
+
 fn ok_json(body: Vec<u8>, links: Vec<String>) -> Answer {
     Answer {
         status: 200,
@@ -990,6 +1126,7 @@ fn ok_json(body: Vec<u8>, links: Vec<String>) -> Answer {
         links,
         rate: (0, 0, 0),
         delay: None,
+        headers: Vec::new(),
     }
 }
 
@@ -1008,6 +1145,7 @@ fn error(status: u16, code: &str, summary: &str) -> Answer {
         links: Vec::new(),
         rate: (0, 0, 0),
         delay: None,
+        headers: Vec::new(),
     }
 }
 

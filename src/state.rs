@@ -46,6 +46,8 @@ pub struct OrgState {
     /// Each token's labels in the text format, escaped, in the order of `tokens`: prepared once
     /// per poll so that scrapes only copy them.
     pub token_labels: Arc<Vec<Box<[u8]>>>,
+    /// The OAuth 2.0 token requests and access token, when the org uses an app.
+    pub oauth: Option<Arc<crate::okta::oauth::OAuthStats>>,
     /// Whether a poll has finished (successfully or not) since start.
     pub first_poll_done: bool,
     /// Whether the last poll succeeded.

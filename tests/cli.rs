@@ -41,6 +41,9 @@ fn help_and_version_describe_the_exporter() {
         "--web.listen-address",
         "--web.telemetry-path",
         "--web.config.file",
+        "--okta.client-id",
+        "--okta.private-key-file",
+        "--okta.key-id",
         "--log.level",
         "--log.format",
         "demo",
@@ -123,6 +126,95 @@ fn single_org_flags_need_a_token_and_name_the_flag_at_fault() {
         stderr.contains("--okta.org-url") && stderr.contains("https://"),
         "{stderr}"
     );
+}
+
+#[test]
+fn single_org_oauth2_flags_check_the_key_and_name_the_flag_at_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = write(
+        &dir,
+        "app.pem",
+        &rcgen::KeyPair::generate().unwrap().serialize_pem(),
+    );
+    let not_a_key = write(&dir, "token.txt", "00not-a-key");
+    let org = "--okta.org-url=https://acme.okta.com";
+    let (code, stdout, stderr) = run(&[
+        org,
+        "--okta.client-id=0oa1",
+        &format!("--okta.private-key-file={key}"),
+        "--okta.key-id=k1",
+        "--config.check",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("configuration OK"), "{stdout}");
+
+    let (code, _, stderr) = run(&[
+        org,
+        "--okta.client-id=0oa1",
+        &format!("--okta.private-key-file={not_a_key}"),
+        "--config.check",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("--okta.private-key-file") && stderr.contains("token.txt"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("00not-a-key"),
+        "the file's content is not echoed: {stderr}"
+    );
+
+    // The flags go together; an API token and an app exclude each other.
+    for args in [
+        vec![org, "--okta.client-id=0oa1"],
+        vec![org, &format!("--okta.private-key-file={key}")],
+        vec![
+            org,
+            "--okta.client-id=0oa1",
+            &format!("--okta.private-key-file={key}"),
+            &format!("--okta.token-file={not_a_key}"),
+        ],
+    ] {
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn keygen_writes_a_private_key_and_prints_the_public_jwk_for_okta() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("app.pem");
+    let out_arg = format!("--out={}", out.display());
+    let (code, stdout, stderr) = run(&["keygen", &out_arg, "--kid=exporter-key-1"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let jwk: serde_json::Value = serde_json::from_str(&stdout).expect("the JWK alone on stdout");
+    assert_eq!(jwk["kty"], "EC");
+    assert_eq!(jwk["crv"], "P-256");
+    assert_eq!(jwk["alg"], "ES256");
+    assert_eq!(jwk["kid"], "exporter-key-1");
+    assert!(jwk["x"].is_string() && jwk["y"].is_string());
+    assert!(jwk.get("d").is_none(), "no private part: {jwk}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let key_arg = format!("--okta.private-key-file={}", out.display());
+    let (code, _, stderr) = run(&[
+        "--okta.org-url=https://acme.okta.com",
+        "--okta.client-id=0oa1",
+        &key_arg,
+        "--config.check",
+    ]);
+    assert_eq!(
+        code,
+        Some(0),
+        "the exporter reads the key it made: {stderr}"
+    );
+    let (code, _, stderr) = run(&["keygen", &out_arg]);
+    assert_ne!(code, Some(0), "an existing key is never overwritten");
+    assert!(stderr.contains("app.pem"), "{stderr}");
 }
 
 #[test]

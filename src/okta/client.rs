@@ -8,7 +8,7 @@
 //! follows a redirect, and is marked sensitive so that no `Debug` output shows it.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -20,6 +20,8 @@ use url::Url;
 use super::error::PollError;
 use super::link::next_link;
 use super::model::{ApiToken, LogEvent, SkippedToken, User};
+use super::oauth::{system_clock, Clock, OAuthSession, OAuthStats};
+use crate::config::Auth;
 use crate::secret::Secret;
 
 /// The `endpoint` label of the token list.
@@ -141,11 +143,20 @@ pub struct TokenList {
 pub struct OktaClient {
     http: reqwest::Client,
     base: Url,
-    authorization: HeaderValue,
+    credential: Credential,
+    /// The SSWS token, for [`OktaClient::redact`]; empty with OAuth.
     secret: Secret,
     settings: ClientSettings,
     /// No request is sent before this instant: the last rate-limit reset we were told to respect.
     not_before: Mutex<Option<SystemTime>>,
+}
+
+/// How requests are authenticated.
+enum Credential {
+    /// `Authorization: SSWS …`, marked sensitive.
+    Ssws(HeaderValue),
+    /// An OAuth 2.0 access token (and DPoP proof) per request.
+    OAuth(Arc<OAuthSession>),
 }
 
 impl std::fmt::Debug for OktaClient {
@@ -165,11 +176,21 @@ impl OktaClient {
         api_token: Secret,
         settings: ClientSettings,
     ) -> Result<OktaClient, String> {
-        let mut authorization = HeaderValue::from_str(&format!("SSWS {}", api_token.expose()))
-            .map_err(|_| {
-                "the API token holds characters that cannot be sent in an HTTP header".to_owned()
-            })?;
-        authorization.set_sensitive(true);
+        Self::for_org(
+            base,
+            &Auth::Ssws { token: api_token },
+            settings,
+            system_clock(),
+        )
+    }
+
+    /// A client for the org at `base` with either kind of credential; OAuth 2.0 reads `clock`.
+    pub fn for_org(
+        base: Url,
+        auth: &Auth,
+        settings: ClientSettings,
+        clock: Clock,
+    ) -> Result<OktaClient, String> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("okta-token-exporter/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(settings.connect_timeout)
@@ -178,14 +199,42 @@ impl OktaClient {
             .https_only(base.scheme() == "https")
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let (credential, secret) = match auth {
+            Auth::Ssws { token } => {
+                let mut authorization = HeaderValue::from_str(&format!("SSWS {}", token.expose()))
+                    .map_err(|_| {
+                        "the API token holds characters that cannot be sent in an HTTP header"
+                            .to_owned()
+                    })?;
+                authorization.set_sensitive(true);
+                (Credential::Ssws(authorization), token.clone())
+            }
+            Auth::OAuth2(oauth) => (
+                Credential::OAuth(Arc::new(OAuthSession::new(
+                    http.clone(),
+                    &base,
+                    oauth,
+                    clock,
+                ))),
+                Secret::new(""),
+            ),
+        };
         Ok(OktaClient {
             http,
             base,
-            authorization,
-            secret: api_token,
+            credential,
+            secret,
             settings,
             not_before: Mutex::new(None),
         })
+    }
+
+    /// The OAuth 2.0 counters, when the client uses an app.
+    pub fn oauth_stats(&self) -> Option<Arc<OAuthStats>> {
+        match &self.credential {
+            Credential::OAuth(session) => Some(Arc::clone(&session.stats)),
+            Credential::Ssws(_) => None,
+        }
     }
 
     /// Lists every API token of the org. Succeeds only when every page arrived.
@@ -327,10 +376,26 @@ impl OktaClient {
     ) -> Result<(HeaderMap, Vec<u8>), PollError> {
         let mut failures = 0;
         let mut rate_limited = 0;
+        let mut renewed = false;
         loop {
             self.wait_for_rate_limit_reset().await?;
             let error = match self.get_once(url, endpoint, stats).await {
                 Ok(answer) => return Ok(answer),
+                Err((PollError::Unauthorized { detail }, _))
+                    if matches!(self.credential, Credential::OAuth(_)) =>
+                {
+                    // The access token may have been revoked or expired early: renew once.
+                    if !renewed {
+                        renewed = true;
+                        continue;
+                    }
+                    return Err(PollError::OAuth {
+                        detail: format!(
+                            "Okta refused a fresh access token on GET {endpoint} ({detail}); \
+                             check that the app is active and that this machine's clock is right"
+                        ),
+                    });
+                }
                 Err((error, reset)) => {
                     if let PollError::RateLimited { .. } = error {
                         self.respect_reset(reset);
@@ -360,26 +425,55 @@ impl OktaClient {
         endpoint: &'static str,
         stats: &mut PollStats,
     ) -> Result<(HeaderMap, Vec<u8>), (PollError, Option<SystemTime>)> {
-        let response = self
+        let mut request = self
             .http
             .get(url.clone())
-            .header(header::AUTHORIZATION, self.authorization.clone())
-            .header(header::ACCEPT, "application/json")
+            .header(header::ACCEPT, "application/json");
+        let oauth = match &self.credential {
+            Credential::Ssws(authorization) => {
+                request = request.header(header::AUTHORIZATION, authorization.clone());
+                None
+            }
+            Credential::OAuth(session) => {
+                let authorized = session.authorize("GET", url).await.map_err(|e| (e, None))?;
+                request = request.header(header::AUTHORIZATION, authorized.authorization.clone());
+                if let Some(proof) = &authorized.dpop {
+                    request = request.header("DPoP", proof.clone());
+                }
+                Some((session, authorized))
+            }
+        };
+        let response = request
             .send()
             .await
             .map_err(|e| (transport_error(&e), None))?;
         stats.record(endpoint, &response);
         let status = response.status();
+        if let (Some((session, authorized)), StatusCode::UNAUTHORIZED) = (&oauth, status) {
+            let nonce = response
+                .headers()
+                .get("dpop-nonce")
+                .and_then(|v| v.to_str().ok());
+            session.rejected(authorized, nonce).await;
+        }
+        let forbidden_advice = match (&oauth, status) {
+            (Some(_), StatusCode::FORBIDDEN) => Some(forbidden_for_app(response.headers())),
+            _ => None,
+        };
         let reset = RateLimit::from_headers(response.headers())
             .map(|r| UNIX_EPOCH + Duration::from_secs(r.reset))
             .or_else(|| reset_header(response.headers()));
         let headers = response.headers().clone();
         let body = self.read_body(response).await.map_err(|e| (e, reset))?;
         if !status.is_success() {
-            return Err((
-                PollError::from_status(endpoint, status.as_u16(), &body),
-                reset,
-            ));
+            let mut error = PollError::from_status(endpoint, status.as_u16(), &body);
+            if let (PollError::Forbidden { detail, .. }, Some(advice)) =
+                (&mut error, forbidden_advice)
+            {
+                detail.push_str("; ");
+                detail.push_str(&advice);
+            }
+            return Err((error, reset));
         }
         if status != StatusCode::OK || !is_json(&headers) {
             let content_type = headers
@@ -454,6 +548,9 @@ impl OktaClient {
             PollError::Unauthorized { detail } => PollError::Unauthorized {
                 detail: clean(&detail),
             },
+            PollError::OAuth { detail } => PollError::OAuth {
+                detail: clean(&detail),
+            },
             PollError::Forbidden { endpoint, detail } => PollError::Forbidden {
                 endpoint,
                 detail: clean(&detail),
@@ -485,6 +582,19 @@ impl OktaClient {
     }
 }
 
+/// Why Okta refused an app's call: a scope missing from the access token, or no admin role.
+fn forbidden_for_app(headers: &HeaderMap) -> String {
+    let challenge = headers
+        .get(header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if challenge.contains("insufficient_scope") {
+        "the access token lacks the scope for this call: add it to the org's oauth2 scopes and grant it to the app".into()
+    } else {
+        "the app holds the scope but no admin role that allows this call: assign the app a read-only admin role".into()
+    }
+}
+
 /// The longest backoff before retry number `failures` (1-based): the base, doubled per retry.
 fn backoff_ceiling(base: Duration, failures: u32) -> Duration {
     base.saturating_mul(1 << failures.saturating_sub(1).min(16))
@@ -513,7 +623,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// Classifies a failure without an HTTP answer. reqwest's message names the URL, not headers.
-fn transport_error(error: &reqwest::Error) -> PollError {
+pub(crate) fn transport_error(error: &reqwest::Error) -> PollError {
     let mut detail = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

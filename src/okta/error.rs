@@ -87,6 +87,10 @@ pub enum PollError {
     Unauthorized {
         detail: String,
     },
+    /// No access token from the OAuth 2.0 token endpoint, or the API refused a fresh one.
+    OAuth {
+        detail: String,
+    },
     /// 403: the credential is valid but lacks a permission.
     Forbidden {
         endpoint: &'static str,
@@ -125,7 +129,7 @@ pub enum PollError {
 impl PollError {
     pub fn reason(&self) -> PollErrorReason {
         match self {
-            Self::Unauthorized { .. } => PollErrorReason::Unauthorized,
+            Self::Unauthorized { .. } | Self::OAuth { .. } => PollErrorReason::Unauthorized,
             Self::Forbidden { .. } => PollErrorReason::Forbidden,
             Self::RateLimited { .. } => PollErrorReason::RateLimited,
             Self::ServerError { .. } => PollErrorReason::ServerError,
@@ -184,6 +188,7 @@ impl fmt::Display for PollError {
                 "Okta rejected the credential ({detail}): the API token is invalid, expired or revoked, \
                  or its owner is deactivated or suspended; create a new token and update the token file"
             ),
+            Self::OAuth { detail } => write!(f, "OAuth 2.0: {detail}"),
             Self::Forbidden { endpoint, detail } => write!(
                 f,
                 "Okta refused GET {endpoint} ({detail}): the credential lacks {}",

@@ -8,6 +8,7 @@ pub mod client;
 pub mod error;
 pub mod link;
 pub mod model;
+pub mod oauth;
 
 pub use client::{ClientSettings, OktaClient, PollStats, RateLimit};
 pub use error::{PollError, PollErrorReason};
