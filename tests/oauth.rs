@@ -188,31 +188,34 @@ async fn rsa_and_ec_keys_list_every_token_with_and_without_required_dpop() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_access_token_is_renewed_before_it_expires_for_hours_without_an_auth_failure() {
-    let clock = ManualClock::new();
-    let (sim, client) = Setup::new(ec_key_pem(), SimDpop::Required)
-        .start(&clock)
-        .await;
-    // Six hours of five-minute polls; a token lives an hour and is renewed five minutes early.
-    for step in 0..72 {
-        client
-            .list_api_tokens(&mut PollStats::default())
-            .await
-            .unwrap_or_else(|e| panic!("poll at minute {}: {e}", step * 5));
-        clock.advance(Duration::from_secs(300));
+    for (kind, pem) in [("RSA", RSA_KEY.to_owned()), ("EC", ec_key_pem())] {
+        let clock = ManualClock::new();
+        let (sim, client) = Setup::new(pem, SimDpop::Required).start(&clock).await;
+        // Six hours of five-minute polls; a token lives an hour and is renewed five minutes early.
+        for step in 0..72 {
+            client
+                .list_api_tokens(&mut PollStats::default())
+                .await
+                .unwrap_or_else(|e| panic!("{kind}: poll at minute {}: {e}", step * 5));
+            clock.advance(Duration::from_secs(300));
+        }
+        let refused: Vec<_> = sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.status == 401)
+            .collect();
+        assert!(
+            refused.is_empty(),
+            "{kind}: no API call was refused: {refused:?}"
+        );
+        let successes = sim
+            .oauth_outcomes()
+            .iter()
+            .filter(|o| *o == "success")
+            .count();
+        // Renewals at minutes 0, 55, 110, 165, 220, 275 and 330.
+        assert_eq!(successes, 7, "{kind}: {:?}", sim.oauth_outcomes());
     }
-    let refused: Vec<_> = sim
-        .requests()
-        .into_iter()
-        .filter(|r| r.status == 401)
-        .collect();
-    assert!(refused.is_empty(), "no API call was refused: {refused:?}");
-    let successes = sim
-        .oauth_outcomes()
-        .iter()
-        .filter(|o| *o == "success")
-        .count();
-    // Renewals at minutes 0, 55, 110, 165, 220, 275 and 330.
-    assert_eq!(successes, 7, "{:?}", sim.oauth_outcomes());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
