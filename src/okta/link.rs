@@ -39,9 +39,15 @@ fn split_links(value: &str) -> impl Iterator<Item = (&str, &str)> {
 }
 
 /// Whether the `;`-separated parameters carry `rel` with `relation` among its space-separated
-/// values (`rel="next"`, `rel=next`, `rel="prev next"`), case-insensitively.
+/// values (`rel="next"`, `rel=next`, `rel="prev next"`), case-insensitively. A `;` inside quotes
+/// (`title="a; rel=next"`) does not separate parameters.
 fn has_relation(params: &str, relation: &str) -> bool {
-    params.split(';').any(|param| {
+    let mut in_quotes = false;
+    let separator = move |c: char| {
+        in_quotes ^= c == '"';
+        c == ';' && !in_quotes
+    };
+    params.split(separator).any(|param| {
         let Some((name, value)) = param.split_once('=') else {
             return false;
         };
@@ -93,6 +99,14 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn a_quoted_parameter_holding_rel_next_is_no_relation() {
+        // Found by the property test `the_next_link_is_found_among_any_relations_in_any_order`.
+        let header = "<https://acme.okta.com/self>; title=\"a, b; rel=next\"; rel=\"self\", <https://acme.okta.com/api/v1/api-tokens?after=00T2&limit=200>; rel=\"next\"";
+        assert_eq!(next_link([header]).as_deref(), Some(NEXT));
+        assert_eq!(next_link(["<a>; title=\"x; rel=next\"; rel=self"]), None);
     }
 
     #[test]

@@ -75,9 +75,11 @@ impl ApiToken {
             .and_then(|s| {
                 parse_iso8601_seconds(&s).map_err(|e| skip(format!("`tokenWindow`: {e}")))
             })?;
+        // The metrics subtract the window from the expiry (the last use): that must not overflow.
         let window = i64::try_from(window)
             .ok()
             .and_then(TimeDelta::try_seconds)
+            .filter(|window| expires_at.checked_sub_signed(*window).is_some())
             .ok_or_else(|| skip("`tokenWindow` is too large".into()))?;
         // `created` only feeds its own metric: a bad value drops that metric, not the token.
         let created = wire
@@ -336,6 +338,17 @@ mod tests {
             LogEvent::from_json(&json!({"published": "2026-11-22T10:00:00Z"})).is_none(),
             "no type"
         );
+    }
+
+    #[test]
+    fn skips_a_window_reaching_before_the_earliest_time_instead_of_panicking_later() {
+        // Found by `cargo fuzz run token_list`: last_used() panicked ("`DateTime - TimeDelta`
+        // overflowed") for a window of millions of years, which parses and fits a TimeDelta.
+        let huge = with(full(), "tokenWindow", json!("P229219249W"));
+        let skipped = ApiToken::from_json(huge).expect_err("a window of 4 million years");
+        assert!(skipped.reason.contains("too large"), "{}", skipped.reason);
+        let long = ApiToken::from_json(with(full(), "tokenWindow", json!("P2000Y"))).unwrap();
+        assert_eq!(long.last_used() + long.window, long.expires_at);
     }
 
     #[test]

@@ -1,0 +1,71 @@
+//! One page of `GET /api/v1/api-tokens`, decoded as the client decodes it: a JSON list, each
+//! element on its own with `ApiToken::from_json`.
+//!
+//! Asserts: nothing panics, including the derived values the metrics compute from a token (last
+//! use, status at any time); every element yields exactly one token or one skip, so a page never
+//! yields more tokens than it has elements; a token's id is the element's non-empty `id` and its
+//! window is its `tokenWindow` parsed; a skip carries the element's `id` when it had one.
+#![no_main]
+
+use chrono::{DateTime, TimeDelta, Utc};
+use libfuzzer_sys::fuzz_target;
+use okta_token_exporter::duration::parse_iso8601_seconds;
+use okta_token_exporter::okta::model::ApiToken;
+use okta_token_exporter::status::{status, TokenStatus};
+use serde_json::Value;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(values) = serde_json::from_slice::<Vec<Value>>(data) else {
+        return;
+    };
+    let elements = values.len();
+    let (mut tokens, mut skipped) = (0, 0);
+    for value in values {
+        let id = value.get("id").and_then(Value::as_str).map(str::to_owned);
+        let window = value
+            .get("tokenWindow")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        match ApiToken::from_json(value) {
+            Ok(token) => {
+                tokens += 1;
+                assert!(!token.id.is_empty());
+                assert_eq!(Some(&token.id), id.as_ref());
+                let seconds = parse_iso8601_seconds(window.as_deref().expect("a window"))
+                    .expect("a valid window");
+                assert_eq!(token.window, TimeDelta::seconds(seconds as i64));
+                let last_used = token.last_used();
+                // RFC 3339 allows a leap second (`:60`), which chrono's arithmetic counts one second
+                // short; Okta writes none, so that second is tolerated rather than normalised.
+                let gap = token.expires_at - last_used;
+                let leap = token.expires_at.timestamp_subsec_nanos() >= 1_000_000_000;
+                assert!(
+                    gap == token.window
+                        || (leap && (gap - token.window).abs() <= TimeDelta::seconds(1)),
+                    "{gap:?} {:?}",
+                    token.window
+                );
+                for now in [
+                    DateTime::<Utc>::MIN_UTC,
+                    DateTime::<Utc>::UNIX_EPOCH,
+                    token.expires_at,
+                    last_used,
+                    DateTime::<Utc>::MAX_UTC,
+                ] {
+                    let colour = status(now, token.expires_at, last_used, false);
+                    assert_ne!(colour, TokenStatus::Yellow);
+                    assert_eq!(
+                        colour == TokenStatus::Red,
+                        token.expires_at - now <= TimeDelta::days(7)
+                    );
+                }
+            }
+            Err(skip) => {
+                skipped += 1;
+                assert_eq!(skip.id, id);
+                assert!(!skip.reason.is_empty());
+            }
+        }
+    }
+    assert_eq!(tokens + skipped, elements);
+});
