@@ -4,6 +4,7 @@
 # Reports throughput and latency percentiles under load, and the exporter's resident memory
 # before, during (every 30 s) and after a soak, so that "memory stays flat" is a measured ratio.
 # Usage: bash bench/load.sh [TOKENS] [LOAD_SECONDS] [SOAK_SECONDS]   (default 10000 30 300)
+# POLL_INTERVAL (default 1m) sets how often the exporter polls the simulated org during the run.
 # Needs wrk (Debian package `wrk`) and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,7 @@ target/release/examples/simulated_org "$tokens" "127.0.0.1:$sim_port" "$work/tok
 for _ in $(seq 100); do [ -s "$work/token" ] && break; sleep 0.1; done
 chmod 600 "$work/token"
 target/release/okta-token-exporter --okta.org-url="http://127.0.0.1:$sim_port" --okta.token-file="$work/token" \
-  --okta.org-name=bench --web.listen-address="127.0.0.1:$port" --okta.poll-interval=1m --log.level=warn &
+  --okta.org-name=bench --web.listen-address="127.0.0.1:$port" --okta.poll-interval="${POLL_INTERVAL:-1m}" --log.level=warn &
 exporter=$!; pids+=($exporter)
 for _ in $(seq 600); do
   count=$(curl -fs "http://127.0.0.1:$port/metrics" | grep -c '^okta_api_token_info{' || true)

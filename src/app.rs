@@ -25,6 +25,7 @@ const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Runs the command line to completion.
 pub fn run(cli: Cli) -> ExitCode {
+    crate::allocator::tune();
     crate::logging::init(cli.log.level, cli.log.format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -5,6 +5,7 @@
 //! refreshed), `metrics` (the scrape-time collector), `server` (HTTP), `simulator` (a fake Okta org
 //! for the demo and the tests), `secret`, `logging` and `cli`.
 
+pub mod allocator;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -77,6 +77,7 @@ pub async fn poll_once(org: &RwLock<OrgState>, client: &Arc<OktaClient>, enrich:
             let transition =
                 write(org).apply_success(list, enrichment, Utc::now(), duration, stats);
             let elapsed_ms = duration.as_millis() as u64;
+            crate::allocator::release_freed_memory();
             match transition {
                 Transition::Recovered => {
                     tracing::info!(org = %name, tokens = count, pages, elapsed_ms, "polled Okta")
