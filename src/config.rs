@@ -143,6 +143,19 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    /// A problem with a whole file (it cannot be read), rather than with a line of it.
+    pub(crate) fn of_file(source: &str, message: String) -> ConfigError {
+        ConfigError {
+            source: source.to_owned(),
+            line: 0,
+            column: 0,
+            key: String::new(),
+            message,
+        }
+    }
+}
+
 // The file as written. Every field the user sets is `Spanned`, so that a value that parses but
 // does not validate can still be reported with its line.
 
@@ -257,12 +270,8 @@ impl Config {
     /// Reads, validates and resolves a YAML config file, secrets included.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let source = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            source: source.clone(),
-            line: 0,
-            column: 0,
-            key: String::new(),
-            message: format!("cannot read the config file: {e}"),
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::of_file(&source, format!("cannot read the config file: {e}"))
         })?;
         Self::from_yaml(&source, &text)
     }

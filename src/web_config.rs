@@ -186,12 +186,8 @@ struct RawHttpServer {
 fn load_settings(path: &Path) -> Result<(WebSettings, Fingerprint), ConfigError> {
     let source = path.display().to_string();
     let before = Fingerprint::of(vec![path.to_owned()]);
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        source: source.clone(),
-        line: 0,
-        column: 0,
-        key: String::new(),
-        message: format!("cannot read the web config file: {e}"),
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::of_file(&source, format!("cannot read the web config file: {e}"))
     })?;
     let raw: RawWebConfig = crate::config::parse_yaml(&source, &text)?;
     let at = Locator { source: &source };

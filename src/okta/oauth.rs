@@ -181,11 +181,7 @@ impl OAuthSession {
         }
         let token = slot.as_ref().expect("just filled");
         let (scheme, dpop) = if token.dpop {
-            let nonce = self
-                .api_nonce
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
+            let nonce = latest(&self.api_nonce);
             let proof = jose::dpop_proof(
                 &self.dpop_key,
                 method,
@@ -237,11 +233,7 @@ impl OAuthSession {
                 epoch_seconds(now),
                 &jti(),
             );
-            let nonce = self
-                .token_nonce
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
+            let nonce = latest(&self.token_nonce);
             let proof = jose::dpop_proof(
                 &self.dpop_key,
                 "POST",
@@ -385,6 +377,11 @@ pub fn token_error_message(
         _ => "see the Okta System Log for the token request".to_owned(),
     };
     format!("cannot get an access token ({said}): {advice}")
+}
+
+/// The nonce a server sent last, if any.
+fn latest(nonce: &Mutex<Option<String>>) -> Option<String> {
+    nonce.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 fn header_value(text: &str) -> Result<HeaderValue, PollError> {
