@@ -53,6 +53,18 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         };
     }
+    if let Some(Command::Jwk { key, kid }) = &cli.command {
+        return match crate::config::read_private_key_file(key) {
+            Ok(key) => {
+                println!("{}", public_jwk(&key, kid.as_deref()));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("okta-token-exporter: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     runtime.block_on(async {
         let config = match &cli.command {
             Some(Command::Demo) => match start_demo(&cli).await {
@@ -62,7 +74,9 @@ pub fn run(cli: Cli) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             },
-            Some(Command::Keygen { .. }) => unreachable!("handled before the runtime"),
+            Some(Command::Keygen { .. } | Command::Jwk { .. }) => {
+                unreachable!("handled before the runtime")
+            }
             None => match load_config(&cli) {
                 Ok(config) => config,
                 Err(e) => {
@@ -234,13 +248,18 @@ fn keygen(out: &std::path::Path, kid: Option<&str>) -> Result<String, String> {
         .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     file.write_all(pem.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    Ok(public_jwk(&key, kid))
+}
+
+/// The public half of `key` as the JWK Okta takes: `use`, `alg` and the `kid` if given.
+fn public_jwk(key: &crate::jose::SigningKey, kid: Option<&str>) -> String {
     let mut jwk = key.public_jwk();
     jwk["use"] = "sig".into();
     jwk["alg"] = key.alg().into();
     if let Some(kid) = kid {
         jwk["kid"] = kid.into();
     }
-    serde_json::to_string_pretty(&jwk).map_err(|e| e.to_string())
+    serde_json::to_string_pretty(&jwk).expect("a JSON value serializes")
 }
 
 /// The org's enrichment, minus the parts its OAuth 2.0 scopes do not cover (said once, at start).

@@ -53,6 +53,16 @@ pub enum Command {
         #[arg(long = "kid", value_name = "KID")]
         kid: Option<String>,
     },
+    /// Print the public key of an existing private key (PEM, RSA or EC P-256) as a JWK, to
+    /// register it on an OAuth 2.0 service app in Okta.
+    Jwk {
+        /// The private key file.
+        #[arg(long = "key", value_name = "PATH")]
+        key: PathBuf,
+        /// The key id (`kid`) to put in the JWK.
+        #[arg(long = "kid", value_name = "KID")]
+        kid: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -87,7 +87,7 @@ struct Loaded {
 impl WebConfigFile {
     /// Loads the file; any problem is an error naming the file, line and key.
     pub fn load(path: &Path) -> Result<WebConfigFile, ConfigError> {
-        let (settings, fingerprint) = load_settings(path)?;
+        let (settings, fingerprint) = load_settings(path).map_err(|(e, _)| e)?;
         Ok(WebConfigFile {
             path: path.to_owned(),
             loaded: Mutex::new(Loaded {
@@ -101,17 +101,23 @@ impl WebConfigFile {
     /// The settings in force, re-read first if the file or one it names changed since.
     pub fn current(&self) -> Arc<WebSettings> {
         let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
-        let now = loaded.fingerprint.refreshed();
-        if now == loaded.fingerprint || loaded.failed.as_ref() == Some(&now) {
+        // After a failed reload, what matters is whether the files that reload read changed.
+        let unchanged = match &loaded.failed {
+            Some(failed) => failed.refreshed() == *failed,
+            None => loaded.fingerprint.refreshed() == loaded.fingerprint,
+        };
+        if unchanged {
             return Arc::clone(&loaded.settings);
         }
         match load_settings(&self.path) {
-            Ok((settings, _)) if settings.tls.is_some() != loaded.settings.tls.is_some() => {
+            Ok((settings, fingerprint))
+                if settings.tls.is_some() != loaded.settings.tls.is_some() =>
+            {
                 tracing::error!(
                     file = %self.path.display(),
                     "the web config switches between HTTP and HTTPS; that needs a restart, so the previous settings stay in force"
                 );
-                loaded.failed = Some(now);
+                loaded.failed = Some(fingerprint);
             }
             Ok((settings, fingerprint)) => {
                 tracing::info!(file = %self.path.display(), tls = settings.tls.is_some(), basic_auth = settings.basic_auth.is_some(), "reloaded the web config");
@@ -121,9 +127,9 @@ impl WebConfigFile {
                     failed: None,
                 };
             }
-            Err(e) => {
+            Err((e, fingerprint)) => {
                 tracing::error!(error = %e, "cannot reload the web config; the previous settings stay in force");
-                loaded.failed = Some(now);
+                loaded.failed = Some(fingerprint);
             }
         }
         Arc::clone(&loaded.settings)
@@ -135,13 +141,17 @@ impl WebConfigFile {
 struct Fingerprint(Vec<(PathBuf, Option<(SystemTime, u64)>)>);
 
 impl Fingerprint {
+    /// Notes a file's state, then reads it: a write that lands after the read shows as a change.
+    fn read(&mut self, path: &Path) -> std::io::Result<Vec<u8>> {
+        self.0.push((path.to_owned(), stamp(path)));
+        std::fs::read(path)
+    }
+
     fn of(paths: Vec<PathBuf>) -> Fingerprint {
         let stamps = paths
             .into_iter()
             .map(|path| {
-                let stamp = std::fs::metadata(&path)
-                    .ok()
-                    .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
+                let stamp = stamp(&path);
                 (path, stamp)
             })
             .collect();
@@ -152,6 +162,12 @@ impl Fingerprint {
     fn refreshed(&self) -> Fingerprint {
         Fingerprint::of(self.0.iter().map(|(path, _)| path.clone()).collect())
     }
+}
+
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()))
 }
 
 // The file as written.
@@ -181,20 +197,29 @@ struct RawHttpServer {
     headers: Option<BTreeMap<String, Spanned<String>>>,
 }
 
-/// Reads the file and everything it names; returns the settings and the files' fingerprint as
-/// they were before reading (a change during the read shows at the next look).
-fn load_settings(path: &Path) -> Result<(WebSettings, Fingerprint), ConfigError> {
+/// Reads the file and everything it names. Either way, returns the state of every file it read
+/// (taken before reading each), so that a change to any of them, or to a file that was missing,
+/// is seen at the next look.
+fn load_settings(path: &Path) -> Result<(WebSettings, Fingerprint), (ConfigError, Fingerprint)> {
+    let mut files = Fingerprint(Vec::new());
+    match read_settings(path, &mut files) {
+        Ok(settings) => Ok((settings, files)),
+        Err(e) => Err((e, files)),
+    }
+}
+
+fn read_settings(path: &Path, files: &mut Fingerprint) -> Result<WebSettings, ConfigError> {
     let source = path.display().to_string();
-    let before = Fingerprint::of(vec![path.to_owned()]);
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = files.read(path).map_err(|e| {
         ConfigError::of_file(&source, format!("cannot read the web config file: {e}"))
     })?;
+    let text = String::from_utf8(text)
+        .map_err(|_| ConfigError::of_file(&source, "the web config file is not UTF-8".into()))?;
     let raw: RawWebConfig = crate::config::parse_yaml(&source, &text)?;
     let at = Locator { source: &source };
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut watched = vec![path.to_owned()];
     let tls = match &raw.tls_server_config {
-        Some(tls) => Some(tls_acceptor(tls, dir, &at, &mut watched)?),
+        Some(tls) => Some(tls_acceptor(tls, dir, &at, files)?),
         None => None,
     };
     let basic_auth = match &raw.basic_auth_users {
@@ -209,16 +234,11 @@ fn load_settings(path: &Path) -> Result<(WebSettings, Fingerprint), ConfigError>
         Some(headers) => response_headers(headers, &at)?,
         None => Vec::new(),
     };
-    let mut fingerprint = Fingerprint::of(watched);
-    fingerprint.0[0] = before.0[0].clone();
-    Ok((
-        WebSettings {
-            tls,
-            basic_auth,
-            headers,
-        },
-        fingerprint,
-    ))
+    Ok(WebSettings {
+        tls,
+        basic_auth,
+        headers,
+    })
 }
 
 /// How the server asks for client certificates.
@@ -233,7 +253,7 @@ fn tls_acceptor(
     tls: &Spanned<RawTls>,
     dir: &Path,
     at: &Locator,
-    watched: &mut Vec<PathBuf>,
+    files: &mut Fingerprint,
 ) -> Result<TlsAcceptor, ConfigError> {
     const KEY: &str = "tls_server_config";
     let raw = &tls.value;
@@ -278,10 +298,19 @@ fn tls_acceptor(
     let versions = protocol_versions(raw, at)?;
     let cert_path = dir.join(&cert_file.value);
     let key_path = dir.join(&key_file.value);
-    watched.extend([cert_path.clone(), key_path.clone()]);
-    let certs = read_certificates(&cert_path)
+    let certs = read_certificates(&cert_path, files)
         .map_err(|m| at.at(cert_file, format!("{KEY}.cert_file"), m))?;
-    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| {
+    let key_pem = files.read(&key_path).map_err(|e| {
+        at.at(
+            key_file,
+            format!("{KEY}.key_file"),
+            format!(
+                "cannot read the private key file {}: {e}",
+                key_path.display()
+            ),
+        )
+    })?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
         at.at(
             key_file,
             format!("{KEY}.key_file"),
@@ -292,7 +321,6 @@ fn tls_acceptor(
             ),
         )
     })?;
-
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&versions)
@@ -316,9 +344,8 @@ fn tls_acceptor(
         }
         (kind, Some(ca)) => {
             let ca_path = dir.join(&ca.value);
-            watched.push(ca_path.clone());
             let mut roots = RootCertStore::empty();
-            for cert in read_certificates(&ca_path)
+            for cert in read_certificates(&ca_path, files)
                 .map_err(|m| at.at(ca, format!("{KEY}.client_ca_file"), m))?
             {
                 roots.add(cert).map_err(|e| {
@@ -356,9 +383,15 @@ fn tls_acceptor(
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+fn read_certificates(
+    path: &Path,
+    files: &mut Fingerprint,
+) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = files
+        .read(path)
+        .map_err(|e| format!("cannot read PEM certificates from {}: {e}", path.display()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| {
             format!(
                 "cannot read PEM certificates from {}: {}",
@@ -369,7 +402,7 @@ fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String
     if certs.is_empty() {
         return Err(format!("no PEM certificate in {}", path.display()));
     }
-    Ok(certs)
+    Ok(certs.into_iter().map(|c| c.into_owned()).collect())
 }
 
 /// A PEM error in words, without echoing the file's content.

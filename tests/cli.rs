@@ -215,6 +215,30 @@ fn keygen_writes_a_private_key_and_prints_the_public_jwk_for_okta() {
     let (code, _, stderr) = run(&["keygen", &out_arg]);
     assert_ne!(code, Some(0), "an existing key is never overwritten");
     assert!(stderr.contains("app.pem"), "{stderr}");
+
+    // `jwk` prints the same public key from the file, for keys made elsewhere too.
+    let key_arg = format!("--key={}", out.display());
+    let (code, again, stderr) = run(&["jwk", &key_arg, "--kid=exporter-key-1"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&again).unwrap(),
+        jwk
+    );
+    let rsa = format!(
+        "--key={}/tests/fixtures/oauth-rsa-test-key.pem",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let (code, rsa_jwk, stderr) = run(&["jwk", &rsa]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let rsa_jwk: serde_json::Value = serde_json::from_str(&rsa_jwk).unwrap();
+    assert_eq!(
+        (rsa_jwk["kty"].as_str(), rsa_jwk["alg"].as_str()),
+        (Some("RSA"), Some("RS256"))
+    );
+    assert!(
+        rsa_jwk["n"].is_string() && rsa_jwk.get("d").is_none(),
+        "{rsa_jwk}"
+    );
 }
 
 #[test]

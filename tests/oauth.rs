@@ -219,6 +219,40 @@ async fn the_access_token_is_renewed_before_it_expires_for_hours_without_an_auth
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_dpop_nonce_is_learned_at_the_next_renewal() {
+    let clock = ManualClock::new();
+    let (sim, client) = Setup::new(ec_key_pem(), SimDpop::Required)
+        .start(&clock)
+        .await;
+    client
+        .list_api_tokens(&mut PollStats::default())
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(56 * 60));
+    sim.rotate_dpop_nonce();
+    client
+        .list_api_tokens(&mut PollStats::default())
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(56 * 60));
+    client
+        .list_api_tokens(&mut PollStats::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        sim.oauth_outcomes(),
+        [
+            "use_dpop_nonce",
+            "success",
+            "use_dpop_nonce",
+            "success",
+            "success"
+        ],
+        "the old nonce is refused once, the new one is kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_calls_share_one_renewal() {
     let clock = ManualClock::new();
     let (sim, client) = Setup::new(ec_key_pem(), SimDpop::Required)

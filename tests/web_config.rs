@@ -303,6 +303,39 @@ async fn certificates_and_passwords_rotate_without_a_restart() {
         .count();
     assert_eq!(complaints, 1, "logged once:\n{}", logs.join("\n"));
     assert!(logs.iter().any(|l| l.contains("reloaded the web config")));
+
+    // A config naming files that do not exist yet is refused until they appear, with no further
+    // change to the config itself.
+    let (third_ca, fourth_ca) = (Authority::new("third CA"), Authority::new("fourth CA"));
+    write(
+        dir.path(),
+        "web.yml",
+        &web_yaml("second", "v3").replace("server.", "next."),
+    );
+    assert_eq!(
+        get(&new_ca, "second").await,
+        Ok(200),
+        "still the last good settings"
+    );
+    let next = third_ca.server();
+    write(dir.path(), "next.crt", &next.cert);
+    write(dir.path(), "next.key", &next.key);
+    assert_eq!(
+        get(&third_ca, "second").await,
+        Ok(200),
+        "the files appeared"
+    );
+
+    // Only the certificate and key change: the next connection gets them.
+    let rotated = fourth_ca.server();
+    write(dir.path(), "next.crt", &rotated.cert);
+    write(dir.path(), "next.key", &rotated.key);
+    assert_eq!(
+        get(&fourth_ca, "second").await,
+        Ok(200),
+        "a certificate rotated alone"
+    );
+    assert!(get(&third_ca, "second").await.is_err());
 }
 
 #[test]

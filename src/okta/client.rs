@@ -376,7 +376,7 @@ impl OktaClient {
     ) -> Result<(HeaderMap, Vec<u8>), PollError> {
         let mut failures = 0;
         let mut rate_limited = 0;
-        let mut renewed = false;
+        let mut auth_retries = 0;
         loop {
             self.wait_for_rate_limit_reset().await?;
             let error = match self.get_once(url, endpoint, stats).await {
@@ -384,9 +384,10 @@ impl OktaClient {
                 Err((PollError::Unauthorized { detail }, _))
                     if matches!(self.credential, Credential::OAuth(_)) =>
                 {
-                    // The access token may have been revoked or expired early: renew once.
-                    if !renewed {
-                        renewed = true;
+                    // The API asked for a DPoP nonce, or the access token was revoked or expired
+                    // early: retry, at most twice (a nonce, then a renewal).
+                    if auth_retries < 2 {
+                        auth_retries += 1;
                         continue;
                     }
                     return Err(PollError::OAuth {
@@ -454,7 +455,12 @@ impl OktaClient {
                 .headers()
                 .get("dpop-nonce")
                 .and_then(|v| v.to_str().ok());
-            session.rejected(authorized, nonce).await;
+            let asks_for_nonce = response
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("use_dpop_nonce"));
+            session.rejected(authorized, nonce, asks_for_nonce).await;
         }
         let forbidden_advice = match (&oauth, status) {
             (Some(_), StatusCode::FORBIDDEN) => Some(forbidden_for_app(response.headers())),

@@ -32,6 +32,12 @@ pub fn system_clock() -> Clock {
 
 /// Renew this long before the access token expires (or at half its life, if that is sooner).
 const RENEW_BEFORE: Duration = Duration::from_secs(300);
+/// The longest access-token lifetime believed, whatever `expires_in` says.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// The largest token endpoint answer read.
+const MAX_TOKEN_ANSWER_BYTES: usize = 64 * 1024;
+/// The `endpoint` label of the token endpoint.
+pub const TOKEN_ENDPOINT: &str = "/oauth2/v1/token";
 /// How long a client assertion is valid.
 pub const ASSERTION_LIFETIME: Duration = Duration::from_secs(300);
 
@@ -204,17 +210,20 @@ impl OAuthSession {
         })
     }
 
-    /// After a 401 for a call made with `rejected`: forget that access token (unless a newer one
-    /// replaced it already), and keep the API's nonce if it sent one. The next call renews.
-    pub async fn rejected(&self, rejected: &Authorized, nonce: Option<&str>) {
+    /// After a 401 for a call made with `rejected`: keep the nonce the API sent, if any. Unless
+    /// the 401 only asked for that nonce (`use_dpop_nonce`), forget that access token (unless a
+    /// newer one replaced it already), so that the next call renews it.
+    pub async fn rejected(&self, rejected: &Authorized, nonce: Option<&str>, asks_for_nonce: bool) {
         if let Some(nonce) = nonce {
             *self.api_nonce.lock().unwrap_or_else(|e| e.into_inner()) = Some(nonce.to_owned());
+        }
+        if asks_for_nonce && nonce.is_some() {
+            return;
         }
         let mut slot = self.token.lock().await;
         if slot
             .as_ref()
             .is_some_and(|t| t.generation == rejected.generation)
-            && nonce.is_none()
         {
             *slot = None;
         }
@@ -265,13 +274,9 @@ impl OAuthSession {
                 Ok(response) => response,
                 Err(e) => {
                     self.stats.count("unreachable");
-                    return Err(PollError::OAuth {
-                        detail: format!(
-                            "cannot reach the token endpoint {}: {}",
-                            self.token_url,
-                            super::client::transport_error(&e)
-                        ),
-                    });
+                    // A timeout or a refused connection: retried like any other, never blamed on
+                    // the credential.
+                    return Err(super::client::transport_error(&e));
                 }
             };
             let status = response.status();
@@ -280,7 +285,21 @@ impl OAuthSession {
                 .get("dpop-nonce")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let body = response.bytes().await.unwrap_or_default();
+            let body = match read_capped(response).await {
+                Ok(body) => body,
+                Err(e) => {
+                    self.stats.count("unreachable");
+                    return Err(e);
+                }
+            };
+            if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                self.stats.count("error");
+                return Err(PollError::from_status(
+                    TOKEN_ENDPOINT,
+                    status.as_u16(),
+                    &body,
+                ));
+            }
             if status.is_success() {
                 let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
                     self.stats.count("error");
@@ -301,8 +320,9 @@ impl OAuthSession {
                     }
                 };
                 self.stats.count("success");
-                let lifetime = Duration::from_secs(answer.expires_in);
-                let expires_at = now + lifetime;
+                // Okta's tokens live an hour; never trust more than a day, nor overflow the clock.
+                let lifetime = Duration::from_secs(answer.expires_in).min(MAX_TOKEN_LIFETIME);
+                let expires_at = now.checked_add(lifetime).unwrap_or(now);
                 self.stats.set_expiry(expires_at);
                 tracing::debug!(token_url = %self.token_url, dpop, expires_in = answer.expires_in, "got an access token");
                 return Ok(AccessToken {
@@ -382,6 +402,26 @@ pub fn token_error_message(
 /// The nonce a server sent last, if any.
 fn latest(nonce: &Mutex<Option<String>>) -> Option<String> {
     nonce.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Reads a token endpoint answer, refusing more than [`MAX_TOKEN_ANSWER_BYTES`].
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, PollError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| super::client::transport_error(&e))?
+    {
+        if body.len() + chunk.len() > MAX_TOKEN_ANSWER_BYTES {
+            return Err(PollError::Decode {
+                detail: format!(
+                    "the token endpoint's answer is larger than {MAX_TOKEN_ANSWER_BYTES} bytes"
+                ),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn header_value(text: &str) -> Result<HeaderValue, PollError> {
