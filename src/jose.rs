@@ -549,6 +549,12 @@ pub fn ath(access_token: &str) -> String {
     b64(sha256(access_token.as_bytes()))
 }
 
+/// Seconds since the Unix epoch, as JWT times (`iat`, `exp`) count them; 0 before 1970.
+pub fn unix_seconds(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// A fresh random JWT ID: 128 bits, base64url (22 characters).
 ///
 /// # Panics

@@ -103,8 +103,8 @@ impl WebConfigFile {
         let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
         // After a failed reload, what matters is whether the files that reload read changed.
         let unchanged = match &loaded.failed {
-            Some(failed) => failed.refreshed() == *failed,
-            None => loaded.fingerprint.refreshed() == loaded.fingerprint,
+            Some(failed) => !failed.changed(),
+            None => !loaded.fingerprint.changed(),
         };
         if unchanged {
             return Arc::clone(&loaded.settings);
@@ -137,7 +137,7 @@ impl WebConfigFile {
 }
 
 /// Size and modification time of a set of files; a change in any means a reload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct Fingerprint(Vec<(PathBuf, Option<(SystemTime, u64)>)>);
 
 impl Fingerprint {
@@ -147,20 +147,9 @@ impl Fingerprint {
         std::fs::read(path)
     }
 
-    fn of(paths: Vec<PathBuf>) -> Fingerprint {
-        let stamps = paths
-            .into_iter()
-            .map(|path| {
-                let stamp = stamp(&path);
-                (path, stamp)
-            })
-            .collect();
-        Fingerprint(stamps)
-    }
-
-    /// The same files, looked at again.
-    fn refreshed(&self) -> Fingerprint {
-        Fingerprint::of(self.0.iter().map(|(path, _)| path.clone()).collect())
+    /// Whether any of the files changed (or appeared, or vanished) since.
+    fn changed(&self) -> bool {
+        self.0.iter().any(|(path, seen)| stamp(path) != *seen)
     }
 }
 

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderValue;
 use serde::Deserialize;
@@ -38,8 +38,6 @@ const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 const MAX_TOKEN_ANSWER_BYTES: usize = 64 * 1024;
 /// The `endpoint` label of the token endpoint.
 pub const TOKEN_ENDPOINT: &str = "/oauth2/v1/token";
-/// How long a client assertion is valid.
-pub const ASSERTION_LIFETIME: Duration = Duration::from_secs(300);
 
 /// What the token endpoint answered, as the `result` label of `okta_oauth_token_requests_total`.
 pub const RESULTS: [&str; 6] = [
@@ -100,7 +98,6 @@ struct AccessToken {
     value: Secret,
     /// DPoP-bound (`token_type: DPoP`) rather than a bearer token.
     dpop: bool,
-    expires_at: SystemTime,
     renew_at: SystemTime,
     generation: u64,
 }
@@ -192,8 +189,8 @@ impl OAuthSession {
                 &self.dpop_key,
                 method,
                 url.as_str(),
-                epoch_seconds(now),
-                &jti(),
+                jose::unix_seconds(now),
+                &jose::new_jti(),
                 nonce.as_deref(),
                 Some(token.value.expose()),
             );
@@ -239,16 +236,16 @@ impl OAuthSession {
                 self.key_id.as_deref(),
                 &self.client_id,
                 self.token_url.as_str(),
-                epoch_seconds(now),
-                &jti(),
+                jose::unix_seconds(now),
+                &jose::new_jti(),
             );
             let nonce = latest(&self.token_nonce);
             let proof = jose::dpop_proof(
                 &self.dpop_key,
                 "POST",
                 self.token_url.as_str(),
-                epoch_seconds(now),
-                &jti(),
+                jose::unix_seconds(now),
+                &jose::new_jti(),
                 nonce.as_deref(),
                 None,
             );
@@ -256,10 +253,7 @@ impl OAuthSession {
             let form = [
                 ("grant_type", "client_credentials"),
                 ("scope", scope.as_str()),
-                (
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                ),
+                ("client_assertion_type", jose::CLIENT_ASSERTION_TYPE),
                 ("client_assertion", assertion.as_str()),
             ];
             let response = self
@@ -328,7 +322,6 @@ impl OAuthSession {
                 return Ok(AccessToken {
                     value: Secret::new(answer.access_token),
                     dpop,
-                    expires_at,
                     renew_at: expires_at - RENEW_BEFORE.min(lifetime / 2),
                     generation: self
                         .generations
@@ -357,11 +350,6 @@ impl OAuthSession {
                 ),
             });
         }
-    }
-
-    /// When the access token in use expires, for tests.
-    pub async fn access_token_expiry(&self) -> Option<SystemTime> {
-        self.token.lock().await.as_ref().map(|t| t.expires_at)
     }
 }
 
@@ -428,16 +416,6 @@ fn header_value(text: &str) -> Result<HeaderValue, PollError> {
     HeaderValue::from_str(text).map_err(|_| PollError::OAuth {
         detail: "the access token holds characters that cannot be sent in an HTTP header".into(),
     })
-}
-
-fn epoch_seconds(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// A fresh JWT id: 128 random bits.
-fn jti() -> String {
-    format!("{:032x}", rand::random::<u128>())
 }
 
 #[cfg(test)]

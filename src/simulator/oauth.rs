@@ -9,7 +9,7 @@
 //! the token, unexpired, a proof by the same key with the right `ath`, and the endpoint's scope.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use hyper::header::HeaderMap;
 use rand::distr::{Alphanumeric, SampleString};
@@ -130,9 +130,7 @@ impl OAuthServer {
                 "The grant type is not supported.",
             );
         }
-        if field("client_assertion_type")
-            != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-        {
+        if field("client_assertion_type") != jose::CLIENT_ASSERTION_TYPE {
             return oauth_error(
                 401,
                 "invalid_client",
@@ -212,7 +210,7 @@ impl OAuthServer {
                 "The audience of the client_assertion must be {token_url}."
             ));
         }
-        let now = epoch(self.now());
+        let now = jose::unix_seconds(self.now());
         let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
         if exp <= now {
             return Err("The client_assertion token is expired.".into());
@@ -241,7 +239,7 @@ impl OAuthServer {
         let proof = proof.ok_or_else(|| invalid("The DPoP proof JWT header is missing."))?;
         let header = jose::decode_unverified_header(proof)
             .map_err(|e| invalid(&format!("The DPoP proof is not a JWT: {e}")))?;
-        if header.get("typ").and_then(Value::as_str) != Some("dpop+jwt") {
+        if header.get("typ").and_then(Value::as_str) != Some(jose::DPOP_JWT_TYPE) {
             return Err(invalid("The DPoP proof typ must be dpop+jwt."));
         }
         let jwk = header
@@ -271,7 +269,7 @@ impl OAuthServer {
             )));
         }
         let iat = claims.get("iat").and_then(Value::as_i64).unwrap_or(0);
-        if (epoch(self.now()) - iat).abs() > PROOF_MAX_AGE {
+        if (jose::unix_seconds(self.now()) - iat).abs() > PROOF_MAX_AGE {
             return Err(invalid("The DPoP proof iat is outside the allowed window."));
         }
         if let Some(token) = access_token {
@@ -380,11 +378,6 @@ fn oauth_error(status: u16, error: &str, description: &str) -> OAuthAnswer {
         body: json!({"error": error, "error_description": description}),
         headers: Vec::new(),
     }
-}
-
-fn epoch(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn random(n: usize) -> String {
