@@ -33,7 +33,6 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 use url::Url;
 
-use crate::okta::ClientSettings;
 use crate::secret::Secret;
 
 /// The environment variable read for the API token when `--okta.token-file` is not given.
@@ -46,7 +45,7 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(300);
 #[derive(Debug, Clone)]
 pub struct Config {
     pub poll_interval: Duration,
-    pub client: ClientSettings,
+    pub client: HttpSettings,
     pub orgs: Vec<OrgConfig>,
 }
 
@@ -287,7 +286,7 @@ impl Config {
         let client = raw
             .http
             .as_ref()
-            .map_or(Ok(ClientSettings::default()), |h| h.resolve(&at))?;
+            .map_or(Ok(HttpSettings::default()), |h| h.resolve(&at))?;
         let orgs = raw.orgs.ok_or_else(|| ConfigError {
             source: source.to_owned(),
             line: 1,
@@ -413,7 +412,7 @@ impl Config {
         };
         Ok(Config {
             poll_interval: DEFAULT_POLL_INTERVAL,
-            client: ClientSettings::default(),
+            client: HttpSettings::default(),
             orgs: vec![OrgConfig {
                 name,
                 url,
@@ -425,8 +424,8 @@ impl Config {
 }
 
 impl RawHttp {
-    fn resolve(&self, at: &Locator) -> Result<ClientSettings, ConfigError> {
-        let mut settings = ClientSettings::default();
+    fn resolve(&self, at: &Locator) -> Result<HttpSettings, ConfigError> {
+        let mut settings = HttpSettings::default();
         let fields = [
             (
                 &self.connect_timeout,
@@ -666,6 +665,39 @@ fn warn_if_readable_by_others(path: &Path) {
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_: &Path) {}
 
+/// Tunables of the Okta HTTP client (`http:` in the config file). The defaults suit a real Okta org.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSettings {
+    pub connect_timeout: Duration,
+    /// For one whole request, body included.
+    pub request_timeout: Duration,
+    /// Retries after the first attempt, for connection errors, timeouts and 5xx.
+    pub max_retries: u32,
+    /// The first retry's backoff ceiling; it doubles on each retry (with full jitter).
+    pub retry_backoff: Duration,
+    /// The longest wait for a rate-limit reset within one poll; a later reset fails the poll.
+    pub max_rate_limit_wait: Duration,
+    /// The `limit` query parameter of the first page.
+    pub page_size: u32,
+    pub max_pages: usize,
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_retries: 3,
+            retry_backoff: Duration::from_secs(1),
+            max_rate_limit_wait: Duration::from_secs(120),
+            page_size: 200,
+            max_pages: 1000,
+            max_body_bytes: 16 << 20,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -713,7 +745,7 @@ mod tests {
         let token = token_file("t");
         let config = Config::from_yaml("x.yml", &org_yaml(token.path())).unwrap();
         assert_eq!(config.poll_interval, DEFAULT_POLL_INTERVAL);
-        assert_eq!(config.client, ClientSettings::default());
+        assert_eq!(config.client, HttpSettings::default());
     }
 
     /// Each bad config names the file, the line, the key and the problem.

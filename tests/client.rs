@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use common::sim_token;
+use okta_token_exporter::config::HttpSettings;
 use okta_token_exporter::okta::client::TokenList;
-use okta_token_exporter::okta::{
-    ClientSettings, OktaClient, PollError, PollErrorReason, PollStats,
-};
+use okta_token_exporter::okta::{OktaClient, PollError, PollErrorReason, PollStats};
 use okta_token_exporter::secret::Secret;
 use okta_token_exporter::simulator::{Fault, SimToken, Simulator};
 
@@ -30,10 +29,10 @@ fn many(n: usize) -> Vec<SimToken> {
 }
 
 fn client(sim: &Simulator) -> OktaClient {
-    let settings = ClientSettings {
+    let settings = HttpSettings {
         max_retries: 1,
         retry_backoff: Duration::from_millis(10),
-        ..ClientSettings::default()
+        ..HttpSettings::default()
     };
     OktaClient::new(sim.url().parse().unwrap(), Secret::new(API_TOKEN), settings).unwrap()
 }

@@ -10,10 +10,11 @@ use std::time::{Duration, SystemTime};
 
 use chrono::TimeDelta;
 use common::*;
+use okta_token_exporter::config::HttpSettings;
 use okta_token_exporter::config::{Auth, OAuth2Settings};
 use okta_token_exporter::jose::SigningKey;
 use okta_token_exporter::okta::oauth::Clock;
-use okta_token_exporter::okta::{ClientSettings, OktaClient, PollErrorReason, PollStats};
+use okta_token_exporter::okta::{OktaClient, PollErrorReason, PollStats};
 use okta_token_exporter::simulator::{SimDpop, SimEndpoint, SimOAuthApp, Simulator};
 
 const API_TOKEN: &str = "00ssws-token-not-used-by-these-tests";
@@ -108,7 +109,7 @@ impl Setup {
         let client = OktaClient::for_org(
             sim.url().parse().unwrap(),
             &auth,
-            ClientSettings::default(),
+            HttpSettings::default(),
             client_clock,
         )
         .unwrap();

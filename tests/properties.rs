@@ -13,10 +13,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use okta_token_exporter::config::HttpSettings;
 use okta_token_exporter::duration::parse_iso8601_seconds;
 use okta_token_exporter::okta::link::next_link;
 use okta_token_exporter::okta::model::ApiToken;
-use okta_token_exporter::okta::{ClientSettings, OktaClient, PollStats};
+use okta_token_exporter::okta::{OktaClient, PollStats};
 use okta_token_exporter::secret::Secret;
 use okta_token_exporter::simulator::{SimToken, Simulator};
 use okta_token_exporter::status::{last_used, status, TokenStatus, GREEN_WITHIN, RED_WITHIN};
@@ -372,10 +373,10 @@ fn a_poll_through_the_simulator_returns_exactly_the_good_tokens() {
     let client = OktaClient::new(
         simulator.url().parse().expect("a URL"),
         Secret::new("property-token"),
-        ClientSettings {
+        HttpSettings {
             max_retries: 0,
             retry_backoff: Duration::from_millis(1),
-            ..ClientSettings::default()
+            ..HttpSettings::default()
         },
     )
     .expect("a client");

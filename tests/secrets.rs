@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
+use okta_token_exporter::config::HttpSettings;
 use okta_token_exporter::config::{Auth, Config, OAuth2Settings};
 use okta_token_exporter::jose::SigningKey;
 use okta_token_exporter::okta::oauth::system_clock;
-use okta_token_exporter::okta::{ClientSettings, OktaClient};
+use okta_token_exporter::okta::OktaClient;
 use okta_token_exporter::secret::Secret;
 use okta_token_exporter::web_config::WebConfigFile;
 
@@ -62,7 +63,7 @@ fn no_secret_shows_in_debug_output_or_panic_messages() {
     let ssws_client = OktaClient::new(
         "https://a.okta.com".parse().unwrap(),
         Secret::new(TOKEN_CANARY),
-        ClientSettings::default(),
+        HttpSettings::default(),
     )
     .unwrap();
     let app = OAuth2Settings {
@@ -74,7 +75,7 @@ fn no_secret_shows_in_debug_output_or_panic_messages() {
     let oauth_client = OktaClient::for_org(
         "https://b.okta.com".parse().unwrap(),
         &Auth::OAuth2(app.clone()),
-        ClientSettings::default(),
+        HttpSettings::default(),
         system_clock(),
     )
     .unwrap();

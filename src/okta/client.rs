@@ -17,11 +17,11 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Response, StatusCode};
 use url::Url;
 
-use super::error::PollError;
+use super::error::{transport_error, PollError};
 use super::link::next_link;
 use super::model::{ApiToken, LogEvent, SkippedToken, User};
 use super::oauth::{system_clock, Clock, OAuthSession, OAuthStats};
-use crate::config::Auth;
+use crate::config::{Auth, HttpSettings};
 use crate::secret::Secret;
 
 /// The `endpoint` label of the token list.
@@ -30,39 +30,6 @@ pub const API_TOKENS: &str = "/api/v1/api-tokens";
 pub const USER: &str = "/api/v1/users/{id}";
 /// The `endpoint` label of the System Log.
 pub const SYSTEM_LOG: &str = "/api/v1/logs";
-
-/// Tunables of the client. The defaults suit a real Okta org.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClientSettings {
-    pub connect_timeout: Duration,
-    /// For one whole request, body included.
-    pub request_timeout: Duration,
-    /// Retries after the first attempt, for connection errors, timeouts and 5xx.
-    pub max_retries: u32,
-    /// The first retry's backoff ceiling; it doubles on each retry (with full jitter).
-    pub retry_backoff: Duration,
-    /// The longest wait for a rate-limit reset within one poll; a later reset fails the poll.
-    pub max_rate_limit_wait: Duration,
-    /// The `limit` query parameter of the first page.
-    pub page_size: u32,
-    pub max_pages: usize,
-    pub max_body_bytes: usize,
-}
-
-impl Default for ClientSettings {
-    fn default() -> Self {
-        ClientSettings {
-            connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
-            max_retries: 3,
-            retry_backoff: Duration::from_secs(1),
-            max_rate_limit_wait: Duration::from_secs(120),
-            page_size: 200,
-            max_pages: 1000,
-            max_body_bytes: 16 << 20,
-        }
-    }
-}
 
 /// The `X-Rate-Limit-*` headers of the last answer from an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +113,7 @@ pub struct OktaClient {
     credential: Credential,
     /// The SSWS token, for [`OktaClient::redact`]; empty with OAuth.
     secret: Secret,
-    settings: ClientSettings,
+    settings: HttpSettings,
     /// No request is sent before this instant: the last rate-limit reset we were told to respect.
     not_before: Mutex<Option<SystemTime>>,
 }
@@ -171,11 +138,7 @@ impl std::fmt::Debug for OktaClient {
 impl OktaClient {
     /// A client for the org at `base` (scheme, host and port; any path is ignored) that
     /// authenticates with an SSWS API token.
-    pub fn new(
-        base: Url,
-        api_token: Secret,
-        settings: ClientSettings,
-    ) -> Result<OktaClient, String> {
+    pub fn new(base: Url, api_token: Secret, settings: HttpSettings) -> Result<OktaClient, String> {
         Self::for_org(
             base,
             &Auth::Ssws { token: api_token },
@@ -188,7 +151,7 @@ impl OktaClient {
     pub fn for_org(
         base: Url,
         auth: &Auth,
-        settings: ClientSettings,
+        settings: HttpSettings,
         clock: Clock,
     ) -> Result<OktaClient, String> {
         let http = reqwest::Client::builder()
@@ -628,24 +591,6 @@ fn is_json(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Classifies a failure without an HTTP answer. reqwest's message names the URL, not headers.
-pub(crate) fn transport_error(error: &reqwest::Error) -> PollError {
-    let mut detail = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        detail.push_str(": ");
-        detail.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    if error.is_timeout() {
-        PollError::Timeout { detail }
-    } else if error.is_builder() {
-        PollError::ClientError { status: 0, detail }
-    } else {
-        PollError::Connect { detail }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -676,9 +621,9 @@ mod tests {
     }
 
     fn client(max_wait: Duration) -> OktaClient {
-        let settings = ClientSettings {
+        let settings = HttpSettings {
             max_rate_limit_wait: max_wait,
-            ..ClientSettings::default()
+            ..HttpSettings::default()
         };
         OktaClient::new(
             "https://acme.okta.com".parse().unwrap(),

@@ -207,6 +207,24 @@ impl fmt::Display for PollError {
 
 impl std::error::Error for PollError {}
 
+/// Classifies a failure without an HTTP answer. reqwest's message names the URL, not headers.
+pub(crate) fn transport_error(error: &reqwest::Error) -> PollError {
+    let mut detail = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        detail.push_str(": ");
+        detail.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if error.is_timeout() {
+        PollError::Timeout { detail }
+    } else if error.is_builder() {
+        PollError::ClientError { status: 0, detail }
+    } else {
+        PollError::Connect { detail }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

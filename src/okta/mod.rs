@@ -10,6 +10,6 @@ pub mod link;
 pub mod model;
 pub mod oauth;
 
-pub use client::{ClientSettings, OktaClient, PollStats, RateLimit};
+pub use client::{OktaClient, PollStats, RateLimit};
 pub use error::{PollError, PollErrorReason};
 pub use model::ApiToken;

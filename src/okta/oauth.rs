@@ -270,7 +270,7 @@ impl OAuthSession {
                     self.stats.count("unreachable");
                     // A timeout or a refused connection: retried like any other, never blamed on
                     // the credential.
-                    return Err(super::client::transport_error(&e));
+                    return Err(super::error::transport_error(&e));
                 }
             };
             let status = response.status();
@@ -398,7 +398,7 @@ async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, PollErr
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| super::client::transport_error(&e))?
+        .map_err(|e| super::error::transport_error(&e))?
     {
         if body.len() + chunk.len() > MAX_TOKEN_ANSWER_BYTES {
             return Err(PollError::Decode {
