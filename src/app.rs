@@ -14,10 +14,12 @@ use tokio::sync::watch;
 use crate::cli::{Cli, Command};
 use crate::config::{Auth, Config, ConfigError, SingleOrgCredential};
 use crate::okta::OktaClient;
+use crate::poller::Poller;
 use crate::secret::Secret;
 use crate::server::{self, App};
 use crate::simulator::Simulator;
-use crate::state::{OrgState, Store};
+use crate::snapshot::{OrgSnapshot, Snapshots};
+use crate::state::OrgState;
 use crate::web_config::WebConfigFile;
 
 /// How often the demo polls its simulated org unless told otherwise: often enough to see values move.
@@ -168,11 +170,11 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
             return ExitCode::FAILURE;
         }
     };
-    let store = Store::new(
+    let snapshots = Snapshots::new(
         config
             .orgs
             .iter()
-            .map(|o| OrgState::new(&o.name, o.url.as_str().trim_end_matches('/'))),
+            .map(|o| OrgSnapshot::new(&o.name, org_origin(o))),
     );
     let registry = match registry() {
         Ok(registry) => registry,
@@ -196,13 +198,15 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
                 return ExitCode::FAILURE;
             }
         };
-        pollers.push(tokio::spawn(crate::poller::run(
-            store.org(index),
+        let poller = Poller::new(
+            OrgState::new(&org.name, org_origin(org)),
             client,
             config.poll_interval,
             enrich_within_scopes(org),
-            stopped.clone(),
-        )));
+            snapshots.clone(),
+            index,
+        );
+        pollers.push(tokio::spawn(poller.run(stopped.clone())));
     }
     let local = listener
         .local_addr()
@@ -220,7 +224,7 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
     );
     let app = Arc::new(App {
         registry,
-        store,
+        snapshots,
         telemetry_path: cli.web.telemetry_path.clone(),
         web,
     });
@@ -231,6 +235,11 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
     }
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// The org's URL as the landing page shows it.
+fn org_origin(org: &crate::config::OrgConfig) -> &str {
+    org.url.as_str().trim_end_matches('/')
 }
 
 /// Writes a new P-256 private key (PKCS#8 PEM, mode 0600, never over an existing file) and

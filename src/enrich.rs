@@ -76,8 +76,13 @@ pub struct Enrichment {
     pub system_log_off: Option<Off>,
     /// System Log events read, by type, since the exporter started.
     pub events: BTreeMap<&'static str, u64>,
+}
+
+/// The poller's own place in the System Log: never published, only carried from poll to poll.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogCursor {
     /// Where the next System Log query starts: the end of the last successful one.
-    pub log_until: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
     /// Revocations seen in the log: token id to (who, when).
     pub revoked_by: HashMap<String, (String, DateTime<Utc>)>,
 }
@@ -97,8 +102,6 @@ impl Enrichment {
             } else {
                 BTreeMap::new()
             },
-            log_until: None,
-            revoked_by: HashMap::new(),
         }
     }
 
@@ -121,12 +124,14 @@ impl Default for Enrichment {
 
 /// Refreshes owners and System Log findings after a complete token poll. Never fails: what
 /// cannot be read this time keeps its last known value.
+#[allow(clippy::too_many_arguments)] // each is one thing the refresh reads or updates
 pub async fn refresh(
     client: &Arc<OktaClient>,
     org: &str,
     settings: &EnrichSettings,
     tokens: &[ApiToken],
     mut enrichment: Enrichment,
+    cursor: &mut LogCursor,
     rate_limits: &BTreeMap<&'static str, RateLimit>,
     stats: &mut PollStats,
 ) -> Enrichment {
@@ -150,7 +155,7 @@ pub async fn refresh(
             SystemTime::now(),
         );
         if budget.is_none_or(|n| n >= 1) {
-            read_system_log(client, org, &mut enrichment, now, stats).await;
+            read_system_log(client, org, &mut enrichment, cursor, now, stats).await;
         } else {
             tracing::debug!(
                 org,
@@ -265,12 +270,11 @@ async fn read_system_log(
     client: &OktaClient,
     org: &str,
     enrichment: &mut Enrichment,
+    cursor: &mut LogCursor,
     now: DateTime<Utc>,
     stats: &mut PollStats,
 ) {
-    let since = enrichment
-        .log_until
-        .unwrap_or(now - enrichment.suspicious_lookback);
+    let since = cursor.until.unwrap_or(now - enrichment.suspicious_lookback);
     match client
         .system_log(&TOKEN_EVENTS, since, now, MAX_LOG_PAGES, stats)
         .await
@@ -294,7 +298,7 @@ async fn read_system_log(
                             entry.count += 1;
                         }
                         REVOKE => {
-                            enrichment
+                            cursor
                                 .revoked_by
                                 .insert(token_id.clone(), (event.actor.clone(), event.published));
                         }
@@ -302,11 +306,11 @@ async fn read_system_log(
                     }
                 }
             }
-            enrichment
+            cursor
                 .revoked_by
                 .retain(|_, (_, at)| now - *at <= REVOCATION_MEMORY);
             enrichment.suspicious = Arc::new(suspicious);
-            enrichment.log_until = Some(now);
+            cursor.until = Some(now);
         }
         Err(error) if error.reason() == PollErrorReason::Forbidden => {
             tracing::warn!(org, error = %error, "System Log queries are off for this org: the credential may not read it; no yellow tokens, token metrics are unaffected");

@@ -1,16 +1,19 @@
 //! okta-token-exporter: a Prometheus exporter that warns before Okta API tokens lapse.
 //!
-//! The modules, one concept each: `config` (YAML and flags), `okta` (the API client), `duration`
-//! and `status` (the pure rules), `state` and `poller` (what we know of each org and how it is
-//! refreshed), `metrics` (the scrape-time collector), `server` (HTTP), `simulator` (a fake Okta org
-//! for the demo and the tests), `secret`, `logging` and `cli`.
+//! Data flows one way: each org's `poller` owns its working `state`, polls Okta through `okta`,
+//! enriches with `enrich`, and publishes an immutable `snapshot`; `metrics` renders snapshots
+//! into the text format (`exposition`), and `server` serves it over HTTP (`compression`,
+//! `web_config`). `config` turns flags and YAML into a validated configuration; `duration` and
+//! `status` are the pure rules; `storage` keeps the state file; `app` wires it all, `cli` parses.
 
 pub mod allocator;
 pub mod app;
 pub mod cli;
+pub mod compression;
 pub mod config;
 pub mod duration;
 pub mod enrich;
+pub mod exposition;
 pub mod jose;
 pub mod logging;
 pub mod metrics;
@@ -19,6 +22,7 @@ pub mod poller;
 pub mod secret;
 pub mod server;
 pub mod simulator;
+pub mod snapshot;
 pub mod state;
 pub mod status;
 pub mod web_config;

@@ -1,11 +1,11 @@
 //! One task per org that polls Okta: at start, then every interval with ±10% jitter.
 //!
 //! Polls of one org never overlap (the task awaits each poll before sleeping). A complete token
-//! list is enriched (owners, System Log) and then applied to the org's [`OrgState`] in one step; a
+//! list is enriched (owners, System Log) and then applied to the poller's own [`OrgState`] and published as a new snapshot in one step; a
 //! failure is logged once when the org's health changes, not on every attempt, so a long outage
 //! does not flood the log.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -15,97 +15,126 @@ use tokio::sync::watch;
 use crate::config::EnrichSettings;
 use crate::enrich::{self, Enrichment};
 use crate::okta::{OktaClient, PollStats};
+use crate::snapshot::{OAuthFacts, Snapshots};
 use crate::state::{OrgState, Transition};
 
-/// Polls one org until `shutdown` turns true.
-pub async fn run(
-    org: Arc<RwLock<OrgState>>,
-    client: OktaClient,
-    interval: Duration,
-    enrich: EnrichSettings,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let client = Arc::new(client);
-    {
-        let mut state = write(&org);
-        state.enrichment = Enrichment::new(&enrich);
-        state.oauth = client.oauth_stats();
-    }
-    loop {
-        tokio::select! {
-            _ = poll_once(&org, &client, &enrich) => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(jittered(interval)) => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        }
-    }
+/// One org's poller: its client, its working state, and where it publishes.
+pub struct Poller {
+    pub state: OrgState,
+    pub client: Arc<OktaClient>,
+    pub enrich: EnrichSettings,
+    pub snapshots: Snapshots,
+    /// This org's place in `snapshots`.
+    pub index: usize,
 }
 
-/// One poll: list every token, enrich them, and publish the result.
-pub async fn poll_once(org: &RwLock<OrgState>, client: &Arc<OktaClient>, enrich: &EnrichSettings) {
-    let started = Instant::now();
-    let mut stats = PollStats::default();
-    let result = client.list_api_tokens(&mut stats).await;
-    let (name, previous, mut rate_limits) = {
-        let state = org.read().unwrap_or_else(|e| e.into_inner());
-        (
-            state.name.clone(),
-            state.enrichment.clone(),
-            state.rate_limits.clone(),
-        )
-    };
-    match result {
-        Ok(list) => {
-            rate_limits.extend(stats.rate_limits.iter().copied());
-            let enrichment = enrich::refresh(
-                client,
-                &name,
-                enrich,
-                &list.tokens,
-                previous,
-                &rate_limits,
-                &mut stats,
-            )
-            .await;
-            let (count, pages) = (list.tokens.len(), list.pages);
-            for token in &list.skipped {
-                tracing::warn!(org = %name, token_id = token.id.as_deref().unwrap_or("?"), reason = %token.reason, "skipped a token object that cannot be decoded");
+impl Poller {
+    pub fn new(
+        mut state: OrgState,
+        client: OktaClient,
+        interval: Duration,
+        enrich: EnrichSettings,
+        snapshots: Snapshots,
+        index: usize,
+    ) -> Poller {
+        state.facts.enrichment = Enrichment::new(&enrich);
+        state.facts.poll_interval = interval;
+        let poller = Poller {
+            state,
+            client: Arc::new(client),
+            enrich,
+            snapshots,
+            index,
+        };
+        poller.publish();
+        poller
+    }
+
+    /// Polls until `shutdown` turns true: at once, then every interval with jitter.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let interval = self.state.facts.poll_interval;
+        loop {
+            tokio::select! {
+                _ = self.poll_once() => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
             }
-            let duration = started.elapsed();
-            let transition =
-                write(org).apply_success(list, enrichment, Utc::now(), duration, stats);
-            let elapsed_ms = duration.as_millis() as u64;
-            crate::allocator::release_freed_memory();
-            match transition {
-                Transition::Recovered => {
-                    tracing::info!(org = %name, tokens = count, pages, elapsed_ms, "polled Okta")
-                }
-                _ => tracing::debug!(org = %name, tokens = count, pages, elapsed_ms, "polled Okta"),
+            tokio::select! {
+                _ = tokio::time::sleep(jittered(interval)) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
             }
         }
-        Err(error) => {
-            let message = error.to_string();
-            let reason = error.reason().as_str();
-            let mut state = write(org);
-            let transition = state.apply_failure(error, Utc::now(), started.elapsed(), stats);
-            let kept = state.tokens.len();
-            drop(state);
-            match transition {
-                Transition::Unchanged => {
-                    tracing::debug!(org = %name, reason, error = %message, kept_tokens = kept, "poll failed again")
+    }
+
+    /// Publishes the working state's facts, with the OAuth client's counters as they are now.
+    fn publish(&self) {
+        let mut snapshot = self.state.snapshot();
+        snapshot.oauth = self.client.oauth_stats().map(|stats| OAuthFacts {
+            requests: stats.requests(),
+            access_token_expiry: stats.access_token_expiry(),
+        });
+        self.snapshots.publish(self.index, snapshot);
+    }
+
+    /// One poll: list every token, enrich them, and publish the result.
+    pub async fn poll_once(&mut self) {
+        let started = Instant::now();
+        let mut stats = PollStats::default();
+        let result = self.client.list_api_tokens(&mut stats).await;
+        let name = self.state.facts.name.clone();
+        match result {
+            Ok(list) => {
+                let mut rate_limits = self.state.facts.rate_limits.clone();
+                rate_limits.extend(stats.rate_limits.iter().copied());
+                let enrichment = enrich::refresh(
+                    &self.client,
+                    &name,
+                    &self.enrich,
+                    &list.tokens,
+                    self.state.facts.enrichment.clone(),
+                    &mut self.state.log,
+                    &rate_limits,
+                    &mut stats,
+                )
+                .await;
+                let (count, pages) = (list.tokens.len(), list.pages);
+                for token in &list.skipped {
+                    tracing::warn!(org = %name, token_id = token.id.as_deref().unwrap_or("?"), reason = %token.reason, "skipped a token object that cannot be decoded");
                 }
-                _ => {
-                    tracing::error!(org = %name, reason, error = %message, kept_tokens = kept, "poll failed; serving the last known tokens")
+                let duration = started.elapsed();
+                let transition =
+                    self.state
+                        .apply_success(list, enrichment, Utc::now(), duration, stats);
+                self.publish();
+                let elapsed_ms = duration.as_millis() as u64;
+                crate::allocator::release_freed_memory();
+                match transition {
+                    Transition::Recovered => {
+                        tracing::info!(org = %name, tokens = count, pages, elapsed_ms, "polled Okta")
+                    }
+                    _ => {
+                        tracing::debug!(org = %name, tokens = count, pages, elapsed_ms, "polled Okta")
+                    }
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                let reason = error.reason().as_str();
+                let transition =
+                    self.state
+                        .apply_failure(error, Utc::now(), started.elapsed(), stats);
+                self.publish();
+                let kept = self.state.facts.tokens.len();
+                match transition {
+                    Transition::Unchanged => {
+                        tracing::debug!(org = %name, reason, error = %message, kept_tokens = kept, "poll failed again")
+                    }
+                    _ => {
+                        tracing::error!(org = %name, reason, error = %message, kept_tokens = kept, "poll failed; serving the last known tokens")
+                    }
                 }
             }
         }
     }
-}
-
-fn write(org: &RwLock<OrgState>) -> std::sync::RwLockWriteGuard<'_, OrgState> {
-    org.write().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The interval with ±10% jitter, so that many exporters do not poll in step.

@@ -32,8 +32,9 @@ use prometheus::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::metrics::MetricsBody;
-use crate::state::{OrgState, Store};
+use crate::compression::{negotiate, ChunkEncoder};
+use crate::metrics::ScrapeChunks;
+use crate::snapshot::{OrgSnapshot, Snapshots};
 use crate::web_config::{BasicAuth, WebConfigFile};
 
 /// Connections served at once; more wait in the kernel's backlog.
@@ -46,7 +47,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// What the handlers need.
 pub struct App {
     pub registry: Registry,
-    pub store: Store,
+    pub snapshots: Snapshots,
     pub telemetry_path: String,
     /// TLS, basic auth and headers, when `--web.config.file` is given.
     pub web: Option<Arc<WebConfigFile>>,
@@ -203,10 +204,10 @@ pub fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
         return response.map(Either::Left);
     }
     let response = match route {
-        Route::Metrics => return metrics(app),
+        Route::Metrics => return metrics(app, &request),
         Route::Landing => html(landing_page(app)),
         Route::Healthy => text(StatusCode::OK, "Healthy.\n"),
-        Route::Ready if app.store.ready() => text(StatusCode::OK, "Ready.\n"),
+        Route::Ready if app.snapshots.ready() => text(StatusCode::OK, "Ready.\n"),
         Route::Ready => text(
             StatusCode::SERVICE_UNAVAILABLE,
             "Not ready: waiting for the first poll of every org.\n",
@@ -222,22 +223,76 @@ enum Route {
     Ready,
 }
 
-/// The metrics of one scrape, from one snapshot, streamed as they are rendered.
-fn metrics(app: &App) -> Response<Body> {
-    let body = match MetricsBody::new(&app.registry, app.store.snapshot(), chrono::Utc::now()) {
-        Ok(body) => body,
+/// The metrics of one scrape, from one snapshot of every org, streamed as they are rendered and
+/// compressed as the client asked.
+fn metrics(app: &App, request: &Request<Incoming>) -> Response<Body> {
+    let chunks = match ScrapeChunks::new(&app.registry, app.snapshots.all(), chrono::Utc::now()) {
+        Ok(chunks) => chunks,
         Err(e) => {
             tracing::error!(error = %e, "cannot encode metrics");
             let message = "Cannot encode metrics; see the exporter's log.\n";
             return text(StatusCode::INTERNAL_SERVER_ERROR, message).map(Either::Left);
         }
     };
-    let mut response = Response::new(Either::Right(body));
-    response.headers_mut().insert(
+    let accept = request
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    let encoding = negotiate(accept);
+    let mut response = Response::new(Either::Right(MetricsBody {
+        chunks,
+        encoder: ChunkEncoder::new(encoding),
+    }));
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if let Some(coding) = encoding.header_value() {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+    }
     response
+}
+
+/// The `/metrics` response body: a scrape's text chunks, through the negotiated encoder.
+pub struct MetricsBody {
+    chunks: ScrapeChunks,
+    encoder: Option<ChunkEncoder>,
+}
+
+impl hyper::body::Body for MetricsBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        let frame = |data: Bytes| std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(data))));
+        loop {
+            match (this.chunks.next(), &mut this.encoder) {
+                (Some(chunk), None) => return frame(chunk),
+                (Some(chunk), Some(encoder)) => {
+                    let encoded = encoder.encode(&chunk);
+                    if !encoded.is_empty() {
+                        return frame(encoded);
+                    }
+                }
+                (None, _) => {
+                    return match this.encoder.take().map(ChunkEncoder::finish) {
+                        Some(rest) if !rest.is_empty() => frame(rest),
+                        _ => std::task::Poll::Ready(None),
+                    };
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.encoder.is_none() && self.chunks.is_done()
+    }
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
@@ -273,7 +328,7 @@ fn landing_page(app: &App) -> String {
          <h2>Orgs</h2><table><tr><th>Org</th><th>URL</th><th>Last poll</th><th>Tokens</th><th>Last error</th></tr>",
         version = env!("CARGO_PKG_VERSION"),
     );
-    for org in app.store.snapshot() {
+    for org in app.snapshots.all() {
         let _ = write!(
             page,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -293,7 +348,7 @@ fn landing_page(app: &App) -> String {
     page
 }
 
-fn poll_result(org: &OrgState) -> String {
+fn poll_result(org: &OrgSnapshot) -> String {
     match (org.first_poll_done, org.up, org.last_poll) {
         (false, _, _) | (_, _, None) => "pending".to_owned(),
         (true, true, Some(at)) => format!(

@@ -1,71 +1,28 @@
-//! What the exporter knows about each org: the last complete token set and the poller's health.
+//! A poller's working state: everything it carries from one poll to the next, and the rules
+//! that turn a poll's result into the next [`OrgSnapshot`].
 //!
-//! The poller writes an [`OrgState`] after each poll; the metrics collector reads a copy at scrape
-//! time. A failed poll never touches the token set: only a poll in which every page arrived
-//! replaces it. Locks are held only to copy or to apply a poll's result (the token set itself sits
-//! behind an `Arc`, so a copy is cheap).
+//! Only the poller of an org holds its [`OrgState`], so nothing here is locked. A failed poll
+//! never touches the token set: only a poll in which every page arrived replaces it. The token
+//! labels are escaped here, once per poll, so that scrapes only copy them.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::enrich::Enrichment;
+use crate::enrich::{Enrichment, LogCursor};
 use crate::okta::client::TokenList;
-use crate::okta::{ApiToken, PollError, PollErrorReason, PollStats, RateLimit};
+use crate::okta::{PollError, PollStats};
+use crate::snapshot::{OrgSnapshot, RemovalReason};
 
-/// Why a known token left the list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RemovalReason {
-    /// Its last known expiry has passed: Okta revoked it for lack of use.
-    Expired,
-    /// It vanished before its expiry: revoked by an admin, or its owner was deactivated.
-    Revoked,
-}
-
-impl RemovalReason {
-    pub const ALL: [RemovalReason; 2] = [Self::Expired, Self::Revoked];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Expired => "expired",
-            Self::Revoked => "revoked",
-        }
-    }
-}
-
-/// One org as last seen.
+/// One org as its poller knows it.
 #[derive(Debug, Clone, Default)]
 pub struct OrgState {
-    pub name: String,
-    /// The org's origin, for the landing page.
-    pub url: String,
-    /// The last complete token set, sorted by id.
-    pub tokens: Arc<Vec<ApiToken>>,
-    /// Each token's labels in the text format, escaped, in the order of `tokens`: prepared once
-    /// per poll so that scrapes only copy them.
-    pub token_labels: Arc<Vec<Box<[u8]>>>,
-    /// The OAuth 2.0 token requests and access token, when the org uses an app.
-    pub oauth: Option<Arc<crate::okta::oauth::OAuthStats>>,
-    /// Whether a poll has finished (successfully or not) since start.
-    pub first_poll_done: bool,
-    /// Whether the last poll succeeded.
-    pub up: bool,
-    pub last_poll: Option<DateTime<Utc>>,
-    pub last_success: Option<DateTime<Utc>>,
-    pub last_poll_duration: Option<Duration>,
-    /// The last poll's error, when it failed.
-    pub last_error: Option<PollError>,
-    pub poll_errors: BTreeMap<PollErrorReason, u64>,
-    /// Answers received, by endpoint and HTTP status.
-    pub responses: BTreeMap<(&'static str, u16), u64>,
-    pub rate_limits: BTreeMap<&'static str, RateLimit>,
-    pub removed: BTreeMap<RemovalReason, u64>,
-    /// Token objects that could not be decoded, over all polls.
-    pub undecodable_tokens: u64,
-    /// Owners and System Log findings.
-    pub enrichment: Enrichment,
+    /// What the next publication shows.
+    pub facts: OrgSnapshot,
+    /// The poller's place in the System Log; never published.
+    pub log: LogCursor,
 }
 
 /// What changed for the log: the poller logs transitions, not every failure.
@@ -82,10 +39,14 @@ pub enum Transition {
 impl OrgState {
     pub fn new(name: impl Into<String>, url: impl Into<String>) -> OrgState {
         OrgState {
-            name: name.into(),
-            url: url.into(),
-            ..OrgState::default()
+            facts: OrgSnapshot::new(name, url),
+            log: LogCursor::default(),
         }
+    }
+
+    /// The snapshot to publish: a copy of the facts (the token set and owners are shared `Arc`s).
+    pub fn snapshot(&self) -> OrgSnapshot {
+        self.facts.clone()
     }
 
     /// Publishes a complete token list with its enrichment. Tokens that left it are counted as
@@ -108,6 +69,7 @@ impl OrgState {
             .collect();
         let mut kept = Vec::new();
         for previous in self
+            .facts
             .tokens
             .iter()
             .filter(|p| !listed.contains(p.id.as_str()))
@@ -115,43 +77,43 @@ impl OrgState {
             if undecodable.contains(previous.id.as_str()) {
                 kept.push(previous.clone());
             } else {
-                let reason = match enrichment.revoked_by.get(&previous.id) {
+                let reason = match self.log.revoked_by.get(&previous.id) {
                     Some((actor, at)) => {
-                        tracing::info!(org = %self.name, token_id = %previous.id, token_name = %previous.name, revoked_by = %actor, at = %at, "token revoked");
+                        tracing::info!(org = %self.facts.name, token_id = %previous.id, token_name = %previous.name, revoked_by = %actor, at = %at, "token revoked");
                         RemovalReason::Revoked
                     }
                     None if previous.expires_at <= now => {
-                        tracing::info!(org = %self.name, token_id = %previous.id, token_name = %previous.name, expired_at = %previous.expires_at, "token expired");
+                        tracing::info!(org = %self.facts.name, token_id = %previous.id, token_name = %previous.name, expired_at = %previous.expires_at, "token expired");
                         RemovalReason::Expired
                     }
                     None => {
-                        tracing::info!(org = %self.name, token_id = %previous.id, token_name = %previous.name, "token gone before its expiry: revoked, or its owner deactivated");
+                        tracing::info!(org = %self.facts.name, token_id = %previous.id, token_name = %previous.name, "token gone before its expiry: revoked, or its owner deactivated");
                         RemovalReason::Revoked
                     }
                 };
-                *self.removed.entry(reason).or_default() += 1;
+                *self.facts.removed.entry(reason).or_default() += 1;
             }
         }
         tokens.extend(kept);
         tokens.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         tokens.dedup_by(|a, b| a.id == b.id);
-        self.undecodable_tokens += list.skipped.len() as u64;
-        self.token_labels = Arc::new(
+        self.facts.undecodable_tokens += list.skipped.len() as u64;
+        self.facts.token_labels = Arc::new(
             tokens
                 .iter()
-                .map(|t| crate::metrics::token_labels(&self.name, t))
+                .map(|t| crate::exposition::token_labels(&self.facts.name, t))
                 .collect(),
         );
-        self.tokens = Arc::new(tokens);
-        self.enrichment = enrichment;
-        let transition = if self.up && self.first_poll_done {
+        self.facts.tokens = Arc::new(tokens);
+        self.facts.enrichment = enrichment;
+        let transition = if self.facts.up && self.facts.first_poll_done {
             Transition::Unchanged
         } else {
             Transition::Recovered
         };
-        self.up = true;
-        self.last_success = Some(now);
-        self.last_error = None;
+        self.facts.up = true;
+        self.facts.last_success = Some(now);
+        self.facts.last_error = None;
         self.finish(now, duration, stats);
         transition
     }
@@ -164,12 +126,12 @@ impl OrgState {
         duration: Duration,
         stats: PollStats,
     ) -> Transition {
-        *self.poll_errors.entry(error.reason()).or_default() += 1;
-        let same_as_before = !self.up
-            && self.first_poll_done
-            && self.last_error.as_ref().map(PollError::reason) == Some(error.reason());
-        self.up = false;
-        self.last_error = Some(error);
+        *self.facts.poll_errors.entry(error.reason()).or_default() += 1;
+        let same_as_before = !self.facts.up
+            && self.facts.first_poll_done
+            && self.facts.last_error.as_ref().map(PollError::reason) == Some(error.reason());
+        self.facts.up = false;
+        self.facts.last_error = Some(error);
         self.finish(now, duration, stats);
         if same_as_before {
             Transition::Unchanged
@@ -179,55 +141,13 @@ impl OrgState {
     }
 
     fn finish(&mut self, now: DateTime<Utc>, duration: Duration, stats: PollStats) {
-        self.first_poll_done = true;
-        self.last_poll = Some(now);
-        self.last_poll_duration = Some(duration);
+        self.facts.first_poll_done = true;
+        self.facts.last_poll = Some(now);
+        self.facts.last_poll_duration = Some(duration);
         for key in stats.responses {
-            *self.responses.entry(key).or_default() += 1;
+            *self.facts.responses.entry(key).or_default() += 1;
         }
-        self.rate_limits.extend(stats.rate_limits);
-    }
-}
-
-/// Every org's state, shared by the pollers (writers) and the HTTP server (reader).
-#[derive(Debug, Clone, Default)]
-pub struct Store {
-    orgs: Arc<Vec<Arc<RwLock<OrgState>>>>,
-}
-
-impl Store {
-    pub fn new(orgs: impl IntoIterator<Item = OrgState>) -> Store {
-        Store {
-            orgs: Arc::new(orgs.into_iter().map(|o| Arc::new(RwLock::new(o))).collect()),
-        }
-    }
-
-    /// The handle a poller writes through.
-    pub fn org(&self, index: usize) -> Arc<RwLock<OrgState>> {
-        Arc::clone(&self.orgs[index])
-    }
-
-    pub fn len(&self) -> usize {
-        self.orgs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.orgs.is_empty()
-    }
-
-    /// A consistent copy of every org, for one scrape or page.
-    pub fn snapshot(&self) -> Vec<OrgState> {
-        self.orgs
-            .iter()
-            .map(|o| o.read().unwrap_or_else(|e| e.into_inner()).clone())
-            .collect()
-    }
-
-    /// Ready once every org finished its first poll attempt.
-    pub fn ready(&self) -> bool {
-        self.orgs
-            .iter()
-            .all(|o| o.read().unwrap_or_else(|e| e.into_inner()).first_poll_done)
+        self.facts.rate_limits.extend(stats.rate_limits);
     }
 }
 
@@ -235,6 +155,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::okta::model::SkippedToken;
+    use crate::okta::{ApiToken, PollErrorReason, RateLimit};
     use chrono::TimeDelta;
 
     fn token(id: &str, expires_at: DateTime<Utc>) -> ApiToken {
@@ -277,7 +198,7 @@ mod tests {
     }
 
     fn ids(state: &OrgState) -> Vec<&str> {
-        state.tokens.iter().map(|t| t.id.as_str()).collect()
+        state.facts.tokens.iter().map(|t| t.id.as_str()).collect()
     }
 
     #[test]
@@ -297,9 +218,9 @@ mod tests {
         };
         state.apply_failure(error, now(), Duration::ZERO, PollStats::default());
         assert_eq!(ids(&state), ["00T1", "00T2"]);
-        assert!(!state.up);
-        assert_eq!(state.poll_errors[&PollErrorReason::ServerError], 1);
-        assert_eq!(state.last_success, Some(now()));
+        assert!(!state.facts.up);
+        assert_eq!(state.facts.poll_errors[&PollErrorReason::ServerError], 1);
+        assert_eq!(state.facts.last_success, Some(now()));
     }
 
     #[test]
@@ -331,9 +252,9 @@ mod tests {
             Duration::ZERO,
             PollStats::default(),
         );
-        assert_eq!(state.removed.get(&RemovalReason::Expired), Some(&2));
-        assert_eq!(state.removed.get(&RemovalReason::Revoked), Some(&1));
-        assert!(state.tokens.is_empty());
+        assert_eq!(state.facts.removed.get(&RemovalReason::Expired), Some(&2));
+        assert_eq!(state.facts.removed.get(&RemovalReason::Revoked), Some(&1));
+        assert!(state.facts.tokens.is_empty());
     }
 
     #[test]
@@ -346,8 +267,8 @@ mod tests {
             Duration::ZERO,
             PollStats::default(),
         );
-        let mut enrichment = Enrichment::default();
-        enrichment.revoked_by.insert(
+        let enrichment = Enrichment::default();
+        state.log.revoked_by.insert(
             "00T1".into(),
             ("admin@acme.com".into(), now() - TimeDelta::seconds(10)),
         );
@@ -358,8 +279,8 @@ mod tests {
             Duration::ZERO,
             PollStats::default(),
         );
-        assert_eq!(state.removed.get(&RemovalReason::Revoked), Some(&1));
-        assert_eq!(state.removed.get(&RemovalReason::Expired), None);
+        assert_eq!(state.facts.removed.get(&RemovalReason::Revoked), Some(&1));
+        assert_eq!(state.facts.removed.get(&RemovalReason::Expired), None);
     }
 
     #[test]
@@ -383,8 +304,8 @@ mod tests {
             PollStats::default(),
         );
         assert_eq!(ids(&state), ["00T1", "00T2"]);
-        assert!(state.removed.is_empty());
-        assert_eq!(state.undecodable_tokens, 1);
+        assert!(state.facts.removed.is_empty());
+        assert_eq!(state.facts.undecodable_tokens, 1);
     }
 
     #[test]
@@ -433,7 +354,7 @@ mod tests {
         };
         state.apply_success_plain(list(vec![], vec![]), now(), Duration::ZERO, stats.clone());
         state.apply_success_plain(list(vec![], vec![]), now(), Duration::ZERO, stats);
-        assert_eq!(state.responses[&("/api/v1/api-tokens", 200)], 4);
-        assert_eq!(state.rate_limits["/api/v1/api-tokens"], limit);
+        assert_eq!(state.facts.responses[&("/api/v1/api-tokens", 200)], 4);
+        assert_eq!(state.facts.rate_limits["/api/v1/api-tokens"], limit);
     }
 }

@@ -200,6 +200,24 @@ pub fn http_get(url: &str) -> (u16, String, String) {
 }
 
 pub fn http_request(method: &str, url: &str) -> (u16, String, String) {
+    let (status, head, body) = http_exchange(method, url, &[]);
+    let content_type = header_of(&head, "content-type").unwrap_or_default();
+    let body = String::from_utf8(body).expect("UTF-8 body");
+    (status, content_type, body)
+}
+
+/// The value of a header in a response head.
+pub fn header_of(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (key, value) = l.split_once(':')?;
+        key.eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_owned())
+    })
+}
+
+/// One request with extra headers: status, the response head, and the body as sent (after
+/// undoing chunked transfer coding, before any content coding).
+pub fn http_exchange(method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest
         .split_once('/')
@@ -208,9 +226,13 @@ pub fn http_request(method: &str, url: &str) -> (u16, String, String) {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut raw = Vec::new();
@@ -222,19 +244,10 @@ pub fn http_request(method: &str, url: &str) -> (u16, String, String) {
     let head = String::from_utf8(raw[..split].to_vec()).expect("ASCII headers");
     let mut body = raw[split + 4..].to_vec();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let header = |name: &str| {
-        head.lines().find_map(|l| {
-            let (key, value) = l.split_once(':')?;
-            key.eq_ignore_ascii_case(name)
-                .then(|| value.trim().to_owned())
-        })
-    };
-    let content_type = header("content-type").unwrap_or_default();
-    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+    if header_of(&head, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         body = dechunk(&body);
     }
-    let body = String::from_utf8(body).expect("UTF-8 body");
-    (status, content_type, body)
+    (status, head, body)
 }
 
 /// Decodes a chunked transfer-encoded body.

@@ -1,0 +1,149 @@
+//! The Prometheus text exposition format at the byte level: escaping, a token's label set, and
+//! numbers written as Go's and Rust's shortest float form.
+//!
+//! The poller prepares each token's escaped labels once per poll with [`token_labels`]; the
+//! renderer in `metrics` copies them into every series. Pure functions, no state.
+
+use crate::okta::ApiToken;
+
+/// A token's labels as the text format writes them, escaped: the poller prepares them once per
+/// poll (`OrgSnapshot::token_labels`) so that scrapes only copy bytes.
+pub fn token_labels(org: &str, token: &ApiToken) -> Box<[u8]> {
+    let mut out = Vec::with_capacity(64 + token.name.len());
+    write_token_labels(&mut out, org, token);
+    out.into_boxed_slice()
+}
+
+/// `org="…",token_id="…",token_name="…",user_id="…"`, escaped.
+pub fn write_token_labels(out: &mut Vec<u8>, org: &str, token: &ApiToken) {
+    for (i, (name, value)) in [
+        ("org", org),
+        ("token_id", &token.id),
+        ("token_name", &token.name),
+        ("user_id", &token.user_id),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"=\"");
+        escape_into(out, value, true);
+        out.push(b'"');
+    }
+}
+
+/// `name{` and the token's labels; the caller adds more labels and the closing `} value`.
+pub fn write_series_start(out: &mut Vec<u8>, name: &str, labels: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'{');
+    out.extend_from_slice(labels);
+}
+
+pub fn write_label(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.push(b',');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"=\"");
+    escape_into(out, value, true);
+    out.push(b'"');
+}
+
+/// Escapes as the text format wants: `\` and newline always, `"` in label values.
+pub fn escape_into(out: &mut Vec<u8>, text: &str, quotes: bool) {
+    let needs = |b: u8| b == b'\\' || b == b'\n' || (quotes && b == b'"');
+    if !text.bytes().any(needs) {
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
+    for b in text.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'"' if quotes => out.extend_from_slice(b"\\\""),
+            b => out.push(b),
+        }
+    }
+}
+
+/// Writes `ms / 1000` as the shortest decimal, as `f64`'s `Display` does, without floats on
+/// the common path.
+pub fn write_millis_as_seconds(out: &mut Vec<u8>, ms: i64) {
+    use std::io::Write as _;
+    if ms % 1000 == 0 {
+        let _ = write!(out, "{}", ms / 1000);
+    } else {
+        let _ = write!(out, "{}", ms as f64 / 1000.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_are_written_like_f64_display() {
+        for ms in [
+            0,
+            1,
+            999,
+            1000,
+            1500,
+            -1500,
+            -1000,
+            1_764_547_200_000,
+            1_764_547_200_123,
+            -86_400_001,
+        ] {
+            let mut out = Vec::new();
+            write_millis_as_seconds(&mut out, ms);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                (ms as f64 / 1000.0).to_string(),
+                "{ms}"
+            );
+        }
+    }
+
+    #[test]
+    fn escaping_follows_the_text_format() {
+        let cases = [
+            ("plain", true, "plain"),
+            ("a\\b", true, "a\\\\b"),
+            ("line\nbreak", true, "line\\nbreak"),
+            ("say \"hi\"", true, "say \\\"hi\\\""),
+            ("say \"hi\"", false, "say \"hi\""),
+            ("tab\tstays", true, "tab\tstays"),
+            ("🚀", true, "🚀"),
+            ("", true, ""),
+        ];
+        for (text, quotes, expected) in cases {
+            let mut out = Vec::new();
+            escape_into(&mut out, text, quotes);
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_token_label_set_is_escaped_and_in_order() {
+        let token = ApiToken {
+            id: "00T1".into(),
+            name: "C:\\ci \"nightly\"\n".into(),
+            user_id: "00u1".into(),
+            client_name: String::new(),
+            network_connection: String::new(),
+            window: chrono::TimeDelta::days(30),
+            created: None,
+            expires_at: chrono::DateTime::UNIX_EPOCH,
+        };
+        assert_eq!(
+            &*token_labels("acme", &token),
+            br#"org="acme",token_id="00T1",token_name="C:\\ci \"nightly\"\n",user_id="00u1""#
+        );
+        let mut out = Vec::new();
+        write_series_start(&mut out, "m", b"a=\"1\"");
+        write_label(&mut out, "b", "x\"y");
+        assert_eq!(out, br#"m{a="1",b="x\"y""#);
+    }
+}

@@ -1,0 +1,158 @@
+//! What the exporter publishes about each org: an immutable snapshot, swapped in whole.
+//!
+//! Each poller builds a new [`OrgSnapshot`] after every poll attempt and publishes it through
+//! [`Snapshots`]; a scrape or a page takes the current `Arc` of every org and renders from it.
+//! Publishing is an atomic pointer swap (`arc-swap`): a scrape never waits for a poll, a poll
+//! never waits for a scrape, and a scrape sees every org as one poll left it, never half-applied.
+//! Nothing in a snapshot is the poller's working memory (cursors, budgets): it only flows out.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+
+use crate::enrich::Enrichment;
+use crate::okta::{ApiToken, PollError, PollErrorReason, RateLimit};
+
+/// Why a known token left the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RemovalReason {
+    /// Its last known expiry has passed: Okta revoked it for lack of use.
+    Expired,
+    /// It vanished before its expiry: revoked by an admin, or its owner was deactivated.
+    Revoked,
+}
+
+impl RemovalReason {
+    pub const ALL: [RemovalReason; 2] = [Self::Expired, Self::Revoked];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
+/// The OAuth 2.0 side of an org at publication time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OAuthFacts {
+    /// Token requests by result, since start.
+    pub requests: Vec<(&'static str, u64)>,
+    /// When the access token in use expires.
+    pub access_token_expiry: Option<std::time::SystemTime>,
+}
+
+/// One org as its last poll left it. Built by the poller, read by the renderers; never changed
+/// once published.
+#[derive(Debug, Clone, Default)]
+pub struct OrgSnapshot {
+    pub name: String,
+    /// The org's origin, for the landing page.
+    pub url: String,
+    /// How often the org is polled.
+    pub poll_interval: Duration,
+    /// The last complete token set, sorted by id.
+    pub tokens: Arc<Vec<ApiToken>>,
+    /// Each token's labels in the text format, escaped, in the order of `tokens`: prepared once
+    /// per poll so that scrapes only copy them.
+    pub token_labels: Arc<Vec<Box<[u8]>>>,
+    /// The OAuth 2.0 token requests and access token, when the org uses an app.
+    pub oauth: Option<OAuthFacts>,
+    /// Whether a poll has finished (successfully or not) since start.
+    pub first_poll_done: bool,
+    /// Whether the last poll succeeded.
+    pub up: bool,
+    pub last_poll: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_poll_duration: Option<Duration>,
+    /// The last poll's failure, when it failed.
+    pub last_error: Option<PollError>,
+    pub poll_errors: BTreeMap<PollErrorReason, u64>,
+    /// Answers received, by endpoint and HTTP status.
+    pub responses: BTreeMap<(&'static str, u16), u64>,
+    pub rate_limits: BTreeMap<&'static str, RateLimit>,
+    pub removed: BTreeMap<RemovalReason, u64>,
+    /// Token objects that could not be decoded, over all polls.
+    pub undecodable_tokens: u64,
+    /// Owners and System Log findings.
+    pub enrichment: Enrichment,
+}
+
+impl OrgSnapshot {
+    /// An org before its first poll.
+    pub fn new(name: impl Into<String>, url: impl Into<String>) -> OrgSnapshot {
+        OrgSnapshot {
+            name: name.into(),
+            url: url.into(),
+            ..OrgSnapshot::default()
+        }
+    }
+}
+
+/// The current snapshot of every org: written by the pollers, read by the HTTP server.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshots {
+    orgs: Arc<Vec<ArcSwap<OrgSnapshot>>>,
+}
+
+impl Snapshots {
+    pub fn new(orgs: impl IntoIterator<Item = OrgSnapshot>) -> Snapshots {
+        Snapshots {
+            orgs: Arc::new(orgs.into_iter().map(ArcSwap::from_pointee).collect()),
+        }
+    }
+
+    /// Replaces org `index`'s snapshot.
+    pub fn publish(&self, index: usize, snapshot: OrgSnapshot) {
+        self.orgs[index].store(Arc::new(snapshot));
+    }
+
+    /// Org `index`'s current snapshot.
+    pub fn get(&self, index: usize) -> Arc<OrgSnapshot> {
+        self.orgs[index].load_full()
+    }
+
+    pub fn len(&self) -> usize {
+        self.orgs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.orgs.is_empty()
+    }
+
+    /// Every org's current snapshot, for one scrape or page.
+    pub fn all(&self) -> Vec<Arc<OrgSnapshot>> {
+        self.orgs.iter().map(ArcSwap::load_full).collect()
+    }
+
+    /// Ready once every org finished its first poll attempt.
+    pub fn ready(&self) -> bool {
+        self.orgs.iter().all(|o| o.load().first_poll_done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_published_snapshot_replaces_the_old_one_whole_and_old_readers_keep_theirs() {
+        let snapshots = Snapshots::new([OrgSnapshot::new("a", ""), OrgSnapshot::new("b", "")]);
+        assert!(!snapshots.ready());
+        let before = snapshots.all();
+        let mut next = OrgSnapshot::new("a", "");
+        next.first_poll_done = true;
+        next.up = true;
+        snapshots.publish(0, next);
+        assert!(!before[0].up, "a reader's snapshot never changes under it");
+        assert!(snapshots.get(0).up);
+        assert!(!snapshots.ready(), "b has not polled yet");
+        let mut b = OrgSnapshot::new("b", "");
+        b.first_poll_done = true;
+        snapshots.publish(1, b);
+        assert!(snapshots.ready());
+    }
+}
