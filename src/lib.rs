@@ -25,4 +25,5 @@ pub mod simulator;
 pub mod snapshot;
 pub mod state;
 pub mod status;
+pub mod storage;
 pub mod web_config;
