@@ -140,7 +140,21 @@ fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
     if let Some(interval) = cli.okta.poll_interval {
         config.poll_interval = interval;
     }
+    if let Some(path) = &cli.okta.storage_path {
+        config.storage_path = Some(storage_flag(path)?);
+    }
     Ok(config)
+}
+
+/// `--storage.path`, checked like the file's `storage_path`.
+fn storage_flag(path: &std::path::Path) -> Result<std::path::PathBuf, ConfigError> {
+    crate::config::check_storage_path(path).map_err(|message| ConfigError {
+        source: "command line".into(),
+        line: 0,
+        column: 0,
+        key: "--storage.path".into(),
+        message,
+    })
 }
 
 /// Starts the simulated org on a loopback port and returns a config that polls it.
@@ -149,9 +163,14 @@ async fn start_demo(cli: &Cli) -> std::io::Result<Config> {
     let simulator = Simulator::start_demo(api_token.expose(), chrono::Utc::now()).await?;
     tracing::info!(url = %simulator.url(), "started the simulated Okta org");
     let url = crate::config::parse_org_url(&simulator.url()).map_err(std::io::Error::other)?;
+    let storage_path = match &cli.okta.storage_path {
+        Some(path) => Some(storage_flag(path).map_err(std::io::Error::other)?),
+        None => None,
+    };
     Ok(Config {
         poll_interval: cli.okta.poll_interval.unwrap_or(DEMO_POLL_INTERVAL),
         client: Default::default(),
+        storage_path,
         orgs: vec![crate::config::OrgConfig {
             name: "demo".into(),
             url,
@@ -198,13 +217,18 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
                 return ExitCode::FAILURE;
             }
         };
+        let state = match &config.storage_path {
+            Some(dir) => restore(dir, &org.name, org_origin(org)),
+            None => OrgState::new(&org.name, org_origin(org)),
+        };
         let poller = Poller::new(
-            OrgState::new(&org.name, org_origin(org)),
+            state,
             client,
             config.poll_interval,
             enrich_within_scopes(org),
             snapshots.clone(),
             index,
+            config.storage_path.clone(),
         );
         pollers.push(tokio::spawn(poller.run(stopped.clone())));
     }
@@ -235,6 +259,26 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
     }
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// The org's state as its state file left it, or a fresh one (saying why, once).
+fn restore(dir: &std::path::Path, org: &str, url: &str) -> OrgState {
+    match crate::storage::load(dir, org, url, chrono::Utc::now()) {
+        crate::storage::Loaded::Restored(record) => {
+            let state = OrgState::restore(record);
+            tracing::info!(org, tokens = state.facts.tokens.len(), last_successful_poll = ?state.facts.last_success, "restored the last known state; serving it until Okta answers");
+            state
+        }
+        crate::storage::Loaded::Missing => {
+            tracing::info!(org, dir = %dir.display(), "no state file yet; starting empty");
+            OrgState::new(org, url)
+        }
+        crate::storage::Loaded::Refused { problem, kept_at } => {
+            let kept_at = kept_at.map(|p| p.display().to_string());
+            tracing::warn!(org, error = %problem, kept_at = kept_at.as_deref().unwrap_or("(not moved)"), "ignoring a state file that cannot be trusted; starting empty");
+            OrgState::new(org, url)
+        }
+    }
 }
 
 /// The org's URL as the landing page shows it.

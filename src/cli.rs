@@ -116,6 +116,11 @@ pub struct OktaArgs {
     #[arg(long = "okta.org-name", value_name = "NAME", requires = "org_url")]
     pub org_name: Option<String>,
 
+    /// Directory for each org's state file, so that a restart serves the last known tokens at
+    /// once and counts tokens that lapsed meanwhile; wins over the config file's storage_path.
+    #[arg(long = "storage.path", value_name = "DIR", global = true)]
+    pub storage_path: Option<PathBuf>,
+
     /// How often to poll each org, e.g. 30s, 5m, 1h [default: 5m, or the config file's poll_interval].
     #[arg(long = "okta.poll-interval", value_name = "DURATION", value_parser = parse_duration, global = true)]
     pub poll_interval: Option<Duration>,

@@ -47,6 +47,8 @@ pub struct Config {
     pub poll_interval: Duration,
     pub client: HttpSettings,
     pub orgs: Vec<OrgConfig>,
+    /// Where each org's state file lives (`--storage.path`, `storage_path:`); `None`: nowhere.
+    pub storage_path: Option<PathBuf>,
 }
 
 /// One Okta org to poll.
@@ -162,6 +164,7 @@ impl ConfigError {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     poll_interval: Option<Spanned<String>>,
+    storage_path: Option<Spanned<String>>,
     http: Option<RawHttp>,
     orgs: Option<Spanned<Vec<RawOrg>>>,
 }
@@ -287,6 +290,12 @@ impl Config {
             .http
             .as_ref()
             .map_or(Ok(HttpSettings::default()), |h| h.resolve(&at))?;
+        let storage_path = match &raw.storage_path {
+            Some(v) => Some(
+                check_storage_path(Path::new(&v.value)).map_err(|m| at.at(v, "storage_path", m))?,
+            ),
+            None => None,
+        };
         let orgs = raw.orgs.ok_or_else(|| ConfigError {
             source: source.to_owned(),
             line: 1,
@@ -331,6 +340,7 @@ impl Config {
             poll_interval,
             client,
             orgs: resolved,
+            storage_path,
         })
     }
 }
@@ -413,6 +423,7 @@ impl Config {
         Ok(Config {
             poll_interval: DEFAULT_POLL_INTERVAL,
             client: HttpSettings::default(),
+            storage_path: None,
             orgs: vec![OrgConfig {
                 name,
                 url,
@@ -664,6 +675,19 @@ fn warn_if_readable_by_others(path: &Path) {
 
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_: &Path) {}
+
+/// Checks a state directory: it must exist and be a directory (the exporter writes a file per
+/// org in it, and does not create it, so that a typo does not scatter state around).
+pub fn check_storage_path(path: &Path) -> Result<PathBuf, String> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Ok(path.to_owned()),
+        Ok(_) => Err(format!("{} is not a directory", path.display())),
+        Err(e) => Err(format!(
+            "cannot use {} as the state directory: {e}; create it, writable by the exporter's user",
+            path.display()
+        )),
+    }
+}
 
 /// Tunables of the Okta HTTP client (`http:` in the config file). The defaults suit a real Okta org.
 #[derive(Debug, Clone, PartialEq)]

@@ -105,6 +105,16 @@ impl Enrichment {
         }
     }
 
+    /// Applies the settings to an enrichment restored from a state file: what is configured off
+    /// is off, and what was learnt before stays.
+    pub fn configure(&mut self, settings: &EnrichSettings) {
+        let fresh = Enrichment::new(settings);
+        self.owners_off = fresh.owners_off;
+        self.system_log_off = fresh.system_log_off;
+        self.suspicious_lookback = fresh.suspicious_lookback;
+        self.events = fresh.events;
+    }
+
     /// Whether the token counts as suspicious (yellow) at `now`.
     pub fn is_suspicious(&self, token_id: &str, now: DateTime<Utc>) -> bool {
         !self.suspicious.is_empty()

@@ -60,10 +60,11 @@ pub enum Family {
     EnrichmentEnabled,
     OAuthTokenRequests,
     OAuthTokenExpiry,
+    StorageWriteFailures,
 }
 
 impl Family {
-    pub const ALL: [Family; 26] = [
+    pub const ALL: [Family; 27] = [
         Family::Expiry,
         Family::TimeToExpiry,
         Family::LastUsed,
@@ -90,6 +91,7 @@ impl Family {
         Family::EnrichmentEnabled,
         Family::OAuthTokenRequests,
         Family::OAuthTokenExpiry,
+        Family::StorageWriteFailures,
     ];
 
     pub const fn spec(self) -> Spec {
@@ -249,6 +251,12 @@ impl Family {
                 MetricType::GAUGE,
                 &["org"],
                 "When the OAuth 2.0 access token in use expires, in Unix seconds; the exporter renews it shortly before. Only for orgs that use an OAuth 2.0 app.",
+            ),
+            Family::StorageWriteFailures => (
+                "okta_storage_write_failures_total",
+                MetricType::COUNTER,
+                &["org"],
+                "Failed writes of the org's state file in --storage.path since start; while it fails, a restart starts without the last known tokens.",
             ),
         };
         Spec {
@@ -458,6 +466,9 @@ pub fn org_families(orgs: &[Arc<OrgSnapshot>], now: DateTime<Utc>) -> Vec<Metric
             &[name, "system_log"],
             enabled(org.enrichment.system_log_off),
         );
+        if let Some(failures) = org.storage_write_failures {
+            families.push(Family::StorageWriteFailures, &[name], failures as f64);
+        }
         if let Some(oauth) = &org.oauth {
             for (result, count) in &oauth.requests {
                 families.push(Family::OAuthTokenRequests, &[name, result], *count as f64);

@@ -5,6 +5,7 @@
 //! failure is logged once when the org's health changes, not on every attempt, so a long outage
 //! does not flood the log.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use rand::Rng;
 use tokio::sync::watch;
 
 use crate::config::EnrichSettings;
-use crate::enrich::{self, Enrichment};
+use crate::enrich;
 use crate::okta::{OktaClient, PollStats};
 use crate::snapshot::{OAuthFacts, Snapshots};
 use crate::state::{OrgState, Transition};
@@ -26,6 +27,10 @@ pub struct Poller {
     pub snapshots: Snapshots,
     /// This org's place in `snapshots`.
     pub index: usize,
+    /// Where the state file is written after each successful poll.
+    pub storage: Option<PathBuf>,
+    /// Whether the last write of the state file failed (to warn once, not at every poll).
+    storage_failing: bool,
 }
 
 impl Poller {
@@ -36,8 +41,10 @@ impl Poller {
         enrich: EnrichSettings,
         snapshots: Snapshots,
         index: usize,
+        storage: Option<PathBuf>,
     ) -> Poller {
-        state.facts.enrichment = Enrichment::new(&enrich);
+        state.facts.enrichment.configure(&enrich);
+        state.facts.storage_write_failures = storage.as_ref().map(|_| 0);
         state.facts.poll_interval = interval;
         let poller = Poller {
             state,
@@ -45,6 +52,8 @@ impl Poller {
             enrich,
             snapshots,
             index,
+            storage,
+            storage_failing: false,
         };
         poller.publish();
         poller
@@ -73,6 +82,39 @@ impl Poller {
             access_token_expiry: stats.access_token_expiry(),
         });
         self.snapshots.publish(self.index, snapshot);
+    }
+
+    /// Writes the state file, off the runtime's threads; a failure keeps the poll's result and
+    /// is counted, and logged when it starts and when it ends.
+    async fn save(&mut self) {
+        let Some(dir) = self.storage.clone() else {
+            return;
+        };
+        let record = self.state.to_record(Utc::now());
+        let result = tokio::task::spawn_blocking(move || crate::storage::save(&dir, &record))
+            .await
+            .unwrap_or_else(|e| {
+                Err(crate::storage::StorageError::Write {
+                    path: self.storage.clone().unwrap_or_default(),
+                    source: std::io::Error::other(e),
+                })
+            });
+        let org = &self.state.facts.name;
+        match result {
+            Ok(path) => {
+                if std::mem::take(&mut self.storage_failing) {
+                    tracing::info!(org = %org, path = %path.display(), "writing the state file works again");
+                }
+            }
+            Err(error) => {
+                *self.state.facts.storage_write_failures.get_or_insert(0) += 1;
+                if !std::mem::replace(&mut self.storage_failing, true) {
+                    tracing::warn!(org = %org, error = %error, "cannot write the state file; polling goes on, but a restart will start empty");
+                } else {
+                    tracing::debug!(org = %org, error = %error, "cannot write the state file");
+                }
+            }
+        }
     }
 
     /// One poll: list every token, enrich them, and publish the result.
@@ -104,6 +146,7 @@ impl Poller {
                 let transition =
                     self.state
                         .apply_success(list, enrichment, Utc::now(), duration, stats);
+                self.save().await;
                 self.publish();
                 let elapsed_ms = duration.as_millis() as u64;
                 crate::allocator::release_freed_memory();

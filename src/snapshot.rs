@@ -79,6 +79,8 @@ pub struct OrgSnapshot {
     pub undecodable_tokens: u64,
     /// Owners and System Log findings.
     pub enrichment: Enrichment,
+    /// Failed writes of the state file since start; `None` without `--storage.path`.
+    pub storage_write_failures: Option<u64>,
 }
 
 impl OrgSnapshot {

@@ -5,16 +5,20 @@
 //! never touches the token set: only a poll in which every page arrived replaces it. The token
 //! labels are escaped here, once per poll, so that scrapes only copy them.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::enrich::{Enrichment, LogCursor};
+use crate::enrich::{Enrichment, LogCursor, Owner, Suspicion};
 use crate::okta::client::TokenList;
+use crate::okta::model::status_keeps_tokens_usable;
 use crate::okta::{PollError, PollStats};
 use crate::snapshot::{OrgSnapshot, RemovalReason};
+use crate::storage::{
+    Counters, OrgRecord, OwnerRecord, RevocationRecord, SuspicionRecord, TokenRecord,
+};
 
 /// One org as its poller knows it.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +46,119 @@ impl OrgState {
             facts: OrgSnapshot::new(name, url),
             log: LogCursor::default(),
         }
+    }
+
+    /// The state a state file describes: tokens, owners, System Log findings and cursor, the
+    /// last success and the counters, as they were. Not up until a poll succeeds.
+    pub fn restore(record: OrgRecord) -> OrgState {
+        let mut state = OrgState::new(record.org, record.url);
+        let tokens: Vec<_> = record.tokens.iter().map(TokenRecord::to_token).collect();
+        state.facts.token_labels = Arc::new(
+            tokens
+                .iter()
+                .map(|t| crate::exposition::token_labels(&state.facts.name, t))
+                .collect(),
+        );
+        state.facts.tokens = Arc::new(tokens);
+        state.facts.last_success = Some(record.last_successful_poll);
+        state.facts.enrichment.owners = Arc::new(
+            record
+                .owners
+                .into_iter()
+                .map(|o| {
+                    let owner = Owner {
+                        usable: status_keeps_tokens_usable(&o.status),
+                        login: o.login,
+                        status: o.status,
+                        fetched_at: o.fetched_at,
+                    };
+                    (o.user_id, owner)
+                })
+                .collect(),
+        );
+        state.facts.enrichment.suspicious = Arc::new(
+            record
+                .suspicious
+                .into_iter()
+                .map(|s| {
+                    let suspicion = Suspicion {
+                        last: s.last,
+                        count: s.count,
+                    };
+                    (s.token_id, suspicion)
+                })
+                .collect(),
+        );
+        state.log.until = record.system_log_until;
+        state.log.revoked_by = record
+            .revocations
+            .into_iter()
+            .map(|r| (r.token_id, (r.actor, r.at)))
+            .collect();
+        state.facts.removed = BTreeMap::from([
+            (
+                RemovalReason::Expired,
+                record.counters.tokens_removed_expired,
+            ),
+            (
+                RemovalReason::Revoked,
+                record.counters.tokens_removed_revoked,
+            ),
+        ]);
+        state
+    }
+
+    /// What the state file keeps of this state (nothing secret: Okta never returns a token's
+    /// secret, and credentials are not part of the state).
+    pub fn to_record(&self, now: DateTime<Utc>) -> OrgRecord {
+        let facts = &self.facts;
+        let mut record = OrgRecord::new(&facts.name, &facts.url, now);
+        record.last_successful_poll = facts.last_success.unwrap_or(now);
+        record.tokens = facts.tokens.iter().map(TokenRecord::from_token).collect();
+        let mut owners: Vec<_> = facts
+            .enrichment
+            .owners
+            .iter()
+            .map(|(user_id, o)| OwnerRecord {
+                user_id: user_id.clone(),
+                login: o.login.clone(),
+                status: o.status.clone(),
+                fetched_at: o.fetched_at,
+            })
+            .collect();
+        owners.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        record.owners = owners;
+        let mut suspicious: Vec<_> = facts
+            .enrichment
+            .suspicious
+            .iter()
+            .map(|(token_id, s)| SuspicionRecord {
+                token_id: token_id.clone(),
+                last: s.last,
+                count: s.count,
+            })
+            .collect();
+        suspicious.sort_by(|a, b| a.token_id.cmp(&b.token_id));
+        record.suspicious = suspicious;
+        record.system_log_until = self.log.until;
+        let mut revocations: Vec<_> = self
+            .log
+            .revoked_by
+            .iter()
+            .map(|(token_id, (actor, at))| RevocationRecord {
+                token_id: token_id.clone(),
+                actor: actor.clone(),
+                at: *at,
+            })
+            .collect();
+        revocations.sort_by(|a, b| a.token_id.cmp(&b.token_id));
+        record.revocations = revocations;
+        let removed = |reason| facts.removed.get(&reason).copied().unwrap_or(0);
+        record.counters = Counters {
+            tokens_removed_expired: removed(RemovalReason::Expired),
+            tokens_removed_revoked: removed(RemovalReason::Revoked),
+        };
+        record
     }
 
     /// The snapshot to publish: a copy of the facts (the token set and owners are shared `Arc`s).

@@ -150,12 +150,18 @@ impl User {
     /// `Some(true)` for the statuses that leave tokens alone (password expiry, lock-out, recovery
     /// and the pre-activation states do not touch tokens); `None` for a status Okta adds later.
     pub fn keeps_tokens_usable(&self) -> Option<bool> {
-        match self.status.as_str() {
-            "SUSPENDED" | "DEPROVISIONED" => Some(false),
-            "ACTIVE" | "RECOVERY" | "PASSWORD_EXPIRED" | "LOCKED_OUT" | "STAGED"
-            | "PROVISIONED" | "ACTIVATING" => Some(true),
-            _ => None,
-        }
+        status_keeps_tokens_usable(&self.status)
+    }
+}
+
+/// Whether a user status (as Okta spells it) leaves the user's API tokens usable; `None` for a
+/// status Okta adds later.
+pub fn status_keeps_tokens_usable(status: &str) -> Option<bool> {
+    match status {
+        "SUSPENDED" | "DEPROVISIONED" => Some(false),
+        "ACTIVE" | "RECOVERY" | "PASSWORD_EXPIRED" | "LOCKED_OUT" | "STAGED" | "PROVISIONED"
+        | "ACTIVATING" => Some(true),
+        _ => None,
     }
 }
 
