@@ -468,3 +468,206 @@ async fn a_red_token_pages_through_prometheus_and_alertmanager_and_every_dashboa
         empty.join("\n")
     );
 }
+
+/// Writes the config of an exporter with two orgs on the same simulated Okta: `test-org` with
+/// `token`, and `refused`, whose token Okta never accepts.
+fn two_org_config(dir: &Path, sim_url: &str, token: &str, name: &str) -> PathBuf {
+    let write_secret = |file: &str, value: &str| {
+        let path = dir.join(file);
+        std::fs::write(&path, value).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        path
+    };
+    let good = write_secret(&format!("{name}-test-org.token"), token);
+    let refused = write_secret(&format!("{name}-refused.token"), "never-accepted");
+    let config = dir.join(format!("{name}.yml"));
+    std::fs::write(
+        &config,
+        format!(
+            "poll_interval: 2s\nhttp:\n  retries: 0\norgs:\n  - name: test-org\n    url: {sim_url}\n    auth:\n      ssws:\n        token_file: {}\n  - name: refused\n    url: {sim_url}\n    auth:\n      ssws:\n        token_file: {}\n",
+            good.display(),
+            refused.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_during_an_okta_outage_resolves_nothing_and_a_lapse_meanwhile_pages() {
+    let Some(prometheus) = require_tool("prometheus", "prometheus") else {
+        return;
+    };
+    let Some(alertmanager) = require_tool("prometheus-alertmanager", "prometheus-alertmanager")
+    else {
+        return;
+    };
+    const CRITICAL_TOKEN: &str = "00Te2eCritical000001";
+    const LAPSING_TOKEN: &str = "00Te2eLapsing0000002";
+    let lapsing = sim_token(
+        LAPSING_TOKEN,
+        "Nightly export",
+        TimeDelta::seconds(20),
+        "P30D",
+    );
+    let lapses_at = lapsing.expires_at;
+    let sim = Simulator::start(
+        API_TOKEN,
+        vec![
+            sim_token(
+                CRITICAL_TOKEN,
+                "SCIM provisioning",
+                TimeDelta::hours(12),
+                "P30D",
+            ),
+            lapsing,
+            sim_token(GREEN_TOKEN, "SIEM feed", TimeDelta::days(30), "P30D"),
+        ],
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("state");
+    std::fs::create_dir(&storage).unwrap();
+    let exporter_port = free_port();
+    let start_exporter = |name: &str, token: &str| {
+        let config = two_org_config(dir.path(), &sim.url(), token, name);
+        Exporter::spawn(
+            vec![
+                format!("--config.file={}", config.display()),
+                format!("--web.listen-address=127.0.0.1:{exporter_port}"),
+                format!("--storage.path={}", storage.display()),
+                "--log.level=debug".into(),
+            ],
+            tempfile::tempdir().unwrap(),
+        )
+    };
+    let first = start_exporter("first", API_TOKEN);
+    first.wait_for("the tokens", Duration::from_secs(20), |s| {
+        find(s, "okta_api_token_info", &[]).len() == 3
+    });
+
+    let receiver = WebhookReceiver::start();
+    let (rules, alertmanager_config) = test_copies(dir.path(), receiver.port);
+    // Resolved notifications must not wait for the example's 5-minute group interval.
+    let shortened = std::fs::read_to_string(&alertmanager_config)
+        .unwrap()
+        .replace("group_interval: 5m", "group_interval: 1s");
+    std::fs::write(&alertmanager_config, shortened).unwrap();
+    let am_port = free_port();
+    let am = Daemon::start(
+        "alertmanager",
+        &alertmanager,
+        &[
+            format!("--config.file={}", alertmanager_config.display()),
+            format!("--storage.path={}", dir.path().join("am").display()),
+            format!("--web.listen-address=127.0.0.1:{am_port}"),
+            "--cluster.listen-address=".into(),
+        ],
+        dir.path(),
+    );
+    let prom_port = free_port();
+    let prometheus_config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &prometheus_config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{}']\n\
+             alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\n\
+             scrape_configs:\n  - job_name: okta-token-exporter\n    static_configs:\n      - targets: ['127.0.0.1:{exporter_port}']\n",
+            rules.display(),
+        ),
+    )
+    .unwrap();
+    let prom = Daemon::start(
+        "prometheus",
+        &prometheus,
+        &[
+            format!("--config.file={}", prometheus_config.display()),
+            format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
+            format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        ],
+        dir.path(),
+    );
+    let firing = |name: &str, label: &str, value: &str| {
+        receiver.alerts().iter().any(|(_, a)| {
+            a["labels"]["alertname"] == name
+                && a["labels"][label] == value
+                && a["status"] == "firing"
+        })
+    };
+    wait_until(
+        "the 24-hour page and the never-polled org's page",
+        Duration::from_secs(120),
+        &[&prom, &am],
+        || {
+            firing(
+                "OktaApiTokenExpiresWithin24Hours",
+                "token_id",
+                CRITICAL_TOKEN,
+            ) && firing("OktaExporterOrgNeverPolled", "org", "refused")
+        },
+    );
+    let (path, never) = receiver
+        .alerts()
+        .into_iter()
+        .find(|(_, a)| a["labels"]["alertname"] == "OktaExporterOrgNeverPolled")
+        .unwrap();
+    assert_eq!(path, "/okta/pager", "an org never polled pages: {never}");
+    assert_eq!(never["labels"]["severity"], "critical");
+
+    // Down while Okta fails, and the nightly token lapses meanwhile.
+    assert!(first.terminate().success());
+    assert!(sim.remove_token(LAPSING_TOKEN));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while chrono::Utc::now() <= lapses_at {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Back, but Okta refuses every poll (the token was rotated under it): it serves the tokens
+    // it knew from its state file.
+    let second = start_exporter("second", "a-rotated-token");
+    second.wait_for("a refused poll", Duration::from_secs(20), |s| {
+        value(
+            s,
+            "okta_poll_errors_total",
+            &[("org", "test-org"), ("reason", "unauthorized")],
+        ) >= 1.0
+    });
+    let outage = Instant::now();
+    wait_until("20 s of outage", Duration::from_secs(30), &[&prom], || {
+        outage.elapsed() >= Duration::from_secs(20)
+    });
+    assert!(second.terminate().success());
+    // Okta answers again: the first poll finds the nightly token gone past its expiry.
+    let third = start_exporter("third", API_TOKEN);
+    third.wait_for("the lapse counted", Duration::from_secs(20), |s| {
+        value(
+            s,
+            "okta_api_tokens_removed_total",
+            &[("org", "test-org"), ("reason", "expired")],
+        ) == 1.0
+    });
+    wait_until(
+        "OktaApiTokenLapsed at the pager",
+        Duration::from_secs(60),
+        &[&prom, &am],
+        || firing("OktaApiTokenLapsed", "org", "test-org"),
+    );
+
+    let resolved: Vec<Value> = receiver
+        .alerts()
+        .into_iter()
+        .filter(|(_, a)| a["status"] == "resolved" && a["labels"]["token_id"] == CRITICAL_TOKEN)
+        .map(|(_, a)| a)
+        .collect();
+    assert!(
+        resolved.is_empty(),
+        "a restart during an outage resolved the page of a token that still expires: {resolved:?}\n{}",
+        prom.output()
+    );
+    drop(third);
+}
