@@ -182,7 +182,6 @@ impl fmt::Debug for WebSettings {
 }
 
 /// A web configuration file and the settings last loaded from it.
-#[derive(Debug)]
 pub struct WebConfigFile {
     path: PathBuf,
     /// What connections and requests read: swapped whole, loaded without a lock.
@@ -191,7 +190,16 @@ pub struct WebConfigFile {
     files: Mutex<Files>,
 }
 
-#[derive(Debug)]
+impl fmt::Debug for WebConfigFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not the digests of the files read: one of them is the private key.
+        f.debug_struct("WebConfigFile")
+            .field("path", &self.path)
+            .field("settings", &self.current())
+            .finish_non_exhaustive()
+    }
+}
+
 struct Files {
     /// The state of the config file and every file it names, when the settings were read.
     loaded: Fingerprint,
@@ -303,11 +311,9 @@ impl Drop for Watcher {
 }
 
 /// The state of a set of files when they were read; a change in any means a reload.
-#[derive(Debug, Clone)]
 struct Fingerprint(Vec<Seen>);
 
 /// One file as it was read.
-#[derive(Debug, Clone)]
 struct Seen {
     path: PathBuf,
     /// `None` when the file did not exist (or could not be looked at).
