@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{IntGaugeVec, Opts, Registry};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::cli::{Cli, Command};
@@ -181,8 +180,7 @@ async fn start_demo(cli: &Cli) -> std::io::Result<Config> {
 }
 
 async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> ExitCode {
-    let address = server::bind_address(&cli.web.listen_address);
-    let listener = match TcpListener::bind(&address).await {
+    let listener = match server::listen(&cli.web.listen_address).await {
         Ok(listener) => listener,
         Err(e) => {
             tracing::error!(address = %cli.web.listen_address, error = %e, "cannot listen; is another process using the port? Change it with --web.listen-address");
@@ -235,7 +233,7 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
     let local = listener
         .local_addr()
         .map(|a| a.to_string())
-        .unwrap_or(address);
+        .unwrap_or_else(|_| cli.web.listen_address.clone());
     let https = web.as_ref().is_some_and(|w| w.current().tls.is_some());
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),

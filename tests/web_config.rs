@@ -1,12 +1,13 @@
 //! `--web.config.file` on the real binary, driven by a real TLS client (reqwest with rustls):
 //! HTTPS, client certificates, basic auth, response headers, rotation without a restart, and bad
-//! files refused at start.
+//! files refused at start. Also `--web.listen-address`: `:PORT` answers on IPv4 and IPv6.
 
 mod common;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use okta_token_exporter::simulator::Simulator;
@@ -16,6 +17,8 @@ use rcgen::{
 };
 
 const API_TOKEN: &str = "00web-config-test-token";
+/// How long a change may take to apply: the watcher looks once a second.
+const WAIT: Duration = Duration::from_secs(15);
 
 /// A certificate authority that signs server and client certificates.
 struct Authority {
@@ -103,6 +106,56 @@ fn client(ca: &str, identity: Option<&Leaf>) -> reqwest::Client {
     builder.build().unwrap()
 }
 
+/// Runs `probe` until its answer satisfies `done`, or fails after [`WAIT`] with the last answer.
+async fn eventually<T, F>(what: &str, mut probe: impl FnMut() -> F, done: impl Fn(&T) -> bool)
+where
+    T: std::fmt::Debug,
+    F: Future<Output = T>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let answer = probe().await;
+        if done(&answer) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; last answer: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the log lines written after the first `from` satisfy `done`; returns them.
+async fn log_after(
+    exporter: &Exporter,
+    from: usize,
+    what: &str,
+    done: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let logs = exporter.logs().split_off(from);
+        if done(&logs) {
+            return logs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what} in the log:\n{}",
+            exporter.logs().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn count(lines: &[String], text: &str) -> usize {
+    lines.iter().filter(|l| l.contains(text)).count()
+}
+
+/// What the watcher logs at trace level each time it looks at the files.
+const LOOKED: &str = "looked at the web config files";
+const COMPLAINT: &str = "cannot reload the web config";
+
 async fn status_of(request: reqwest::RequestBuilder) -> Result<u16, String> {
     match request.send().await {
         Ok(response) => Ok(response.status().as_u16()),
@@ -175,6 +228,17 @@ async fn basic_auth_lets_in_the_right_password_only_and_never_logs_it() {
     let (_sim, exporter) = exporter_with(&web).await;
     let http = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", exporter.base);
+    eventually(
+        "the first poll (ready)",
+        || {
+            status_of(
+                http.get(url("/-/ready"))
+                    .basic_auth("prometheus", Some(canary)),
+            )
+        },
+        |status| *status == Ok(200),
+    )
+    .await;
 
     for path in ["/metrics", "/", "/-/healthy", "/-/ready"] {
         let cases = [
@@ -209,7 +273,7 @@ async fn basic_auth_lets_in_the_right_password_only_and_never_logs_it() {
             .send()
             .await
             .unwrap();
-        assert_ne!(response.status(), 401, "{path} with the right password");
+        assert_eq!(response.status(), 200, "{path} with the right password");
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     }
     let samples = parse_metrics(
@@ -276,11 +340,12 @@ async fn certificates_and_passwords_rotate_without_a_restart() {
 
     install(new_ca.server());
     write(dir.path(), "web.yml", &web_yaml("second", "v2"));
-    assert_eq!(
-        get(&new_ca, "second").await,
-        Ok(200),
-        "the new certificate and password apply"
-    );
+    eventually(
+        "the new certificate and password to apply",
+        || get(&new_ca, "second"),
+        |status| *status == Ok(200),
+    )
+    .await;
     assert!(
         get(&old_ca, "second").await.is_err(),
         "the old certificate is no longer served"
@@ -290,28 +355,52 @@ async fn certificates_and_passwords_rotate_without_a_restart() {
         Ok(401),
         "the old password no longer works"
     );
+    assert!(exporter
+        .logs()
+        .iter()
+        .any(|l| l.contains("reloaded the web config")));
 
-    // A broken change keeps what is in force, and says so once.
+    // A broken change keeps what is in force, and says so once however often the watcher looks.
+    let mark = exporter.logs().len();
     write(dir.path(), "web.yml", "tls_server_config: [broken\n");
+    log_after(&exporter, mark, "the complaint", |l| {
+        count(l, COMPLAINT) >= 1
+    })
+    .await;
+    let logs = log_after(
+        &exporter,
+        mark,
+        "three more looks after the complaint",
+        |l| {
+            let first = l.iter().position(|l| l.contains(COMPLAINT)).unwrap();
+            count(&l[first..], LOOKED) >= 3
+        },
+    )
+    .await;
+    assert_eq!(
+        count(&logs, COMPLAINT),
+        1,
+        "logged once:\n{}",
+        logs.join("\n")
+    );
     for _ in 0..3 {
         assert_eq!(get(&new_ca, "second").await, Ok(200));
     }
-    let logs = exporter.logs();
-    let complaints = logs
-        .iter()
-        .filter(|l| l.contains("cannot reload the web config"))
-        .count();
-    assert_eq!(complaints, 1, "logged once:\n{}", logs.join("\n"));
-    assert!(logs.iter().any(|l| l.contains("reloaded the web config")));
 
     // A config naming files that do not exist yet is refused until they appear, with no further
     // change to the config itself.
     let (third_ca, fourth_ca) = (Authority::new("third CA"), Authority::new("fourth CA"));
+    let mark = exporter.logs().len();
     write(
         dir.path(),
         "web.yml",
         &web_yaml("second", "v3").replace("server.", "next."),
     );
+    log_after(&exporter, mark, "the complaint about next.crt", |l| {
+        l.iter()
+            .any(|l| l.contains(COMPLAINT) && l.contains("next.crt"))
+    })
+    .await;
     assert_eq!(
         get(&new_ca, "second").await,
         Ok(200),
@@ -320,21 +409,23 @@ async fn certificates_and_passwords_rotate_without_a_restart() {
     let next = third_ca.server();
     write(dir.path(), "next.crt", &next.cert);
     write(dir.path(), "next.key", &next.key);
-    assert_eq!(
-        get(&third_ca, "second").await,
-        Ok(200),
-        "the files appeared"
-    );
+    eventually(
+        "the files that appeared to apply",
+        || get(&third_ca, "second"),
+        |status| *status == Ok(200),
+    )
+    .await;
 
     // Only the certificate and key change: the next connection gets them.
     let rotated = fourth_ca.server();
     write(dir.path(), "next.crt", &rotated.cert);
     write(dir.path(), "next.key", &rotated.key);
-    assert_eq!(
-        get(&fourth_ca, "second").await,
-        Ok(200),
-        "a certificate rotated alone"
-    );
+    eventually(
+        "a certificate rotated alone to apply",
+        || get(&fourth_ca, "second"),
+        |status| *status == Ok(200),
+    )
+    .await;
     assert!(get(&third_ca, "second").await.is_err());
 }
 
@@ -354,6 +445,9 @@ fn a_bad_web_config_stops_the_exporter_before_it_serves() {
         ("tls_server_config:\n  cert_file: nowhere.crt\n  key_file: nowhere.key\n", ":2:14: tls_server_config.cert_file: cannot read PEM certificates"),
         ("basic_auth_users:\n  prometheus: hunter2\n", ":2:15: basic_auth_users.prometheus: not a bcrypt hash"),
         ("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAnyClientCert\n", ":4:21: tls_server_config.client_auth_type: RequireAnyClientCert accepts client certificates without verifying them"),
+        ("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS10\n", ":4:16: tls_server_config.min_version: TLS10 is refused: the TLS library here (rustls) speaks TLS12 and TLS13 only"),
+        ("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS11\n", ":4:16: tls_server_config.min_version: TLS11 is refused"),
+        ("tls_server_config:\n  cert_file: a\n  key_file: b\n  max_version: TLS11\n", ":4:16: tls_server_config.max_version: TLS11 is refused"),
     ];
     for (yaml, expected) in cases {
         let web = write(dir.path(), "web.yml", yaml);
@@ -392,4 +486,64 @@ fn a_bad_web_config_stops_the_exporter_before_it_serves() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("web config OK"));
+}
+
+/// Whether this machine can listen on IPv6 loopback. When it cannot: a loud skip locally, a
+/// failure under `CI=true`.
+fn ipv6_loopback() -> bool {
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        return true;
+    }
+    let message = "SKIPPED: this machine has no IPv6 loopback (::1), so IPv6 listening is untested";
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{message}: it is required under CI=true");
+    }
+    eprintln!("\n!!!!!!!! {message} !!!!!!!!\n");
+    false
+}
+
+/// Whether `GET /-/healthy` on this address answers 200; `false` when the connection is refused.
+fn healthy_at(host: &str, port: u16) -> bool {
+    let address = format!("{host}:{port}");
+    match std::net::TcpStream::connect(&address) {
+        Ok(_) => {
+            let (status, _, _) = http_get(&format!("http://{address}/-/healthy"));
+            assert_eq!(status, 200, "{address}");
+            true
+        }
+        Err(e) => {
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionRefused,
+                "{address}: {e}"
+            );
+            false
+        }
+    }
+}
+
+#[test]
+fn a_port_alone_listens_on_ipv4_and_ipv6_and_an_address_only_there() {
+    if !ipv6_loopback() {
+        return;
+    }
+    // (listen address, answers on 127.0.0.1, answers on ::1)
+    let cases = [
+        (":0", true, true),
+        ("127.0.0.1:0", true, false),
+        ("[::1]:0", false, true),
+    ];
+    for (listen, on_ipv4, on_ipv6) in cases {
+        let exporter = Exporter::spawn(
+            vec!["demo".into(), format!("--web.listen-address={listen}")],
+            tempfile::tempdir().unwrap(),
+        );
+        let port: u16 = exporter
+            .base
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {}", exporter.base));
+        assert_eq!(healthy_at("127.0.0.1", port), on_ipv4, "{listen} on IPv4");
+        assert_eq!(healthy_at("[::1]", port), on_ipv6, "{listen} on IPv6");
+    }
 }
