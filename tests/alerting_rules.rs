@@ -684,17 +684,14 @@ fn matcher_may_match(matcher: &str, labels: &BTreeMap<&str, &str>) -> bool {
     match op {
         "=" => actual == value,
         "!=" => actual != value,
+        // `!literal ||`: a regex this check does not understand is assumed to match.
         _ => {
             if let Some(prefix) = value.strip_suffix(".+") {
-                is_literal(prefix)
-                    .then(|| actual.starts_with(prefix) && actual.len() > prefix.len())
-                    .unwrap_or(true)
+                !is_literal(prefix) || (actual.starts_with(prefix) && actual.len() > prefix.len())
             } else if let Some(prefix) = value.strip_suffix(".*") {
-                is_literal(prefix)
-                    .then(|| actual.starts_with(prefix))
-                    .unwrap_or(true)
+                !is_literal(prefix) || actual.starts_with(prefix)
             } else {
-                is_literal(value).then(|| actual == value).unwrap_or(true)
+                !is_literal(value) || actual == value
             }
         }
     }
