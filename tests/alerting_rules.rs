@@ -1,15 +1,28 @@
 //! The monitoring assets shipped with the exporter: Prometheus rules (`alerts/`), their unit
-//! tests (`alerts/tests/`), the Alertmanager example and the Grafana dashboard (`dashboards/`).
+//! tests (`alerts/tests/`), the Alertmanager example and the Grafana dashboard (`dashboards/`),
+//! checked against what the real binary exports and against the README.
+//!
+//! The metric names and label sets the rules, their unit tests and the dashboard may use come
+//! from the real binary: `okta-token-exporter demo` (every token, owner and System Log series)
+//! and an exporter whose org answers every call with 401 (okta_up 0, errors, a last success of
+//! 0), both scraped over loopback. So a unit test cannot feed an input the exporter cannot
+//! produce, and a renamed metric breaks the rules' tests here, not in production.
 //!
 //! The rule and Alertmanager checks run Debian's `promtool` and `amtool` (packages `prometheus`
 //! and `prometheus-alertmanager`). Without them those tests print a loud SKIPPED line and pass,
 //! except on CI (`CI=true`), where a missing tool fails the test.
 
-use std::collections::BTreeSet;
-use std::io::Write;
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
 
+use common::{find, parse_metrics, Exporter, Sample, Setup};
 use serde_json::Value;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -18,21 +31,121 @@ const RULE_TESTS: &str = "alerts/tests";
 const ALERTMANAGER: &str = "alerts/alertmanager.yml";
 const DASHBOARD: &str = "dashboards/okta-api-tokens.json";
 const DASHBOARD_UID: &str = "okta-api-tokens";
-/// Every runbook URL: the README's runbook section under the base the user sets as the external
-/// label `okta_runbook_base`, or relative to the README without it (no invented host).
+/// Every runbook_url: the README of the user's copy (external label `okta_runbook_base_url`),
+/// else the README's path, then the runbook's anchor.
 const RUNBOOK_PREFIX: &str =
-    "{{ with $externalLabels.okta_runbook_base }}{{ . }}{{ else }}README.md{{ end }}#runbook-";
+    "{{ with $externalLabels.okta_runbook_base_url }}{{ . }}{{ else }}README.md{{ end }}#runbook-";
+/// Identifiers with `okta_` in the rules that are not metric names.
+const NOT_METRICS: &[&str] = &["okta_runbook_base_url"];
+/// Labels Prometheus adds to every scraped series (target labels): allowed in unit-test inputs.
+const TARGET_LABELS: &[&str] = &["job", "instance"];
+/// Series Prometheus makes itself, with the labels it gives them.
+const PROMETHEUS_SERIES: &[(&str, &[&str])] = &[("up", &["instance", "job"])];
+/// The org name `Setup` gives the failing exporter's org.
+const FAILING_ORG: &str = "test-org";
 
-/// Every metric the exporter exposes with an `okta_` prefix, the contract the rules and the
-/// dashboard are written against: taken from the exporter's own list of families, so a family
-/// added or renamed in the code is seen here without anyone keeping a copy.
-fn exported_metrics() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = okta_token_exporter::metrics::Family::ALL
+// ---------------------------------------------------------------------------------------------
+// What the real binary exports
+// ---------------------------------------------------------------------------------------------
+
+/// Everything the two scraped exporters exported.
+struct Emitted {
+    samples: Vec<Sample>,
+    /// Series name -> every set of label names it was exported with, leaving out labels with an
+    /// empty value (Prometheus stores `owner_login=""` as no label at all).
+    label_sets: BTreeMap<String, BTreeSet<BTreeSet<String>>>,
+}
+
+impl Emitted {
+    fn names(&self) -> BTreeSet<String> {
+        self.label_sets.keys().cloned().collect()
+    }
+}
+
+fn stored_label_names(labels: &BTreeMap<String, String>) -> BTreeSet<String> {
+    labels
         .iter()
-        .map(|family| family.spec().name)
-        .collect();
-    names.push("okta_exporter_build_info");
-    names
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// Scraped once per test process; the exporters are stopped as soon as the scrapes are in.
+fn emitted() -> &'static Emitted {
+    static EMITTED: OnceLock<Emitted> = OnceLock::new();
+    EMITTED.get_or_init(scrape_the_real_binary)
+}
+
+/// A loopback "Okta" that refuses every call like Okta refuses a bad token (401, E0000011).
+fn start_refusing_okta() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("local address"));
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut reader = BufReader::new(stream.try_clone().expect("clone the stream"));
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let body = r#"{"errorCode":"E0000011","errorSummary":"Invalid token provided","errorLink":"E0000011","errorId":"test","errorCauses":[]}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+fn scrape_the_real_binary() -> Emitted {
+    let demo = Exporter::spawn(
+        vec![
+            "demo".into(),
+            "--web.listen-address=127.0.0.1:0".into(),
+            "--okta.poll-interval=1s".into(),
+        ],
+        tempfile::tempdir().expect("temporary directory"),
+    );
+    let refused = Exporter::start(Setup::new(start_refusing_okta(), "not-a-valid-token"));
+    // The demo org polled, its owners looked up (so owner labels are filled) and its System
+    // Log read; the refused org's poll failed at least once.
+    let mut samples = demo.wait_for(
+        "the demo org's tokens with their owners",
+        Duration::from_secs(60),
+        |s| {
+            find(s, "okta_up", &[("org", "demo")])
+                .iter()
+                .any(|x| x.value == 1.0)
+                && find(s, "okta_api_token_info", &[])
+                    .iter()
+                    .any(|x| !x.label("owner_status").is_empty())
+                && !find(s, "okta_api_token_owner_active", &[]).is_empty()
+                && !find(s, "okta_api_requests_total", &[]).is_empty()
+        },
+    );
+    samples.extend(refused.wait_for(
+        "a failed poll of the refused org",
+        Duration::from_secs(30),
+        |s| {
+            find(s, "okta_poll_errors_total", &[("reason", "unauthorized")])
+                .iter()
+                .any(|x| x.value >= 1.0)
+        },
+    ));
+    let mut label_sets: BTreeMap<String, BTreeSet<BTreeSet<String>>> = BTreeMap::new();
+    for sample in &samples {
+        label_sets
+            .entry(sample.name.clone())
+            .or_default()
+            .insert(stored_label_names(&sample.labels));
+    }
+    Emitted {
+        samples,
+        label_sets,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -141,11 +254,15 @@ fn okta_identifiers(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// The identifiers in `text` that are not exported metric names (nor one of `allowed`).
-fn unknown_metric_names(text: &str, allowed: &BTreeSet<String>) -> Vec<String> {
+/// The identifiers in `text` that are not in `exported` (nor one of `allowed`).
+fn unknown_metric_names(
+    text: &str,
+    exported: &BTreeSet<String>,
+    allowed: &BTreeSet<String>,
+) -> Vec<String> {
     okta_identifiers(text)
         .into_iter()
-        .filter(|name| !exported_metrics().contains(&name.as_str()) && !allowed.contains(name))
+        .filter(|name| !exported.contains(name) && !allowed.contains(name))
         .collect()
 }
 
@@ -311,11 +428,11 @@ fn every_alert_is_named_consistently_and_has_severity_and_runbook() {
 #[test]
 fn alert_rules_use_only_exported_metric_names() {
     let rules = read(RULES);
-    let mut allowed: BTreeSet<String> = yaml_values(&rules, "record").into_iter().collect();
-    assert!(!allowed.is_empty(), "expected recording rules in {RULES}");
-    // The external label that sets the runbook base, not a metric.
-    allowed.insert("okta_runbook_base".into());
-    let unknown = unknown_metric_names(&rules, &allowed);
+    let recorded: BTreeSet<String> = yaml_values(&rules, "record").into_iter().collect();
+    assert!(!recorded.is_empty(), "expected recording rules in {RULES}");
+    let mut allowed = recorded;
+    allowed.extend(NOT_METRICS.iter().map(|n| n.to_string()));
+    let unknown = unknown_metric_names(&rules, &emitted().names(), &allowed);
     assert!(
         unknown.is_empty(),
         "{RULES} mentions metrics the exporter does not expose: {unknown:?}"
@@ -327,9 +444,11 @@ fn runbook_urls_point_at_readme_headings() {
     let rules = read(RULES);
     let wanted: BTreeSet<String> = yaml_values(&rules, "runbook_url")
         .iter()
-        .filter_map(|url| url.split_once('#').map(|(_, anchor)| anchor.to_owned()))
+        .filter_map(|url| url.strip_prefix(RUNBOOK_PREFIX))
+        .map(|anchor| format!("runbook-{anchor}"))
         .collect();
     assert!(!wanted.is_empty());
+    // No README, no runbooks: that is a failure, not a skip.
     let anchors = markdown_anchors(&read("README.md"));
     let missing: Vec<&String> = wanted.iter().filter(|a| !anchors.contains(*a)).collect();
     assert!(
@@ -338,6 +457,303 @@ fn runbook_urls_point_at_readme_headings() {
     );
 }
 
+#[test]
+fn runbook_urls_name_no_host() {
+    let rules = read(RULES);
+    for url in yaml_values(&rules, "runbook_url") {
+        let rest = url
+            .strip_prefix(RUNBOOK_PREFIX)
+            .unwrap_or_else(|| panic!("runbook_url {url} must start with {RUNBOOK_PREFIX}"));
+        assert!(
+            !rest.contains("://") && !rest.contains('/'),
+            "runbook_url {url}: only an anchor may follow the base"
+        );
+    }
+    assert!(
+        !rules.contains("https://github.com/"),
+        "no invented repository URL in {RULES}"
+    );
+}
+
+/// The names in the first column of the Markdown tables of the README section under `heading`
+/// (up to the next heading of the same or a higher level).
+fn readme_table_names(readme: &str, heading: &str) -> BTreeSet<String> {
+    let start = readme
+        .lines()
+        .position(|l| l.trim() == heading)
+        .unwrap_or_else(|| panic!("README.md has no heading {heading:?}"));
+    let level = heading.chars().take_while(|&c| c == '#').count();
+    readme
+        .lines()
+        .skip(start + 1)
+        .take_while(|l| {
+            let hashes = l.chars().take_while(|&c| c == '#').count();
+            hashes == 0 || hashes > level
+        })
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once('`').map(|(name, _)| name.to_owned()))
+        .collect()
+}
+
+#[test]
+fn every_rule_is_in_the_readme_tables_and_back() {
+    let rules = read(RULES);
+    let readme = read("README.md");
+    let listed = readme_table_names(&readme, "### Alert rules");
+    let mut defined: BTreeSet<String> = yaml_values(&rules, "alert").into_iter().collect();
+    defined.extend(yaml_values(&rules, "record"));
+    let missing: Vec<&String> = defined.difference(&listed).collect();
+    let stale: Vec<&String> = listed.difference(&defined).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "README.md's alert and recording-rule tables must list exactly the rules of {RULES}: \
+         missing {missing:?}, not in the rules {stale:?}"
+    );
+}
+
+#[test]
+fn readme_table_names_reads_only_its_section() {
+    let readme = "## A\n| `x` | 1 |\n### Alert rules\n| Alert |\n| `Okta1` | w |\ntext\n| `rec:a` | m |\n#### Sub\n| `Okta2` | c |\n### Next\n| `after` | 2 |\n";
+    let names = readme_table_names(readme, "### Alert rules");
+    assert_eq!(names, ["Okta1", "Okta2", "rec:a"].map(String::from).into());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unit-test inputs against the real binary
+// ---------------------------------------------------------------------------------------------
+
+/// Every `series:` of the unit tests' `input_series`: (file, series name, labels).
+fn rule_test_inputs() -> Vec<(String, String, BTreeMap<String, String>)> {
+    let mut inputs = Vec::new();
+    for file in rule_test_files() {
+        for selector in yaml_values(&read(&file), "series") {
+            let sample = parse_metrics(&format!("{selector} 0"))
+                .pop()
+                .unwrap_or_else(|| panic!("{file}: cannot read series {selector:?}"));
+            inputs.push((file.clone(), sample.name, sample.labels));
+        }
+    }
+    assert!(inputs.len() > 20, "too few unit-test inputs: {inputs:?}");
+    inputs
+}
+
+/// Why `name{labels}` is not a series the exporter (or Prometheus) produces, if it is not.
+fn impossible_input(
+    emitted: &Emitted,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+) -> Option<String> {
+    let names = stored_label_names(labels);
+    if let Some((_, made)) = PROMETHEUS_SERIES.iter().find(|(n, _)| *n == name) {
+        let made: BTreeSet<String> = made.iter().map(|l| l.to_string()).collect();
+        return (names != made).then(|| format!("Prometheus makes {name} with labels {made:?}"));
+    }
+    let missing_target: Vec<&&str> = TARGET_LABELS
+        .iter()
+        .filter(|l| !names.contains(**l))
+        .collect();
+    if !missing_target.is_empty() {
+        return Some(format!(
+            "a scraped series always has the target labels {TARGET_LABELS:?}; missing {missing_target:?}"
+        ));
+    }
+    let own: BTreeSet<String> = names
+        .into_iter()
+        .filter(|l| !TARGET_LABELS.contains(&l.as_str()))
+        .collect();
+    match emitted.label_sets.get(name) {
+        None => Some("the exporter exports no series of this name".to_owned()),
+        Some(sets) if !sets.contains(&own) => Some(format!(
+            "the exporter exports it with the labels {sets:?}, not {own:?}"
+        )),
+        Some(_) => None,
+    }
+}
+
+#[test]
+fn rule_test_inputs_are_series_the_exporter_emits() {
+    let emitted = emitted();
+    let problems: Vec<String> = rule_test_inputs()
+        .iter()
+        .filter_map(|(file, name, labels)| {
+            impossible_input(emitted, name, labels)
+                .map(|why| format!("{file}: {name}{labels:?}: {why}"))
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "unit-test inputs the exporter cannot produce:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn impossible_inputs_are_caught() {
+    let emitted = emitted();
+    let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let target = [("job", "okta-token-exporter"), ("instance", "a:9871")];
+    let with_org = |extra: &[(&str, &str)]| {
+        let mut all = labels(&target);
+        all.extend(labels(extra));
+        all
+    };
+    assert_eq!(
+        impossible_input(emitted, "okta_up", &with_org(&[("org", "acme")])),
+        None
+    );
+    assert!(impossible_input(emitted, "okta_upp", &with_org(&[("org", "acme")])).is_some());
+    assert!(
+        impossible_input(
+            emitted,
+            "okta_up",
+            &with_org(&[("org", "acme"), ("reason", "timeout")])
+        )
+        .is_some(),
+        "a label the exporter never puts on okta_up"
+    );
+    assert!(
+        impossible_input(emitted, "okta_up", &labels(&[("org", "acme")])).is_some(),
+        "no target labels"
+    );
+    assert_eq!(
+        impossible_input(emitted, "up", &labels(&target)),
+        None,
+        "Prometheus' own up series"
+    );
+}
+
+#[test]
+fn the_exporter_exports_what_the_rules_assume() {
+    let samples = &emitted().samples;
+    let failing = |name: &str| -> Vec<f64> {
+        find(samples, name, &[("org", FAILING_ORG)])
+            .iter()
+            .map(|s| s.value)
+            .collect()
+    };
+    // OktaExporterOrgNeverPolled: an org never polled successfully exports 0, not nothing.
+    assert_eq!(
+        failing("okta_last_successful_poll_timestamp_seconds"),
+        [0.0],
+        "the refused org's last success"
+    );
+    assert_eq!(failing("okta_up"), [0.0]);
+    // The staleness thresholds are multiples of the poll interval (300ms in Setup).
+    assert_eq!(failing("okta_poll_interval_seconds"), [0.3]);
+    // OktaExporterOrgPollFailing counts from the process start when that is later.
+    assert_eq!(find(samples, "process_start_time_seconds", &[]).len(), 2);
+    // increase() sees the first removal only when both reasons are exported from the start.
+    for reason in ["expired", "revoked"] {
+        assert_eq!(
+            find(
+                samples,
+                "okta_api_tokens_removed_total",
+                &[("org", FAILING_ORG), ("reason", reason)]
+            )
+            .len(),
+            1,
+            "okta_api_tokens_removed_total{{reason={reason:?}}} from the start"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alertmanager
+// ---------------------------------------------------------------------------------------------
+
+/// Whether one Alertmanager matcher (`name="value"`, `name!="value"` or `name=~"regex"`) may match
+/// these labels. Regexes are understood as far as `literal`, `literal.+` and `literal.*`; any other
+/// regex is assumed to match, so the check errs on the side of "muted".
+fn matcher_may_match(matcher: &str, labels: &BTreeMap<&str, &str>) -> bool {
+    let (name, op, value) = ["=~", "!=", "="]
+        .iter()
+        .find_map(|op| {
+            matcher
+                .split_once(op)
+                .map(|(n, v)| (n.trim(), *op, v.trim().trim_matches('"')))
+        })
+        .unwrap_or_else(|| panic!("cannot read matcher {matcher:?}"));
+    let actual = labels.get(name).copied().unwrap_or("");
+    match op {
+        "=" => actual == value,
+        "!=" => actual != value,
+        // `!literal ||`: a regex this check does not understand is assumed to match.
+        _ => {
+            if let Some(prefix) = value.strip_suffix(".+") {
+                !is_literal(prefix) || (actual.starts_with(prefix) && actual.len() > prefix.len())
+            } else if let Some(prefix) = value.strip_suffix(".*") {
+                !is_literal(prefix) || actual.starts_with(prefix)
+            } else {
+                !is_literal(value) || actual == value
+            }
+        }
+    }
+}
+
+fn is_literal(regex: &str) -> bool {
+    !regex.contains(|c: char| "\\.+*?()[]{}|^$".contains(c))
+}
+
+#[test]
+fn matcher_check_understands_the_forms_used() {
+    let labels: BTreeMap<&str, &str> = [
+        ("alertname", "OktaApiTokenSuspicious"),
+        ("severity", "warning"),
+    ]
+    .into();
+    assert!(matcher_may_match("severity=\"warning\"", &labels));
+    assert!(!matcher_may_match("severity=\"critical\"", &labels));
+    assert!(matcher_may_match("alertname=~\"OktaApiToken.+\"", &labels));
+    assert!(!matcher_may_match("alertname=~\"OktaExporter.+\"", &labels));
+    assert!(matcher_may_match(
+        "token_id=~\".+\"",
+        &[("token_id", "00T1")].into()
+    ));
+    assert!(!matcher_may_match("token_id=~\".+\"", &labels));
+    assert!(
+        matcher_may_match("alertname=~\"A|B\"", &labels),
+        "unknown regex: assume a match"
+    );
+}
+
+#[test]
+fn no_inhibit_rule_mutes_suspicious_token_use() {
+    let config: Value = serde_saphyr::from_str(&read(ALERTMANAGER))
+        .unwrap_or_else(|e| panic!("{ALERTMANAGER}: {e}"));
+    let suspicious: BTreeMap<&str, &str> = [
+        ("alertname", "OktaApiTokenSuspicious"),
+        ("severity", "warning"),
+        ("org", "acme"),
+        ("token_id", "00Tsuspect"),
+        ("token_name", "Terraform"),
+        ("user_id", "00uowner"),
+    ]
+    .into();
+    let rules = config["inhibit_rules"].as_array().expect("inhibit_rules");
+    assert!(
+        !rules.is_empty(),
+        "expected inhibit rules in {ALERTMANAGER}"
+    );
+    for rule in rules {
+        let matchers = rule["target_matchers"]
+            .as_array()
+            .expect("target_matchers (the older target_match is not used here)");
+        let mutes = matchers
+            .iter()
+            .all(|m| matcher_may_match(m.as_str().expect("matcher string"), &suspicious));
+        assert!(
+            !mutes,
+            "inhibit rule {rule} can mute OktaApiTokenSuspicious, a security signal"
+        );
+    }
+}
 // ---------------------------------------------------------------------------------------------
 // Alertmanager
 // ---------------------------------------------------------------------------------------------
@@ -479,8 +895,9 @@ fn dashboard_queries_use_only_exported_metric_names() {
     }
     // No recording rules either: the dashboard must work without the rules file.
     let nothing = BTreeSet::new();
+    let exported = emitted().names();
     for (place, expr) in queries {
-        let unknown = unknown_metric_names(&expr, &nothing);
+        let unknown = unknown_metric_names(&expr, &exported, &nothing);
         assert!(
             unknown.is_empty(),
             "{place}: unknown metric names {unknown:?} in `{expr}`"
@@ -491,16 +908,27 @@ fn dashboard_queries_use_only_exported_metric_names() {
 #[test]
 fn metric_name_check_catches_typos_and_recording_rules() {
     let nothing = BTreeSet::new();
-    assert!(unknown_metric_names("max by (org) (okta_up{org=~\"$org\"})", &nothing).is_empty());
+    let exported = emitted().names();
+    assert!(
+        unknown_metric_names("max by (org) (okta_up{org=~\"$org\"})", &exported, &nothing)
+            .is_empty()
+    );
     assert_eq!(
-        unknown_metric_names("okta_api_token_expiry_timestmp_seconds - time()", &nothing),
+        unknown_metric_names(
+            "okta_api_token_expiry_timestmp_seconds - time()",
+            &exported,
+            &nothing
+        ),
         ["okta_api_token_expiry_timestmp_seconds"]
     );
     assert_eq!(
-        unknown_metric_names("org:okta_up:min == 0", &nothing),
+        unknown_metric_names("org:okta_up:min == 0", &exported, &nothing),
         ["org:okta_up:min"]
     );
-    assert_eq!(unknown_metric_names("okta_upp", &nothing), ["okta_upp"]);
+    assert_eq!(
+        unknown_metric_names("okta_upp", &exported, &nothing),
+        ["okta_upp"]
+    );
 }
 
 #[test]
@@ -584,96 +1012,104 @@ fn dashboard_shows_token_states_in_okta_colours() {
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// Rule test inputs the exporter can produce
-// ---------------------------------------------------------------------------------------------
-
-mod common;
-
-/// `name{a="x",b="y"}` as written in a rule test's `series:`: the name and the label names.
-fn parse_selector(selector: &str) -> (String, BTreeSet<String>) {
-    let (name, rest) = selector.split_once('{').unwrap_or((selector, "}"));
-    let mut labels = BTreeSet::new();
-    let mut rest = rest.trim_end_matches('}');
-    while let Some((key, after)) = rest.split_once("=\"") {
-        labels.insert(key.trim_start_matches(',').trim().to_owned());
-        // The value runs to the next unescaped quote; values such as "/api/v1/users/{id}" hold braces.
-        let mut end = 0;
-        let bytes = after.as_bytes();
-        while end < bytes.len() && !(bytes[end] == b'"' && (end == 0 || bytes[end - 1] != b'\\')) {
-            end += 1;
-        }
-        rest = &after[(end + 1).min(after.len())..];
-    }
-    (name.to_owned(), labels)
-}
-
-/// Every `okta_` series of every rule test input, as (file, name, label names without the
-/// labels Prometheus adds).
-fn rule_test_inputs() -> Vec<(String, String, BTreeSet<String>)> {
-    let mut inputs = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(path(RULE_TESTS))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    for file in files {
-        let text = std::fs::read_to_string(&file).unwrap();
-        for selector in yaml_values(&text, "series") {
-            let (name, mut labels) = parse_selector(&selector);
-            if !name.starts_with("okta_") {
-                continue;
-            }
-            labels.remove("job");
-            labels.remove("instance");
-            inputs.push((file.display().to_string(), name, labels));
-        }
-    }
-    inputs
-}
-
 #[test]
-fn rule_test_inputs_are_series_the_exporter_emits() {
-    assert_eq!(
-        parse_selector(r#"m{org="a",endpoint="/api/v1/users/{id}",code="429"}"#),
-        (
-            "m".to_owned(),
-            ["code", "endpoint", "org"].map(String::from).into()
-        )
-    );
-    // The demo org has a token of every kind, owners, the System Log and rate limits.
-    let dir = tempfile::tempdir().unwrap();
-    let exporter = common::Exporter::spawn(
-        vec![
-            "demo".into(),
-            "--web.listen-address=127.0.0.1:0".into(),
-            format!("--storage.path={}", dir.path().display()),
-        ],
-        dir,
-    );
-    let samples = exporter.wait_for(
-        "the demo's first poll",
-        std::time::Duration::from_secs(30),
-        |s| common::value(s, "okta_up", &[]) == 1.0,
-    );
-    let mut emitted: std::collections::BTreeMap<String, BTreeSet<BTreeSet<String>>> =
-        Default::default();
-    for sample in &samples {
-        emitted
-            .entry(sample.name.clone())
-            .or_default()
-            .insert(sample.labels.keys().cloned().collect());
+fn dashboard_stays_usable_with_replicas_and_many_tokens() {
+    let dashboard = dashboard();
+    let panels = all_panels(&dashboard);
+    let expr_of = |panel: &Value| -> Vec<String> {
+        panel["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["expr"].as_str().map(str::to_owned))
+            .collect()
+    };
+    // A dead exporter or a wrong data source must not read as "0 Red".
+    for panel in panels.iter().filter(|p| p["type"] == "stat") {
+        assert_eq!(
+            panel["fieldConfig"]["defaults"]["noValue"],
+            "No data",
+            "{} must show No data, not 0, without data",
+            panel_name(panel)
+        );
+        let description = panel["description"].as_str().unwrap_or("");
+        assert!(
+            !description.contains("not reported"),
+            "{}: the exporter reports yellow now: {description}",
+            panel_name(panel)
+        );
     }
-    let inputs = rule_test_inputs();
-    assert!(inputs.len() > 50, "found only {} inputs", inputs.len());
-    let impossible: Vec<String> = inputs
+    // Rates follow Grafana's interval, so they work at any scrape interval and zoom.
+    for (place, expr) in dashboard_exprs(&dashboard) {
+        for (i, _) in expr.match_indices("rate(") {
+            let rest = &expr[i..];
+            let range = rest
+                .find('[')
+                .map(|start| &rest[start..=start + rest[start..].find(']').unwrap_or(0)]);
+            assert_eq!(
+                range,
+                Some("[$__rate_interval]"),
+                "{place}: rate() must use $__rate_interval: {expr}"
+            );
+        }
+    }
+    // Tables: one row per token even when two replicas disagree on owner or status labels.
+    for panel in panels.iter().filter(|p| p["type"] == "table") {
+        for expr in expr_of(panel) {
+            if expr.contains("okta_api_token_info") || expr.contains("okta_api_token_status") {
+                assert!(
+                    expr.starts_with("topk by (org, token_id, token_name, user_id) (1,"),
+                    "{}: one row per token: {expr}",
+                    panel_name(panel)
+                );
+            }
+        }
+    }
+    // The expiry series draws a bounded number of tokens, not all 1,000.
+    let expiry = panels
         .iter()
-        .filter(|(_, name, labels)| !emitted.get(name).is_some_and(|sets| sets.contains(labels)))
-        .map(|(file, name, labels)| format!("{file}: {name} with labels {labels:?}"))
-        .collect();
+        .find(|p| {
+            p["type"] == "timeseries"
+                && expr_of(p)
+                    .iter()
+                    .any(|e| e.contains("okta_api_token_time_to_expiry_seconds"))
+        })
+        .expect("a time-to-expiry time series");
     assert!(
-        impossible.is_empty(),
-        "rule tests feed series the exporter never emits:\n{}",
-        impossible.join("\n")
+        expr_of(expiry).iter().all(|e| e.starts_with("bottomk(")),
+        "{} must bound the number of tokens drawn",
+        panel_name(expiry)
     );
+    // A status timeline per token, in Okta's colours.
+    let timeline = panels
+        .iter()
+        .find(|p| {
+            p["type"] == "state-timeline"
+                && expr_of(p)
+                    .iter()
+                    .any(|e| e.contains("okta_api_token_status"))
+        })
+        .expect("a per-token status timeline");
+    let mappings = timeline["fieldConfig"]["defaults"]["mappings"].to_string();
+    for colour in ["Green", "Gray", "Red", "Yellow"] {
+        assert!(mappings.contains(colour), "timeline mapping for {colour}");
+    }
+    // The rate-limit share with the alert's 10% line.
+    let ratio = panels
+        .iter()
+        .find(|p| {
+            expr_of(p).iter().any(|e| {
+                e.contains("okta_rate_limit_remaining") && e.contains("/ (okta_rate_limit_limit")
+            })
+        })
+        .expect("a rate-limit share panel");
+    let defaults = &ratio["fieldConfig"]["defaults"];
+    assert_eq!(defaults["unit"], "percentunit");
+    assert!(
+        defaults["thresholds"]["steps"]
+            .as_array()
+            .is_some_and(|steps| steps.iter().any(|s| s["value"] == 0.1)),
+        "a threshold step at 10%"
+    );
+    assert_ne!(defaults["custom"]["thresholdsStyle"]["mode"], "off");
 }
