@@ -2,8 +2,8 @@
 //!
 //! The modules, one concept each: `config` (YAML and flags), `okta` (the API client), `duration`
 //! and `status` (the pure rules), `state` and `poller` (what we know of each org and how it is
-//! refreshed), `metrics` (the scrape-time collector), `server` (HTTP), `simulator` (a fake Okta org
-//! for the demo and the tests), `secret`, `logging` and `cli`.
+//! refreshed), `metrics` (the scrape-time collector), `server` (HTTP), `secret`, `logging` and `cli`. The
+//! simulated Okta org of the demo and the tests is its own crate, `okta-simulator`.
 
 pub mod allocator;
 pub mod app;
@@ -18,7 +18,6 @@ pub mod okta;
 pub mod poller;
 pub mod secret;
 pub mod server;
-pub mod simulator;
 pub mod state;
 pub mod status;
 pub mod web_config;
