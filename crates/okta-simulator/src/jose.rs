@@ -392,3 +392,129 @@ impl fmt::Display for JwtError {
 }
 
 impl std::error::Error for JwtError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7515 appendix A.2: an RS256 JWS and the public half of its key.
+    const RFC7515_A2_TOKEN: &str = concat!(
+        "eyJhbGciOiJSUzI1NiJ9",
+        ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ",
+        ".cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqvhJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrBp0igcN_IoypGlUPQGe77Rw",
+    );
+    const RFC7515_A2_N: &str = concat!(
+        "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdb",
+        "BYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ",
+    );
+    /// RFC 9449 section 4.1 (figure 3): a DPoP proof for a token request, and its key's thumbprint.
+    const RFC9449_PROOF: &str = concat!(
+        "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19",
+        ".eyJqdGkiOiItQndDM0VTYzZhY2MybFRjIiwiaHRtIjoiUE9TVCIsImh0dSI6Imh0dHBzOi8vc2VydmVyLmV4YW1wbGUuY29tL3Rva2VuIiwiaWF0IjoxNTYyMjYyNjE2fQ",
+        ".2-GxA6T8lP4vfrg8v-FdWP0A0zdrj8igiMLvqRMUvwnQg4PtFLbdLXiOSsX0x7NVY-FNyJK70nfbV37xRZT3Lg",
+    );
+    const RFC9449_THUMBPRINT: &str = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+
+    #[test]
+    fn verifies_the_rfc7515_rs256_example() {
+        let key = VerifyingKey::from_public_jwk(&json!({
+            "kty": "RSA", "n": RFC7515_A2_N, "e": "AQAB"
+        }))
+        .expect("RFC 7515 key");
+        let (header, claims) =
+            verify_jwt(RFC7515_A2_TOKEN, &key).expect("the RFC example verifies");
+        assert_eq!(Value::Object(header), json!({ "alg": "RS256" }));
+        assert_eq!(
+            claims,
+            json!({ "iss": "joe", "exp": 1300819380, "http://example.com/is_root": true })
+        );
+    }
+
+    #[test]
+    fn verifies_the_rfc9449_dpop_proof_through_its_embedded_jwk() {
+        let header = decode_unverified_header(RFC9449_PROOF).expect("header decodes");
+        assert_eq!(header["typ"], DPOP_JWT_TYPE);
+        let key = VerifyingKey::from_public_jwk(&header["jwk"]).expect("embedded JWK");
+        assert_eq!(key.jwk_thumbprint(), RFC9449_THUMBPRINT);
+        assert_eq!(jwk_thumbprint(&header["jwk"]).unwrap(), RFC9449_THUMBPRINT);
+        let (_, claims) = verify_jwt(RFC9449_PROOF, &key).expect("the RFC example verifies");
+        assert_eq!(
+            claims,
+            json!({
+                "jti": "-BwC3ESc6acc2lTc",
+                "htm": "POST",
+                "htu": "https://server.example.com/token",
+                "iat": 1562262616,
+            })
+        );
+    }
+
+    #[test]
+    fn jwk_thumbprint_matches_the_rfc7638_example() {
+        // RFC 7638 section 3.1; "alg" and "kid" are not part of the thumbprint.
+        let jwk = json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29",
+        });
+        let expected = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+        assert_eq!(jwk_thumbprint(&jwk).unwrap(), expected);
+        let key = VerifyingKey::from_public_jwk(&jwk).expect("RFC 7638 key");
+        assert_eq!(key.jwk_thumbprint(), expected);
+    }
+
+    #[test]
+    fn jwk_thumbprint_needs_the_required_members() {
+        for jwk in [
+            json!({ "kty": "RSA", "n": "AQAB" }),
+            json!({ "kty": "EC", "crv": "P-256", "x": "AA" }),
+            json!({ "kty": "oct", "k": "AA" }),
+            json!({ "n": "AA", "e": "AQAB" }),
+            json!("RSA"),
+        ] {
+            assert!(jwk_thumbprint(&jwk).is_err(), "{jwk}");
+        }
+    }
+
+    #[test]
+    fn bad_public_jwks_are_refused_with_the_reason() {
+        let p256 = decode_unverified_header(RFC9449_PROOF).expect("header")["jwk"].clone();
+        let with = |name: &str, value: Value| {
+            let mut jwk = p256.clone();
+            jwk[name] = value;
+            jwk
+        };
+        let cases = [
+            (with("d", json!("AAAA")), "private member \"d\""),
+            (with("crv", json!("P-384")), "\"P-384\" is not supported"),
+            (with("x", json!("AAAA")), "32 bytes each"),
+            (
+                with("y", json!("not base64!")),
+                "\"y\" member is not unpadded base64url",
+            ),
+            (
+                with("kty", json!("OKP")),
+                "key type \"OKP\" is not supported",
+            ),
+            (
+                with("x", json!(7)),
+                "\"x\" member is missing or not a string",
+            ),
+            (
+                json!({ "kty": "RSA", "n": b64([0xc5; 128]), "e": "AQAB" }),
+                "1024 bits; 2048 to 8192",
+            ),
+            (
+                json!({ "kty": "RSA", "n": RFC7515_A2_N, "e": "AA" }),
+                "exponent is zero",
+            ),
+            (json!([]), "not a JSON object"),
+        ];
+        for (jwk, reason) in cases {
+            let error = VerifyingKey::from_public_jwk(&jwk).expect_err(reason);
+            assert!(error.to_string().contains(reason), "{error}");
+        }
+    }
+}
