@@ -126,8 +126,9 @@ pub enum Fault {
 }
 
 #[cfg(feature = "testing")]
-/// A request as the simulator saw it.
-#[derive(Clone, Debug)]
+/// A request as the simulator saw it. Its `Debug` shows only the `Authorization` scheme, so a
+/// failing test's message never carries a credential.
+#[derive(Clone)]
 pub struct RecordedRequest {
     pub method: String,
     pub path_and_query: String,
@@ -138,6 +139,25 @@ pub struct RecordedRequest {
     pub received_at: SystemTime,
     /// The status answered.
     pub status: u16,
+}
+
+#[cfg(feature = "testing")]
+impl std::fmt::Debug for RecordedRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self
+            .authorization
+            .as_deref()
+            .map(|a| format!("{} (redacted)", a.split(' ').next().unwrap_or_default()));
+        f.debug_struct("RecordedRequest")
+            .field("method", &self.method)
+            .field("path_and_query", &self.path_and_query)
+            .field("authorization", &scheme)
+            .field("user_agent", &self.user_agent)
+            .field("accept", &self.accept)
+            .field("received_at", &self.received_at)
+            .field("status", &self.status)
+            .finish()
+    }
 }
 
 const TOKENS_PATH: &str = "/api/v1/api-tokens";
@@ -1309,6 +1329,20 @@ mod tests {
             }
         }
         assert_eq!(pages, [3, 3, 1]);
+    }
+
+    #[tokio::test]
+    async fn the_request_log_debug_shows_the_scheme_but_no_credential() {
+        let sim = Simulator::start("s3cr3t-token", tokens(1)).await.unwrap();
+        get(&format!("{}/api/v1/api-tokens", sim.url()), "s3cr3t-token").await;
+        let requests = sim.requests();
+        assert_eq!(
+            requests[0].authorization.as_deref(),
+            Some("SSWS s3cr3t-token")
+        );
+        let shown = format!("{requests:?}");
+        assert!(shown.contains("SSWS (redacted)"), "{shown}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
     }
 
     #[tokio::test]
