@@ -21,11 +21,13 @@ trap cleanup EXIT
 target/release/okta-token-exporter demo --web.listen-address="127.0.0.1:$port" \
   --okta.poll-interval="${POLL_INTERVAL:-10s}" --log.level=warn >/dev/null &
 exporter=$!; pids+=("$exporter")
+# Reads the whole page before matching (grep -q stopping early would fail curl under pipefail).
+has_tokens() { local body; body=$(curl -fs "$url") && grep -q '^okta_api_token_info{' <<<"$body"; }
 for _ in $(seq 300); do
-  curl -fs "$url" | grep -q '^okta_api_token_info{' && break
+  has_tokens && break
   sleep 0.1
 done
-curl -fs "$url" | grep -q '^okta_api_token_info{' || { echo "the demo never showed tokens" >&2; exit 1; }
+has_tokens || { echo "the demo never showed tokens" >&2; exit 1; }
 rss() { awk '/^VmRSS:/ {printf "%.1f", $2/1024}' "/proc/$exporter/status"; }
 
 # The scrape loop: one scrape at a time (bounded), each with a 10 s cap, loopback only.
@@ -46,7 +48,7 @@ while [ "$elapsed" -lt "$duration" ]; do
   sample=$(rss); samples+=("$sample")
   echo "   t=${elapsed}s rss=${sample} MiB"
 done
-curl -fs "$url" | grep -q '^okta_api_token_info{' || { echo "the demo stopped showing tokens" >&2; exit 1; }
+has_tokens || { echo "the demo stopped showing tokens" >&2; exit 1; }
 warm=${samples[1]}
 last=${samples[-1]}
 echo "== after warm-up (t=120s) ${warm} MiB, last ${last} MiB: last/warm = $(awk -v a="$last" -v b="$warm" 'BEGIN {printf "%.3f", a/b}')"
