@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use okta_token_exporter::simulator::{SimToken, Simulator};
+use okta_simulator::{SimToken, Simulator};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {

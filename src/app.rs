@@ -16,10 +16,10 @@ use crate::okta::OktaClient;
 use crate::poller::Poller;
 use crate::secret::Secret;
 use crate::server::{self, App};
-use crate::simulator::Simulator;
 use crate::snapshot::{OrgSnapshot, Snapshots};
 use crate::state::OrgState;
 use crate::web_config::WebConfigFile;
+use okta_simulator::Simulator;
 
 /// How often the demo polls its simulated org unless told otherwise: often enough to see values move.
 const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(15);

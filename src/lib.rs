@@ -5,6 +5,7 @@
 //! into the text format (`exposition`), and `server` serves it over HTTP (`compression`,
 //! `web_config`). `config` turns flags and YAML into a validated configuration; `duration` and
 //! `status` are the pure rules; `storage` keeps the state file; `app` wires it all, `cli` parses.
+//! The simulated Okta org of the demo and the tests is its own crate, `okta-simulator`.
 
 pub mod allocator;
 pub mod app;
@@ -21,7 +22,6 @@ pub mod okta;
 pub mod poller;
 pub mod secret;
 pub mod server;
-pub mod simulator;
 pub mod snapshot;
 pub mod state;
 pub mod status;

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use common::sim_token;
+use okta_simulator::{Fault, SimToken, Simulator};
 use okta_token_exporter::config::HttpSettings;
 use okta_token_exporter::okta::client::TokenList;
 use okta_token_exporter::okta::{OktaClient, PollError, PollErrorReason, PollStats};
 use okta_token_exporter::secret::Secret;
-use okta_token_exporter::simulator::{Fault, SimToken, Simulator};
 
 const API_TOKEN: &str = "client-test-token";
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
 use common::*;
-use okta_token_exporter::simulator::Simulator;
+use okta_simulator::Simulator;
 use serde_json::Value;
 
 const API_TOKEN: &str = "e2e-api-token";
@@ -233,7 +233,7 @@ async fn a_red_token_pages_through_prometheus_and_alertmanager_and_every_dashboa
                 TimeDelta::days(30),
                 "P30D",
             ),
-            okta_token_exporter::simulator::SimToken {
+            okta_simulator::SimToken {
                 user_id: GONE_OWNER.to_owned(),
                 ..sim_token(
                     ORPHAN_TOKEN,
@@ -252,12 +252,12 @@ async fn a_red_token_pages_through_prometheus_and_alertmanager_and_every_dashboa
     )
     .await
     .unwrap();
-    sim.set_user(okta_token_exporter::simulator::SimUser {
+    sim.set_user(okta_simulator::SimUser {
         id: GONE_OWNER.to_owned(),
         login: "former.admin@acme.example".to_owned(),
         status: "DEPROVISIONED".to_owned(),
     });
-    sim.push_log_event(okta_token_exporter::simulator::SimLogEvent {
+    sim.push_log_event(okta_simulator::SimLogEvent {
         published: chrono::Utc::now() - TimeDelta::minutes(30),
         event_type: "system.api_token.request_outside_allowed_range".to_owned(),
         token_id: SUSPECT_TOKEN.to_owned(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use common::*;
-use okta_token_exporter::simulator::{SimEndpoint, SimLogEvent, SimToken, SimUser, Simulator};
+use okta_simulator::{SimEndpoint, SimLogEvent, SimToken, SimUser, Simulator};
 
 const API_TOKEN: &str = "enrichment-test-token";
 const WAIT: Duration = Duration::from_secs(30);
@@ -277,7 +277,7 @@ async fn owner_lookups_for_1000_tokens_of_100_users_stay_within_the_rate_limit_b
     setup.poll_interval = "200ms";
     let exporter = Exporter::start(setup);
     // Polls start with the first page of the token list (no `after`).
-    let polls = |requests: &[okta_token_exporter::simulator::RecordedRequest]| {
+    let polls = |requests: &[okta_simulator::RecordedRequest]| {
         requests
             .iter()
             .filter(|r| r.path_and_query.starts_with("/api/v1/api-tokens?limit="))

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::TimeDelta;
 use common::*;
-use okta_token_exporter::simulator::{Fault, SimToken, Simulator};
+use okta_simulator::{Fault, SimToken, Simulator};
 
 const API_TOKEN: &str = "fault-test-token";
 const WAIT: Duration = Duration::from_secs(30);

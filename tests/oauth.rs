@@ -10,12 +10,12 @@ use std::time::{Duration, SystemTime};
 
 use chrono::TimeDelta;
 use common::*;
+use okta_simulator::{SimDpop, SimEndpoint, SimOAuthApp, Simulator};
 use okta_token_exporter::config::HttpSettings;
 use okta_token_exporter::config::{Auth, OAuth2Settings};
 use okta_token_exporter::jose::SigningKey;
 use okta_token_exporter::okta::oauth::Clock;
 use okta_token_exporter::okta::{OktaClient, PollErrorReason, PollStats};
-use okta_token_exporter::simulator::{SimDpop, SimEndpoint, SimOAuthApp, Simulator};
 
 const API_TOKEN: &str = "00ssws-token-not-used-by-these-tests";
 const CLIENT_ID: &str = "0oa1b2c3d4e5f6g7h8i9";

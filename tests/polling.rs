@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{TimeDelta, Utc};
 use common::*;
-use okta_token_exporter::simulator::{Fault, Simulator};
+use okta_simulator::{Fault, Simulator};
 
 const API_TOKEN: &str = "00canaryT0k3n-do-not-leak-8f2c";
 const WAIT: Duration = Duration::from_secs(20);
@@ -27,7 +27,7 @@ fn token_ids(samples: &[Sample]) -> Vec<String> {
     ids
 }
 
-fn seven_tokens() -> Vec<okta_token_exporter::simulator::SimToken> {
+fn seven_tokens() -> Vec<okta_simulator::SimToken> {
     vec![
         sim_token(
             "00T0000000000000001a",

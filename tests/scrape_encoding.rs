@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use common::*;
-use okta_token_exporter::simulator::Simulator;
+use okta_simulator::Simulator;
 
 const API_TOKEN: &str = "00encodingT0k3n-4b1d";
 

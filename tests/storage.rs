@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use common::*;
-use okta_token_exporter::simulator::Simulator;
+use okta_simulator::Simulator;
 
 const API_TOKEN: &str = "00storageCanaryT0k3n-71c9";
 const WAIT: Duration = Duration::from_secs(20);

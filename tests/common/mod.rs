@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use okta_token_exporter::simulator::SimToken;
+use okta_simulator::SimToken;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_okta-token-exporter");
 

@@ -1,16 +1,33 @@
-//! A simulated Okta org speaking real HTTP on loopback, for the `demo` command and the tests.
+//! A simulated Okta org speaking real HTTP on loopback, for the exporter's `demo` command and its
+//! tests.
 //!
 //! It serves `GET /api/v1/api-tokens` the way Okta does: cursor pagination with one `Link` header
 //! per relation, `X-Rate-Limit-*` headers on every answer, Okta's JSON error bodies, 401 for a
-//! wrong `SSWS` token. Tokens that have a `use_every` are "used" as wall time passes, so values move;
-//! tokens whose expiry passed disappear, as Okta revokes them. Tests inject one-shot [`Fault`]s
-//! (errors, rate limits, HTML pages, broken JSON, bad `next` links, delays) and read back every
-//! request received.
+//! wrong `SSWS` token; users and the System Log as the exporter reads them. Tokens that have a
+//! `use_every` are "used" as wall time passes, so values move; tokens whose expiry passed
+//! disappear, as Okta revokes them.
+//!
+//! Two layers. The core, always compiled, is what `demo` runs: the org model, the demo data and a
+//! plain HTTP server; it keeps no per-request memory, so a demo that runs for days holds flat
+//! memory. The `testing` feature adds what only tests need: one-shot [`Fault`]s (errors, rate
+//! limits, HTML pages, broken JSON, bad `next` links, delays), the log of every request received,
+//! HTTPS, withdrawn permissions, and an OAuth 2.0 authorization server with its JOSE verification
+//! ([`jose`]). The exporter depends on the core; its tests enable `testing`.
 
+#[cfg(feature = "testing")]
+pub mod jose;
+#[cfg(feature = "testing")]
 mod oauth;
+mod window;
 
+#[cfg(feature = "testing")]
 pub use oauth::{SimDpop, SimOAuthApp};
 
+/// A clock the simulated org reads instead of the system's, so tests can move time. The same
+/// type as the exporter's `okta::oauth::Clock`, so one value can drive both.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+#[cfg(feature = "testing")]
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -76,6 +93,7 @@ pub enum SimEndpoint {
     Logs,
 }
 
+#[cfg(feature = "testing")]
 /// A one-shot misbehaviour, consumed by the listing request it applies to.
 #[derive(Clone, Debug)]
 pub enum Fault {
@@ -107,8 +125,10 @@ pub enum Fault {
     Oversized { bytes: usize },
 }
 
-/// A request as the simulator saw it.
-#[derive(Clone, Debug)]
+#[cfg(feature = "testing")]
+/// A request as the simulator saw it. Its `Debug` shows only the `Authorization` scheme, so a
+/// failing test's message never carries a credential.
+#[derive(Clone)]
 pub struct RecordedRequest {
     pub method: String,
     pub path_and_query: String,
@@ -121,7 +141,27 @@ pub struct RecordedRequest {
     pub status: u16,
 }
 
+#[cfg(feature = "testing")]
+impl std::fmt::Debug for RecordedRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self
+            .authorization
+            .as_deref()
+            .map(|a| format!("{} (redacted)", a.split(' ').next().unwrap_or_default()));
+        f.debug_struct("RecordedRequest")
+            .field("method", &self.method)
+            .field("path_and_query", &self.path_and_query)
+            .field("authorization", &scheme)
+            .field("user_agent", &self.user_agent)
+            .field("accept", &self.accept)
+            .field("received_at", &self.received_at)
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
 const TOKENS_PATH: &str = "/api/v1/api-tokens";
+#[cfg(feature = "testing")]
 const TOKEN_PATH: &str = "/oauth2/v1/token";
 const LOGS_PATH: &str = "/api/v1/logs";
 
@@ -130,17 +170,21 @@ struct State {
     tokens: Vec<(SimToken, DateTime<Utc>)>,
     page_size: usize,
     /// Faults for a given page number (1-based), or for any listing request (`None`).
+    #[cfg(feature = "testing")]
     faults: VecDeque<(Option<usize>, Fault)>,
     rate_limit: u32,
     /// Per-minute limits of the users and logs endpoints.
     endpoint_limits: std::collections::HashMap<SimEndpoint, u32>,
     /// Per rate-limit bucket: the window's start and requests used.
     windows: std::collections::HashMap<Bucket, (SystemTime, u32)>,
+    #[cfg(feature = "testing")]
     requests: Vec<RecordedRequest>,
     users: std::collections::BTreeMap<String, SimUser>,
     log: Vec<SimLogEvent>,
+    #[cfg(feature = "testing")]
     forbidden: std::collections::HashSet<SimEndpoint>,
     /// The OAuth 2.0 authorization server, once an app is registered.
+    #[cfg(feature = "testing")]
     oauth: Option<oauth::OAuthServer>,
 }
 
@@ -154,6 +198,7 @@ enum Bucket {
 
 impl Bucket {
     /// The OAuth 2.0 scope an app needs for the bucket's endpoint.
+    #[cfg(feature = "testing")]
     fn scope(self) -> &'static str {
         match self {
             Bucket::Tokens => "okta.apiTokens.read",
@@ -200,6 +245,7 @@ impl Simulator {
         Self::serve(addr, api_token, tokens, None).await
     }
 
+    #[cfg(feature = "testing")]
     /// Starts on 127.0.0.1 speaking HTTPS with this certificate chain and key (PEM), for tests
     /// of certificate checking.
     pub async fn start_tls(
@@ -235,7 +281,7 @@ impl Simulator {
         addr: SocketAddr,
         api_token: &str,
         tokens: Vec<SimToken>,
-        tls: Option<tokio_rustls::TlsAcceptor>,
+        tls: Option<TlsAcceptor>,
     ) -> std::io::Result<Simulator> {
         let listener = TcpListener::bind(addr).await?;
         let (stop, stopped) = watch::channel(false);
@@ -244,6 +290,7 @@ impl Simulator {
                 api_token: api_token.to_owned(),
                 tokens: Vec::new(),
                 page_size: 200,
+                #[cfg(feature = "testing")]
                 faults: VecDeque::new(),
                 rate_limit: 600,
                 endpoint_limits: std::collections::HashMap::from([
@@ -251,10 +298,13 @@ impl Simulator {
                     (SimEndpoint::Logs, LOGS_LIMIT),
                 ]),
                 windows: Default::default(),
+                #[cfg(feature = "testing")]
                 requests: Vec::new(),
                 users: Default::default(),
                 log: Vec::new(),
+                #[cfg(feature = "testing")]
                 forbidden: Default::default(),
+                #[cfg(feature = "testing")]
                 oauth: None,
             })),
             addr: listener.local_addr()?,
@@ -308,11 +358,13 @@ impl Simulator {
         self.lock().page_size = n.max(1);
     }
 
+    #[cfg(feature = "testing")]
     /// Queues a fault for page `page` (1-based) of a listing, or for the next listing request.
     pub fn push_fault(&self, page: Option<usize>, fault: Fault) {
         self.lock().faults.push_back((page, fault));
     }
 
+    #[cfg(feature = "testing")]
     pub fn clear_faults(&self) {
         self.lock().faults.clear();
     }
@@ -342,6 +394,7 @@ impl Simulator {
         state.log.insert(at, event);
     }
 
+    #[cfg(feature = "testing")]
     /// Withdraws (or restores) the permission for an endpoint: requests answer 403 `E0000006`.
     pub fn forbid(&self, endpoint: SimEndpoint, forbidden: bool) {
         let mut state = self.lock();
@@ -363,6 +416,7 @@ impl Simulator {
         self.lock().rate_limit = limit;
     }
 
+    #[cfg(feature = "testing")]
     /// Registers an OAuth 2.0 API Services app: `POST /oauth2/v1/token` issues access tokens to
     /// it, and API calls accept them (beside the SSWS token).
     pub fn enable_oauth(&self, app: SimOAuthApp) -> Result<(), String> {
@@ -370,6 +424,7 @@ impl Simulator {
         Ok(())
     }
 
+    #[cfg(feature = "testing")]
     /// Each token request's outcome: `success` or the OAuth error code answered.
     pub fn oauth_outcomes(&self) -> Vec<String> {
         self.lock()
@@ -379,6 +434,7 @@ impl Simulator {
             .unwrap_or_default()
     }
 
+    #[cfg(feature = "testing")]
     /// Revokes every access token issued so far: the next API call with one gets 401.
     pub fn revoke_access_tokens(&self) {
         if let Some(oauth) = self.lock().oauth.as_mut() {
@@ -386,6 +442,7 @@ impl Simulator {
         }
     }
 
+    #[cfg(feature = "testing")]
     /// Makes the authorization server expect a new DPoP nonce.
     pub fn rotate_dpop_nonce(&self) {
         if let Some(oauth) = self.lock().oauth.as_mut() {
@@ -393,6 +450,7 @@ impl Simulator {
         }
     }
 
+    #[cfg(feature = "testing")]
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.lock().requests.clone()
     }
@@ -500,8 +558,7 @@ impl Simulator {
                      last_use: TimeDelta,
                      use_every: Option<Duration>| {
             let window_delta = TimeDelta::seconds(
-                crate::duration::parse_iso8601_seconds(window).expect("demo windows are valid")
-                    as i64,
+                crate::window::seconds(window).expect("demo windows are valid") as i64,
             );
             SimToken {
                 id: format!("00Tdemo{n:013}"),
@@ -586,8 +643,7 @@ impl Simulator {
 }
 
 fn window_of(token: &SimToken) -> TimeDelta {
-    crate::duration::parse_iso8601_seconds(&token.token_window)
-        .ok()
+    crate::window::seconds(&token.token_window)
         .and_then(|s| TimeDelta::try_seconds(s as i64))
         .unwrap_or(TimeDelta::days(30))
 }
@@ -625,6 +681,7 @@ impl State {
         ((limit, limit - used, reset), over)
     }
 
+    #[cfg(feature = "testing")]
     /// The first queued fault for this page, removed from the queue.
     fn take_fault(&mut self, page: usize) -> Option<Fault> {
         let index = self
@@ -633,6 +690,17 @@ impl State {
             .position(|(p, _)| p.is_none_or(|p| p == page))?;
         self.faults.remove(index).map(|(_, fault)| fault)
     }
+
+    /// Whether a test withdrew the permission for this endpoint.
+    fn is_forbidden(&self, endpoint: SimEndpoint) -> bool {
+        #[cfg(feature = "testing")]
+        return self.forbidden.contains(&endpoint);
+        #[cfg(not(feature = "testing"))]
+        {
+            let _ = endpoint;
+            false
+        }
+    }
 }
 
 fn epoch_seconds_ceil(t: SystemTime) -> u64 {
@@ -640,11 +708,19 @@ fn epoch_seconds_ceil(t: SystemTime) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
+/// What wraps a connection in TLS; without the `testing` feature there is none (the type has no
+/// values), so the demo carries no TLS server.
+#[cfg(feature = "testing")]
+type TlsAcceptor = tokio_rustls::TlsAcceptor;
+#[cfg(not(feature = "testing"))]
+#[derive(Clone)]
+enum TlsAcceptor {}
+
 async fn accept_loop(
     listener: TcpListener,
     simulator: Simulator,
     mut stopped: watch::Receiver<bool>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<TlsAcceptor>,
 ) {
     loop {
         let stream = tokio::select! {
@@ -669,6 +745,7 @@ async fn accept_loop(
                             .serve_connection(TokioIo::new(stream), service)
                             .await;
                     }
+                    #[cfg(feature = "testing")]
                     Some(acceptor) => {
                         // A client that refuses our certificate ends the handshake: nothing to serve.
                         if let Ok(stream) = acceptor.accept(stream).await {
@@ -677,6 +754,8 @@ async fn accept_loop(
                                 .await;
                         }
                     }
+                    #[cfg(not(feature = "testing"))]
+                    Some(never) => match never {},
                 }
             };
             tokio::select! {
@@ -701,11 +780,14 @@ struct Answer {
 
 impl Simulator {
     async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        #[cfg(feature = "testing")]
         let answer = if request.uri().path() == TOKEN_PATH {
             self.token_endpoint(request).await
         } else {
             self.answer(&request)
         };
+        #[cfg(not(feature = "testing"))]
+        let answer = self.answer(&request);
         if let Some(delay) = answer.delay {
             tokio::time::sleep(delay).await;
         }
@@ -736,6 +818,7 @@ impl Simulator {
 
     fn answer(&self, request: &Request<Incoming>) -> Answer {
         let now = SystemTime::now();
+        #[cfg(feature = "testing")]
         let header = |name: header::HeaderName| {
             request
                 .headers()
@@ -743,26 +826,16 @@ impl Simulator {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let path_and_query = request
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_default();
         let mut state = self.lock();
         let (rate, over_limit) = state.rate_limit(Bucket::of(request.uri().path()), now);
-        let ssws = header(header::AUTHORIZATION) == Some(format!("SSWS {}", state.api_token));
-        let app = match (&mut state.oauth, ssws) {
-            (Some(server), false) => {
-                let url = format!("{}{}", self.url(), request.uri().path());
-                let scope = Bucket::of(request.uri().path()).scope();
-                Some(server.check_api_call(
-                    request.headers(),
-                    request.method().as_str(),
-                    &url,
-                    scope,
-                ))
-            }
-            _ => None,
+        let ssws = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .is_some_and(|v| v.as_bytes() == format!("SSWS {}", state.api_token).as_bytes());
+        let app = if ssws {
+            None
+        } else {
+            self.check_oauth(&mut state, request)
         };
         let mut answer = if over_limit {
             error(
@@ -771,7 +844,7 @@ impl Simulator {
                 "API call exceeded rate limit due to too many requests.",
             )
         } else if let Some(Err(refused)) = app {
-            oauth_answer(refused)
+            refused
         } else if !ssws && app.is_none() {
             error(401, "E0000011", "Invalid token provided")
         } else {
@@ -787,9 +860,14 @@ impl Simulator {
         } else if answer.rate == (0, 0, 0) {
             answer.rate = rate;
         }
+        #[cfg(feature = "testing")]
         state.requests.push(RecordedRequest {
             method: request.method().to_string(),
-            path_and_query,
+            path_and_query: request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default(),
             authorization: header(header::AUTHORIZATION),
             user_agent: header(header::USER_AGENT),
             accept: header(header::ACCEPT),
@@ -797,6 +875,30 @@ impl Simulator {
             status: answer.status,
         });
         answer
+    }
+
+    /// An API call that is not the SSWS token: checked by the OAuth 2.0 server if there is one
+    /// (`Some(Ok)` authorized, `Some(Err)` the refusal), `None` otherwise.
+    #[cfg(feature = "testing")]
+    fn check_oauth(
+        &self,
+        state: &mut State,
+        request: &Request<Incoming>,
+    ) -> Option<Result<(), Answer>> {
+        let server = state.oauth.as_mut()?;
+        let url = format!("{}{}", self.url(), request.uri().path());
+        let scope = Bucket::of(request.uri().path()).scope();
+        Some(
+            server
+                .check_api_call(request.headers(), request.method().as_str(), &url, scope)
+                .map_err(oauth_answer),
+        )
+    }
+
+    /// Without the `testing` feature there is no OAuth 2.0 server: only the SSWS token works.
+    #[cfg(not(feature = "testing"))]
+    fn check_oauth(&self, _: &mut State, _: &Request<Incoming>) -> Option<Result<(), Answer>> {
+        None
     }
 
     fn route(&self, state: &mut State, method: &Method, path: &str, query: &str) -> Answer {
@@ -879,43 +981,13 @@ impl Simulator {
             )
         });
         let mut answer = ok_json(Value::Array(page).to_string().into_bytes(), Vec::new());
-        let mut next = next;
-        match state.take_fault(page_number) {
-            None => {}
-            Some(Fault::OktaError { status, error_code, summary }) => return error(status, &error_code, &summary),
-            Some(Fault::RateLimited { reset_after, concurrency }) => {
-                let mut limited = error(429, "E0000047", "API call exceeded rate limit due to too many requests.");
-                let reset = epoch_seconds_ceil(SystemTime::now() + reset_after);
-                limited.rate = if concurrency { (0, 0, reset) } else { (state.rate_limit, 0, reset) };
-                return limited;
-            }
-            Some(Fault::Html { status }) => {
-                return Answer {
-                    status,
-                    content_type: "text/html; charset=utf-8",
-                    body: b"<!DOCTYPE html><html><head><title>Service unavailable</title></head><body><h1>Okta is down for maintenance</h1></body></html>".to_vec(),
-                    links: Vec::new(),
-                    rate: (0, 0, 0),
-                    delay: None,
-                    headers: Vec::new(),
-                }
-            }
-            Some(Fault::TruncatedJson) => {
-                let cut = answer.body.len() / 2;
-                answer.body.truncate(cut.max(1));
-            }
-            Some(Fault::WrongContentType) => answer.content_type = "text/plain",
-            Some(Fault::Delay(delay)) => answer.delay = Some(delay),
-            Some(Fault::NextLinkToSelf) => next = Some(self_url.clone()),
-            Some(Fault::Oversized { bytes }) => {
-                let padding = bytes.saturating_sub(answer.body.len());
-                answer.body.splice(1..1, std::iter::repeat_n(b' ', padding));
-            }
-            Some(Fault::NextLinkToOtherHost) => {
-                let cursor = next.clone().unwrap_or_else(|| self_url.clone());
-                next = Some(cursor.replacen("127.0.0.1", "127.0.0.2", 1));
-            }
-        }
+        #[cfg(feature = "testing")]
+        let next = match Self::apply_fault(state, page_number, &self_url, next, &mut answer) {
+            Ok(next) => next,
+            Err(instead) => return *instead,
+        };
+        #[cfg(not(feature = "testing"))]
+        let _ = page_number;
         if let Some(next) = next {
             links.push(format!("<{next}>; rel=\"next\""));
         }
@@ -923,8 +995,58 @@ impl Simulator {
         answer
     }
 
+    /// Applies the fault queued for this page, if any, to the answer about to be sent: returns the
+    /// `next` link to send, or the answer to send instead.
+    #[cfg(feature = "testing")]
+    fn apply_fault(
+        state: &mut State,
+        page_number: usize,
+        self_url: &str,
+        next: Option<String>,
+        answer: &mut Answer,
+    ) -> Result<Option<String>, Box<Answer>> {
+        let mut next = next;
+        match state.take_fault(page_number) {
+            None => {}
+            Some(Fault::OktaError { status, error_code, summary }) => return Err(Box::new(error(status, &error_code, &summary))),
+            Some(Fault::RateLimited { reset_after, concurrency }) => {
+                let mut limited = error(429, "E0000047", "API call exceeded rate limit due to too many requests.");
+                let reset = epoch_seconds_ceil(SystemTime::now() + reset_after);
+                limited.rate = if concurrency { (0, 0, reset) } else { (state.rate_limit, 0, reset) };
+                return Err(Box::new(limited));
+            }
+            Some(Fault::Html { status }) => {
+                return Err(Box::new(Answer {
+                    status,
+                    content_type: "text/html; charset=utf-8",
+                    body: b"<!DOCTYPE html><html><head><title>Service unavailable</title></head><body><h1>Okta is down for maintenance</h1></body></html>".to_vec(),
+                    links: Vec::new(),
+                    rate: (0, 0, 0),
+                    delay: None,
+                    headers: Vec::new(),
+                }))
+            }
+            Some(Fault::TruncatedJson) => {
+                let cut = answer.body.len() / 2;
+                answer.body.truncate(cut.max(1));
+            }
+            Some(Fault::WrongContentType) => answer.content_type = "text/plain",
+            Some(Fault::Delay(delay)) => answer.delay = Some(delay),
+            Some(Fault::NextLinkToSelf) => next = Some(self_url.to_owned()),
+            Some(Fault::Oversized { bytes }) => {
+                let padding = bytes.saturating_sub(answer.body.len());
+                answer.body.splice(1..1, std::iter::repeat_n(b' ', padding));
+            }
+            Some(Fault::NextLinkToOtherHost) => {
+                let cursor = next.clone().unwrap_or_else(|| self_url.to_owned());
+                next = Some(cursor.replacen("127.0.0.1", "127.0.0.2", 1));
+            }
+        }
+        Ok(next)
+    }
+
     fn user(&self, state: &State, id: &str) -> Answer {
-        if state.forbidden.contains(&SimEndpoint::Users) {
+        if state.is_forbidden(SimEndpoint::Users) {
             return error(
                 403,
                 "E0000006",
@@ -951,7 +1073,7 @@ impl Simulator {
     /// `GET /api/v1/logs`: events with `since <= published < until` whose type the `filter`
     /// names (`eventType eq "…"` terms joined by `or`), oldest first, `limit` per page.
     fn logs(&self, state: &State, query: &str) -> Answer {
-        if state.forbidden.contains(&SimEndpoint::Logs) {
+        if state.is_forbidden(SimEndpoint::Logs) {
             return error(
                 403,
                 "E0000006",
@@ -1056,6 +1178,7 @@ impl Simulator {
     }
 }
 
+#[cfg(feature = "testing")]
 impl Simulator {
     /// `POST /oauth2/v1/token`: the authorization server, when an app is registered.
     async fn token_endpoint(&self, request: Request<Incoming>) -> Answer {
@@ -1106,6 +1229,7 @@ impl Simulator {
     }
 }
 
+#[cfg(feature = "testing")]
 fn oauth_answer(answer: oauth::OAuthAnswer) -> Answer {
     Answer {
         status: answer.status,
@@ -1149,10 +1273,9 @@ fn error(status: u16, code: &str, summary: &str) -> Answer {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "testing"))]
 mod tests {
     use super::*;
-    use crate::status::{status, TokenStatus};
 
     async fn get(url: &str, token: &str) -> reqwest::Response {
         reqwest::Client::new()
@@ -1209,6 +1332,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_request_log_debug_shows_the_scheme_but_no_credential() {
+        let sim = Simulator::start("s3cr3t-token", tokens(1)).await.unwrap();
+        get(&format!("{}/api/v1/api-tokens", sim.url()), "s3cr3t-token").await;
+        let requests = sim.requests();
+        assert_eq!(
+            requests[0].authorization.as_deref(),
+            Some("SSWS s3cr3t-token")
+        );
+        let shown = format!("{requests:?}");
+        assert!(shown.contains("SSWS (redacted)"), "{shown}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+    }
+
+    #[tokio::test]
     async fn refuses_a_wrong_token_with_okta_error_body() {
         let sim = Simulator::start("right", tokens(1)).await.unwrap();
         let response = get(&format!("{}/api/v1/api-tokens", sim.url()), "wrong").await;
@@ -1261,35 +1398,5 @@ mod tests {
             .as_secs();
         assert!((now + 1..=now + 3).contains(&reset), "{reset} vs {now}");
         assert_eq!(response.headers()["x-rate-limit-limit"], "0");
-    }
-
-    #[test]
-    fn demo_tokens_cover_every_state_and_the_tricky_cases() {
-        let now = Utc::now();
-        let tokens = Simulator::demo_tokens(now);
-        assert_eq!(tokens.len(), 12);
-        let states: Vec<TokenStatus> = tokens
-            .iter()
-            .map(|t| status(now, t.expires_at, t.expires_at - window_of(t), false))
-            .collect();
-        for wanted in [TokenStatus::Green, TokenStatus::Gray, TokenStatus::Red] {
-            assert!(
-                states.iter().filter(|s| **s == wanted).count() >= 2,
-                "{wanted:?}: {states:?}"
-            );
-        }
-        assert!(
-            tokens.iter().all(|t| t.expires_at > now),
-            "none already expired"
-        );
-        assert!(tokens.iter().any(|t| t.token_window == "PT5M"));
-        assert!(tokens
-            .iter()
-            .any(|t| t.name.contains('"') && t.name.contains('\\') && t.name.contains('\n')));
-        assert!(tokens.iter().any(|t| t.network_connection.is_none()));
-        let mut ids: Vec<&str> = tokens.iter().map(|t| t.id.as_str()).collect();
-        ids.dedup();
-        assert_eq!(ids.len(), 12);
-        assert!(ids.iter().all(|id| id.len() == 20));
     }
 }

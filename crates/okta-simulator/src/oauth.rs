@@ -16,7 +16,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{json, Value};
 
 use crate::jose::{self, VerifyingKey};
-use crate::okta::oauth::Clock;
+use crate::Clock;
 
 /// Whether the app requires DPoP-bound tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
