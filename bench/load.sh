@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Load and soak test of /metrics with wrk, for an org of 10,000 tokens.
 #
-# Reports throughput and latency percentiles under load, and the exporter's resident memory
-# before, during (every 30 s) and after a soak, so that "memory stays flat" is a measured ratio.
-# Usage: bash bench/load.sh [TOKENS] [LOAD_SECONDS] [SOAK_SECONDS]   (default 10000 30 300)
-# POLL_INTERVAL (default 1m) sets how often the exporter polls the simulated org during the run.
-# Needs wrk (Debian package `wrk`) and curl.
+# Reports throughput and latency percentiles under load; then, in the same run, scrapes per second
+# and bytes per scrape for identity, gzip and zstd against nginx serving the same body (as a
+# static file, and gzipped on the fly at level 1) as the baseline; then the exporter's resident
+# memory before, during (every 30 s) and after a soak, so that "memory stays flat" is a ratio.
+# Usage: bash bench/load.sh [TOKENS] [LOAD_SECONDS] [SOAK_SECONDS]   (default 10000 30 300;
+# SOAK_SECONDS=0 skips the soak). POLL_INTERVAL (default 1m) sets how often the exporter polls the
+# simulated org. Needs wrk, curl and nginx (Debian packages `wrk`, `curl`, `nginx-light`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tokens=${1:-10000}
 load_seconds=${2:-30}
 soak_seconds=${3:-300}
-for tool in wrk curl; do
+for tool in wrk curl nginx; do
   command -v "$tool" >/dev/null || { echo "bench/load.sh needs $tool (apt-get install $tool)" >&2; exit 1; }
 done
 cargo build --release --quiet --bin okta-token-exporter --example simulated_org
@@ -42,6 +44,57 @@ rss_before=$(rss)
 echo "== load: wrk, 2 threads, 4 connections, ${load_seconds}s"
 wrk -t2 -c4 -d"${load_seconds}s" --latency "http://127.0.0.1:$port/metrics" | grep -E "Latency|Req/Sec|50%|75%|90%|99%|requests in|Requests/sec|Transfer/sec"
 echo "== resident memory after load: $(rss) MiB"
+
+echo "== content coding against nginx, wrk -t2 -c4 for ${load_seconds}s each"
+# The baseline: nginx serving this very body, from a file and gzipped on the fly at level 1.
+nginx_port=19292
+mkdir -p "$work/www" "$work/nginx"
+curl -fs "http://127.0.0.1:$port/metrics" > "$work/www/metrics"
+cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes 2;
+error_log $work/nginx/error.log;
+pid $work/nginx/nginx.pid;
+events { worker_connections 64; }
+http {
+  access_log off;
+  sendfile on;
+  default_type text/plain;
+  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx; fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    root $work/www;
+    gzip on; gzip_comp_level 1; gzip_types text/plain; gzip_min_length 0;
+  }
+}
+CONF
+nginx -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log"
+pids+=($(cat "$work/nginx/nginx.pid" 2>/dev/null || true))
+for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$nginx_port/metrics" && break; sleep 0.1; done
+rate() { # URL [Accept-Encoding]: scrapes per second
+  local header=()
+  [ -n "${2:-}" ] && header=(-H "Accept-Encoding: $2")
+  wrk -t2 -c4 -d"${load_seconds}s" "${header[@]}" "$1" | awk '/^Requests\/sec/ {print $2}'
+}
+size() { curl -fs -H "Accept-Encoding: $2" "$1" | wc -c; }
+identity_bytes=$(size "http://127.0.0.1:$port/metrics" identity)
+gzip_bytes=$(size "http://127.0.0.1:$port/metrics" gzip)
+zstd_bytes=$(size "http://127.0.0.1:$port/metrics" zstd)
+nginx_gzip_bytes=$(size "http://127.0.0.1:$nginx_port/metrics" gzip)
+exporter_identity=$(rate "http://127.0.0.1:$port/metrics")
+nginx_static=$(rate "http://127.0.0.1:$nginx_port/metrics")
+exporter_gzip=$(rate "http://127.0.0.1:$port/metrics" gzip)
+nginx_gzip=$(rate "http://127.0.0.1:$nginx_port/metrics" gzip)
+exporter_zstd=$(rate "http://127.0.0.1:$port/metrics" zstd)
+awk -v ib="$identity_bytes" -v gb="$gzip_bytes" -v zb="$zstd_bytes" -v ngb="$nginx_gzip_bytes" \
+    -v ei="$exporter_identity" -v ns="$nginx_static" -v eg="$exporter_gzip" -v ng="$nginx_gzip" -v ez="$exporter_zstd" 'BEGIN {
+  printf "   bytes per scrape: identity %d, gzip %d (%.3f of identity; nginx gzip %d), zstd %d (%.3f)\n", ib, gb, gb / ib, ngb, zb, zb / ib
+  printf "   scrapes/s: identity %.1f vs nginx static file %.1f: %.2fx\n", ei, ns, ei / ns
+  printf "   scrapes/s: gzip %.1f vs nginx gzip level 1 %.1f: %.2fx\n", eg, ng, eg / ng
+  printf "   scrapes/s: zstd %.1f (%.2fx identity)\n", ez, ez / ei
+}'
+kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true
+[ "$soak_seconds" -gt 0 ] || exit 0
 
 echo "== soak: wrk, 1 thread, 2 connections, ${soak_seconds}s; memory every 30 s"
 wrk -t1 -c2 -d"${soak_seconds}s" "http://127.0.0.1:$port/metrics" > "$work/soak.txt" &
