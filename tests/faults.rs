@@ -43,33 +43,6 @@ fn up(samples: &[Sample]) -> f64 {
     value(samples, "okta_up", &[("org", "test-org")])
 }
 
-/// Waits until the log lines that `matching` keeps satisfy `done`, or fails after `WAIT`; returns
-/// those lines. Metrics can show a poll's outcome before its log line is read from stderr.
-fn wait_for_log(
-    exporter: &Exporter,
-    what: &str,
-    matching: impl Fn(&str) -> bool,
-    done: impl Fn(&[String]) -> bool,
-) -> Vec<String> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let lines: Vec<String> = exporter
-            .logs()
-            .into_iter()
-            .filter(|l| matching(l))
-            .collect();
-        if done(&lines) {
-            return lines;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what} in the log:\n{}",
-            exporter.logs().join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn is_error(line: &str) -> bool {
     line.contains("level=error")
 }
@@ -129,9 +102,7 @@ async fn survives(case: Case) -> (Simulator, Exporter) {
             value(&before, "okta_api_token_expiry_timestamp_seconds", &labels)
         );
     }
-    let logged = wait_for_log(&exporter, "the outage's error line", is_error, |l| {
-        !l.is_empty()
-    });
+    let logged = exporter.wait_for_log("the outage's error line", is_error, |l| !l.is_empty());
     assert_eq!(
         logged.len(),
         1,
@@ -148,12 +119,9 @@ async fn survives(case: Case) -> (Simulator, Exporter) {
     sim.clear_faults();
     let recovered = exporter.wait_for("recovery", WAIT, |s| up(s) == 1.0);
     assert_eq!(token_ids(&recovered), token_ids(&before));
-    let info = wait_for_log(
-        &exporter,
-        "the recovery's info line",
-        is_poll_success,
-        |l| l.len() >= 2,
-    );
+    let info = exporter.wait_for_log("the recovery's info line", is_poll_success, |l| {
+        l.len() >= 2
+    });
     assert_eq!(
         info.len(),
         2,
@@ -356,9 +324,7 @@ async fn connection_refused_is_survived_until_okta_is_back() {
     let failing = exporter.wait_for("two refused polls", WAIT, |s| errors(s, "connect") >= 2.0);
     assert_eq!(up(&failing), 0.0);
     assert_eq!(token_ids(&failing), token_ids(&before));
-    let logged = wait_for_log(&exporter, "the outage's error line", is_error, |l| {
-        !l.is_empty()
-    });
+    let logged = exporter.wait_for_log("the outage's error line", is_error, |l| !l.is_empty());
     assert_eq!(logged.len(), 1, "one error line:\n{}", logged.join("\n"));
     let _back = Simulator::start_on(addr, API_TOKEN, tokens())
         .await
@@ -390,8 +356,7 @@ async fn an_untrusted_tls_certificate_is_refused_and_the_token_never_sent() {
         sim.requests().is_empty(),
         "no request got through the handshake"
     );
-    wait_for_log(
-        &exporter,
+    exporter.wait_for_log(
         "why the poll was refused",
         |l| l.contains("certificate") || l.contains("Certificate"),
         |l| !l.is_empty(),

@@ -88,7 +88,31 @@ async fn every_token_of_a_three_page_list_is_exported_with_values_from_okta() {
         .iter()
         .filter(|r| r.path_and_query.starts_with("/api/v1/api-tokens"))
         .collect();
-    assert!(listing.len() >= 3);
+    // Split into polls (each starts with a first page, without `after=`): every complete poll
+    // took exactly 3 requests, and the one in flight no more.
+    let mut polls: Vec<Vec<&&_>> = Vec::new();
+    for request in &listing {
+        if !request.path_and_query.contains("after=") {
+            polls.push(Vec::new());
+        }
+        polls
+            .last_mut()
+            .expect("a poll starts with its first page")
+            .push(request);
+    }
+    let (in_flight, complete) = polls.split_last().expect("at least one poll");
+    assert!(
+        !complete.is_empty() || in_flight.len() == 3,
+        "a whole poll was seen"
+    );
+    for poll in complete {
+        assert_eq!(
+            poll.len(),
+            3,
+            "one poll of 7 tokens in pages of 3: {poll:?}"
+        );
+    }
+    assert!(in_flight.len() <= 3, "{in_flight:?}");
     assert!(
         listing[0].path_and_query.contains("limit=200"),
         "{:?}",
@@ -259,14 +283,16 @@ async fn a_rejected_token_says_why_and_reports_down() {
     let logs = exporter.logs().join("\n");
     assert!(logs.contains("E0000011"), "{logs}");
     assert!(logs.contains("invalid, expired or revoked"), "{logs}");
-    // Logged once when the org went down, not on every poll.
-    std::thread::sleep(Duration::from_millis(1000));
-    let errors = exporter
-        .logs()
-        .iter()
-        .filter(|l| l.contains("level=error"))
-        .count();
-    assert_eq!(errors, 1, "{}", exporter.logs().join("\n"));
+    // Logged once when the org went down, not on every poll: four failed polls, one line.
+    exporter.wait_for("four failed polls", WAIT, |s| {
+        value(s, "okta_poll_errors_total", &[("reason", "unauthorized")]) >= 4.0
+    });
+    let errors = exporter.wait_for_log(
+        "the failure's error line",
+        |l| l.contains("level=error"),
+        |lines| !lines.is_empty(),
+    );
+    assert_eq!(errors.len(), 1, "{}", exporter.logs().join("\n"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,22 +341,19 @@ async fn a_rate_limited_poll_waits_for_the_reset_before_asking_again() {
         .iter()
         .position(|r| r.status == 429)
         .expect("a 429 was answered");
-    let reset = requests[limited].received_at + Duration::from_secs(2);
-    let reset_epoch = reset
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let next = &requests[limited + 1];
-    let next_epoch = next
-        .received_at
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
-    // The reset is announced in whole seconds, rounded up: the next request may not come earlier.
+    let seconds = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    // The reset was announced as the answer's time + 2 s, rounded up to a whole second; the
+    // answer came after the request arrived, so this is the earliest reset it can have named.
+    let reset = (seconds(requests[limited].received_at) + 2.0).ceil();
+    let next = seconds(requests[limited + 1].received_at);
     assert!(
-        next_epoch >= reset_epoch as f64 - 1.0,
+        next >= reset,
         "asked again {:.3}s before the reset",
-        reset_epoch as f64 - next_epoch
+        reset - next
     );
     let samples = exporter.metrics();
     assert!(value(&samples, "okta_api_requests_total", &[("code", "429")]) >= 1.0);
@@ -406,21 +429,28 @@ async fn an_html_maintenance_page_is_an_error_not_an_empty_list() {
     exporter.wait_for("a server error", WAIT, |s| {
         value(s, "okta_poll_errors_total", &[("reason", "server_error")]) >= 1.0
     });
-    let logs = exporter.logs().join("\n");
-    assert!(logs.contains("HTML page"), "{logs}");
+    exporter.wait_for_log(
+        "the HTML page named in the error",
+        |l| l.contains("HTML page"),
+        |lines| !lines.is_empty(),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_that_vanish_are_counted_as_expired_or_revoked() {
+    let sim = Simulator::start(API_TOKEN, seven_tokens()).await.unwrap();
+    let exporter = Exporter::start(Setup::new(sim.url(), API_TOKEN));
+    exporter.wait_for("all seven tokens", WAIT, |s| token_ids(s).len() == 7);
+    // Added once the exporter polls (every 300 ms), so that a slow start cannot make it lapse
+    // before it is ever seen: ten polls of margin.
     let mut tokens = seven_tokens();
     tokens.push(sim_token(
         "00T0000000000000008h",
-        "red: lapses in a second",
-        TimeDelta::milliseconds(1500),
+        "red: lapses in three seconds",
+        TimeDelta::seconds(3),
         "PT5M",
     ));
-    let sim = Simulator::start(API_TOKEN, tokens).await.unwrap();
-    let exporter = Exporter::start(Setup::new(sim.url(), API_TOKEN));
+    sim.set_tokens(tokens);
     exporter.wait_for("all eight tokens", WAIT, |s| token_ids(s).len() == 8);
     sim.remove_token("00T0000000000000002b");
     let samples = exporter.wait_for("both removals", WAIT, |s| token_ids(s).len() == 6);

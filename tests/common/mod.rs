@@ -154,6 +154,30 @@ impl Exporter {
         }
     }
 
+    /// Waits until the log lines that `matching` keeps satisfy `done`, or fails after `WAIT`;
+    /// returns those lines. Metrics can show a poll's outcome before its log line is read from
+    /// stderr, so a test that checks the log waits for it.
+    pub fn wait_for_log(
+        &self,
+        what: &str,
+        matching: impl Fn(&str) -> bool,
+        done: impl Fn(&[String]) -> bool,
+    ) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let lines: Vec<String> = self.logs().into_iter().filter(|l| matching(l)).collect();
+            if done(&lines) {
+                return lines;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what} in the log:\n{}",
+                self.logs().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
