@@ -147,9 +147,8 @@ impl Poller {
                     self.state
                         .apply_success(list, enrichment, Utc::now(), duration, stats);
                 self.save().await;
-                self.publish();
                 let elapsed_ms = duration.as_millis() as u64;
-                crate::allocator::release_freed_memory();
+                // Logged before it is published: whoever sees the result can find its line.
                 match transition {
                     Transition::Recovered => {
                         tracing::info!(org = %name, tokens = count, pages, elapsed_ms, "polled Okta")
@@ -158,6 +157,8 @@ impl Poller {
                         tracing::debug!(org = %name, tokens = count, pages, elapsed_ms, "polled Okta")
                     }
                 }
+                self.publish();
+                crate::allocator::release_freed_memory();
             }
             Err(error) => {
                 let message = error.to_string();
@@ -165,7 +166,6 @@ impl Poller {
                 let transition =
                     self.state
                         .apply_failure(error, Utc::now(), started.elapsed(), stats);
-                self.publish();
                 let kept = self.state.facts.tokens.len();
                 match transition {
                     Transition::Unchanged => {
@@ -175,6 +175,7 @@ impl Poller {
                         tracing::error!(org = %name, reason, error = %message, kept_tokens = kept, "poll failed; serving the last known tokens")
                     }
                 }
+                self.publish();
             }
         }
     }

@@ -280,9 +280,6 @@ async fn a_rejected_token_says_why_and_reports_down() {
     });
     assert_eq!(up(&samples), Some(0.0));
     assert!(find(&samples, "okta_api_token_info", &[]).is_empty());
-    let logs = exporter.logs().join("\n");
-    assert!(logs.contains("E0000011"), "{logs}");
-    assert!(logs.contains("invalid, expired or revoked"), "{logs}");
     // Logged once when the org went down, not on every poll: four failed polls, one line.
     exporter.wait_for("four failed polls", WAIT, |s| {
         value(s, "okta_poll_errors_total", &[("reason", "unauthorized")]) >= 4.0
@@ -293,6 +290,12 @@ async fn a_rejected_token_says_why_and_reports_down() {
         |lines| !lines.is_empty(),
     );
     assert_eq!(errors.len(), 1, "{}", exporter.logs().join("\n"));
+    assert!(errors[0].contains("E0000011"), "{}", errors[0]);
+    assert!(
+        errors[0].contains("invalid, expired or revoked"),
+        "{}",
+        errors[0]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,10 +316,10 @@ async fn a_forbidden_list_names_the_missing_permission() {
         value(s, "okta_poll_errors_total", &[("reason", "forbidden")]) >= 1.0
     });
     assert_eq!(up(&samples), Some(0.0));
-    let logs = exporter.logs().join("\n");
-    assert!(
-        logs.contains("E0000006") && logs.contains("okta.apiTokens.read"),
-        "{logs}"
+    exporter.wait_for_log(
+        "the error naming the permission",
+        |l| l.contains("E0000006") && l.contains("okta.apiTokens.read"),
+        |lines| !lines.is_empty(),
     );
 }
 
