@@ -11,7 +11,7 @@ use prometheus::{IntGaugeVec, Opts, Registry};
 use tokio::sync::watch;
 
 use crate::cli::{Cli, Command};
-use crate::config::{Auth, Config, ConfigError, SingleOrgCredential};
+use crate::config::{Config, Loaded, SingleOrgCredential, Sources};
 use crate::okta::OktaClient;
 use crate::poller::Poller;
 use crate::secret::Secret;
@@ -67,19 +67,19 @@ pub fn run(cli: Cli) -> ExitCode {
         };
     }
     runtime.block_on(async {
-        let config = match &cli.command {
+        let Loaded { config, notes } = match &cli.command {
             Some(Command::Demo) => match start_demo(&cli).await {
-                Ok(config) => config,
+                Ok(loaded) => loaded,
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot start the simulated Okta org");
+                    tracing::error!(error = %e, "cannot start the demo");
                     return ExitCode::FAILURE;
                 }
             },
             Some(Command::Keygen { .. } | Command::Jwk { .. }) => {
                 unreachable!("handled before the runtime")
             }
-            None => match load_config(&cli) {
-                Ok(config) => config,
+            None => match crate::config::load(&sources(&cli)) {
+                Ok(loaded) => loaded,
                 Err(e) => {
                     eprintln!("okta-token-exporter: {e}");
                     return ExitCode::from(2);
@@ -95,6 +95,9 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         };
         if cli.okta.config_check {
+            for note in &notes {
+                println!("note: {note}");
+            }
             println!(
                 "configuration OK: {} org(s), polled every {}{}",
                 config.orgs.len(),
@@ -103,80 +106,57 @@ pub fn run(cli: Cli) -> ExitCode {
             );
             return ExitCode::SUCCESS;
         }
+        for note in &notes {
+            tracing::info!("{note}");
+        }
         serve(&cli, config, web).await
     })
 }
 
-/// The configuration from `--config.file` or the single-org flags; the poll interval flag wins.
-fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
-    let mut config = match (&cli.okta.config_file, &cli.okta.org_url) {
-        (Some(path), _) => Config::from_file(path)?,
-        (None, Some(url)) => {
-            let credential = match &cli.okta.client_id {
-                Some(client_id) => SingleOrgCredential::OAuth2 {
-                    client_id,
-                    private_key_file: cli.okta.private_key_file.as_deref(),
-                    key_id: cli.okta.key_id.as_deref(),
-                },
-                None => SingleOrgCredential::Ssws {
-                    token_file: cli.okta.token_file.as_deref(),
-                },
-            };
-            Config::single_org(url, credential, cli.okta.org_name.as_deref())?
-        }
-        (None, None) => {
-            return Err(ConfigError {
-                source: "command line".into(),
-                line: 0,
-                column: 0,
-                key: String::new(),
-                message: "no org to poll: pass --config.file PATH, or --okta.org-url URL with --okta.token-file PATH \
-                          (or OKTA_API_TOKEN); to try the exporter without Okta, run `okta-token-exporter demo`"
-                    .into(),
-            })
-        }
-    };
-    if let Some(interval) = cli.okta.poll_interval {
-        config.poll_interval = interval;
+/// What the command line says about the configuration, for [`crate::config::load`].
+fn sources(cli: &Cli) -> Sources<'_> {
+    let single_org = cli.okta.org_url.as_deref().map(|url| {
+        let credential = match &cli.okta.client_id {
+            Some(client_id) => SingleOrgCredential::OAuth2 {
+                client_id,
+                private_key_file: cli.okta.private_key_file.as_deref(),
+                key_id: cli.okta.key_id.as_deref(),
+            },
+            None => SingleOrgCredential::Ssws {
+                token_file: cli.okta.token_file.as_deref(),
+            },
+        };
+        (url, credential, cli.okta.org_name.as_deref())
+    });
+    Sources {
+        file: cli.okta.config_file.as_deref(),
+        single_org,
+        poll_interval: cli.okta.poll_interval,
+        storage_path: cli.okta.storage_path.as_deref(),
     }
-    if let Some(path) = &cli.okta.storage_path {
-        config.storage_path = Some(storage_flag(path)?);
-    }
-    Ok(config)
 }
 
-/// `--storage.path`, checked like the file's `storage_path`.
-fn storage_flag(path: &std::path::Path) -> Result<std::path::PathBuf, ConfigError> {
-    crate::config::check_storage_path(path).map_err(|message| ConfigError {
-        source: "command line".into(),
-        line: 0,
-        column: 0,
-        key: "--storage.path".into(),
-        message,
-    })
+/// Why `demo` could not start.
+#[derive(Debug, thiserror::Error)]
+enum DemoError {
+    #[error("cannot start the simulated Okta org: {0}")]
+    Simulator(#[from] std::io::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
-/// Starts the simulated org on a loopback port and returns a config that polls it.
-async fn start_demo(cli: &Cli) -> std::io::Result<Config> {
+/// Starts the simulated org on a loopback port and returns the configuration that polls it.
+async fn start_demo(cli: &Cli) -> Result<Loaded, DemoError> {
     let api_token = Secret::new(format!("demo{:032x}", rand::random::<u128>()));
     let simulator = Simulator::start_demo(api_token.expose(), chrono::Utc::now()).await?;
     tracing::info!(url = %simulator.url(), "started the simulated Okta org");
-    let url = crate::config::parse_org_url(&simulator.url()).map_err(std::io::Error::other)?;
-    let storage_path = match &cli.okta.storage_path {
-        Some(path) => Some(storage_flag(path).map_err(std::io::Error::other)?),
-        None => None,
-    };
-    Ok(Config {
-        poll_interval: cli.okta.poll_interval.unwrap_or(DEMO_POLL_INTERVAL),
-        client: Default::default(),
-        storage_path,
-        orgs: vec![crate::config::OrgConfig {
-            name: "demo".into(),
-            url,
-            auth: Auth::Ssws { token: api_token },
-            enrich: Default::default(),
-        }],
-    })
+    let loaded = crate::config::demo(
+        &simulator.url(),
+        api_token,
+        DEMO_POLL_INTERVAL,
+        &sources(cli),
+    )?;
+    Ok(loaded)
 }
 
 async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> ExitCode {
@@ -223,7 +203,7 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
             state,
             client,
             config.poll_interval,
-            enrich_within_scopes(org),
+            org.enrich.clone(),
             snapshots.clone(),
             index,
             config.storage_path.clone(),
@@ -311,22 +291,6 @@ fn public_jwk(key: &crate::jose::SigningKey, kid: Option<&str>) -> String {
         jwk["kid"] = kid.into();
     }
     serde_json::to_string_pretty(&jwk).expect("a JSON value serializes")
-}
-
-/// The org's enrichment, minus the parts its OAuth 2.0 scopes do not cover (said once, at start).
-fn enrich_within_scopes(org: &crate::config::OrgConfig) -> crate::config::EnrichSettings {
-    let mut enrich = org.enrich.clone();
-    if let Auth::OAuth2(oauth) = &org.auth {
-        if enrich.owners && !oauth.has_scope("okta.users.read") {
-            tracing::info!(org = %org.name, "owner lookups are off: add okta.users.read to the org's oauth2 scopes (and grant it to the app) to turn them on");
-            enrich.owners = false;
-        }
-        if enrich.system_log && !oauth.has_scope("okta.logs.read") {
-            tracing::info!(org = %org.name, "System Log queries are off: add okta.logs.read to the org's oauth2 scopes (and grant it to the app) to turn them on");
-            enrich.system_log = false;
-        }
-    }
-    enrich
 }
 
 /// The exporter's own metrics: build info and process metrics. The org and token metrics are

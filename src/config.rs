@@ -25,7 +25,6 @@
 //!       rate_limit_share: 0.5  # of an endpoint's remaining rate limit, per poll
 //! ```
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -116,11 +115,13 @@ impl OAuth2Settings {
     }
 }
 
-/// A configuration problem, located as precisely as we can.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A configuration problem, located as precisely as we can:
+/// `source[:line:column][: key]: message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}{}{}: {message}", location(*line, *column), key_part(key))]
 pub struct ConfigError {
     /// Where the setting came from: a file path, or `command line`.
-    pub source: String,
+    pub origin: String,
     /// 1-based line and column in the file; 0 when unknown (e.g. for flags).
     pub line: u64,
     pub column: u64,
@@ -129,26 +130,27 @@ pub struct ConfigError {
     pub message: String,
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.source)?;
-        if self.line > 0 {
-            write!(f, ":{}:{}", self.line, self.column)?;
-        }
-        if !self.key.is_empty() {
-            write!(f, ": {}", self.key)?;
-        }
-        write!(f, ": {}", self.message)
+fn location(line: u64, column: u64) -> String {
+    if line > 0 {
+        format!(":{line}:{column}")
+    } else {
+        String::new()
     }
 }
 
-impl std::error::Error for ConfigError {}
+fn key_part(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!(": {key}")
+    }
+}
 
 impl ConfigError {
     /// A problem with a whole file (it cannot be read), rather than with a line of it.
     pub(crate) fn of_file(source: &str, message: String) -> ConfigError {
         ConfigError {
-            source: source.to_owned(),
+            origin: source.to_owned(),
             line: 0,
             column: 0,
             key: String::new(),
@@ -259,7 +261,7 @@ impl Locator<'_> {
         message: impl Into<String>,
     ) -> ConfigError {
         ConfigError {
-            source: self.source.to_owned(),
+            origin: self.source.to_owned(),
             line: spanned.referenced.line(),
             column: spanned.referenced.column(),
             key: key.into(),
@@ -297,7 +299,7 @@ impl Config {
             None => None,
         };
         let orgs = raw.orgs.ok_or_else(|| ConfigError {
-            source: source.to_owned(),
+            origin: source.to_owned(),
             line: 1,
             column: 1,
             key: "orgs".into(),
@@ -367,7 +369,7 @@ impl Config {
         name: Option<&str>,
     ) -> Result<Config, ConfigError> {
         let flag = |key: &str, message: String| ConfigError {
-            source: "command line".into(),
+            origin: "command line".into(),
             line: 0,
             column: 0,
             key: key.into(),
@@ -485,7 +487,7 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
     serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
         let location = e.location();
         ConfigError {
-            source: source.to_owned(),
+            origin: source.to_owned(),
             line: location.map_or(0, |l| l.line()),
             column: location.map_or(0, |l| l.column()),
             key: String::new(),
@@ -675,6 +677,112 @@ fn warn_if_readable_by_others(path: &Path) {
 
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_: &Path) {}
+
+/// Everything the command line says about the configuration: the one input of [`load`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sources<'a> {
+    /// `--config.file`.
+    pub file: Option<&'a Path>,
+    /// `--okta.org-url`, with its credential and `--okta.org-name`.
+    pub single_org: Option<(&'a str, SingleOrgCredential<'a>, Option<&'a str>)>,
+    /// `--okta.poll-interval`; wins over the file's `poll_interval`.
+    pub poll_interval: Option<Duration>,
+    /// `--storage.path`; wins over the file's `storage_path`.
+    pub storage_path: Option<&'a Path>,
+}
+
+/// A validated configuration, and what a person should hear about it (settings that were
+/// turned off, and why).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub notes: Vec<String>,
+}
+
+/// The one place that turns the command line into a validated [`Config`]: the file or the
+/// single-org flags, the flags that override the file, and what the OAuth 2.0 scopes allow. A
+/// start and `--config.check` both go through it, so the check reports everything a start would.
+pub fn load(sources: &Sources<'_>) -> Result<Loaded, ConfigError> {
+    let config = match (sources.file, sources.single_org) {
+        (Some(path), _) => Config::from_file(path)?,
+        (None, Some((url, credential, name))) => Config::single_org(url, credential, name)?,
+        (None, None) => {
+            return Err(ConfigError {
+                origin: "command line".into(),
+                line: 0,
+                column: 0,
+                key: String::new(),
+                message: "no org to poll: pass --config.file PATH, or --okta.org-url URL with --okta.token-file PATH \
+                          (or OKTA_API_TOKEN); to try the exporter without Okta, run `okta-token-exporter demo`"
+                    .into(),
+            })
+        }
+    };
+    finish(config, sources)
+}
+
+/// The configuration of `demo`: its simulated org, with the same overrides as any start.
+pub fn demo(
+    url: &str,
+    token: Secret,
+    poll_interval: Duration,
+    sources: &Sources<'_>,
+) -> Result<Loaded, ConfigError> {
+    let url = parse_org_url(url).map_err(|message| ConfigError {
+        origin: "demo".into(),
+        line: 0,
+        column: 0,
+        key: "url".into(),
+        message,
+    })?;
+    let config = Config {
+        poll_interval,
+        client: HttpSettings::default(),
+        storage_path: None,
+        orgs: vec![OrgConfig {
+            name: "demo".into(),
+            url,
+            auth: Auth::Ssws { token },
+            enrich: EnrichSettings::default(),
+        }],
+    };
+    finish(config, sources)
+}
+
+/// The flags over the file, then what each org's credential may read.
+fn finish(mut config: Config, sources: &Sources<'_>) -> Result<Loaded, ConfigError> {
+    if let Some(interval) = sources.poll_interval {
+        config.poll_interval = interval;
+    }
+    if let Some(path) = sources.storage_path {
+        config.storage_path = Some(check_storage_path(path).map_err(|message| ConfigError {
+            origin: "command line".into(),
+            line: 0,
+            column: 0,
+            key: "--storage.path".into(),
+            message,
+        })?);
+    }
+    let notes = config.orgs.iter_mut().flat_map(limit_to_scopes).collect();
+    Ok(Loaded { config, notes })
+}
+
+/// Turns off the enrichment an org's OAuth 2.0 scopes do not cover; says what it turned off.
+pub fn limit_to_scopes(org: &mut OrgConfig) -> Vec<String> {
+    let Auth::OAuth2(oauth) = &org.auth else {
+        return Vec::new();
+    };
+    let mut notes = Vec::new();
+    if org.enrich.owners && !oauth.has_scope("okta.users.read") {
+        org.enrich.owners = false;
+        notes.push(format!("org {}: owner lookups are off: add okta.users.read to the org's oauth2 scopes (and grant it to the app) to turn them on", org.name));
+    }
+    if org.enrich.system_log && !oauth.has_scope("okta.logs.read") {
+        org.enrich.system_log = false;
+        notes.push(format!("org {}: System Log queries are off: add okta.logs.read to the org's oauth2 scopes (and grant it to the app) to turn them on", org.name));
+    }
+    notes
+}
 
 /// Checks a state directory: it must exist and be a directory (the exporter writes a file per
 /// org in it, and does not create it, so that a typo does not scatter state around).
@@ -953,7 +1061,7 @@ mod tests {
         ];
         for (name, yaml, line, key, needle) in cases {
             let err = Config::from_yaml("/etc/okta.yml", &yaml).expect_err(name);
-            assert_eq!(err.source, "/etc/okta.yml", "{name}");
+            assert_eq!(err.origin, "/etc/okta.yml", "{name}");
             assert_eq!(err.line, line, "{name}: {err}");
             assert_eq!(err.key, key, "{name}: {err}");
             assert!(err.message.contains(needle), "{name}: {err}");
@@ -1105,6 +1213,80 @@ mod tests {
                 }
                 (got, want) => panic!("{content:?}: got {got:?}, want {want:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn one_function_applies_the_flags_over_the_file() {
+        let token = token_file("00abc\n");
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        write!(
+            file,
+            "poll_interval: 2m\norgs:\n  - name: acme\n    url: https://acme.okta.com\n    auth:\n      ssws:\n        token_file: {}\n",
+            token.path().display()
+        )
+        .unwrap();
+        let sources = Sources {
+            file: Some(file.path()),
+            poll_interval: Some(Duration::from_secs(30)),
+            storage_path: Some(dir.path()),
+            ..Sources::default()
+        };
+        let loaded = load(&sources).unwrap();
+        assert_eq!(loaded.config.poll_interval, Duration::from_secs(30));
+        assert_eq!(loaded.config.storage_path.as_deref(), Some(dir.path()));
+        assert!(loaded.notes.is_empty());
+
+        let missing = Sources {
+            storage_path: Some(Path::new("/nonexistent/state")),
+            ..sources
+        };
+        let error = load(&missing).unwrap_err();
+        assert_eq!(error.key, "--storage.path");
+        assert!(error.to_string().contains("/nonexistent/state"), "{error}");
+        let nothing = load(&Sources::default()).unwrap_err();
+        assert!(
+            nothing.message.contains("okta-token-exporter demo"),
+            "{nothing}"
+        );
+    }
+
+    #[test]
+    fn enrichment_follows_the_oauth_scopes() {
+        let key = std::sync::Arc::new(
+            crate::jose::SigningKey::from_pem(&crate::jose::generate_p256_pem()).unwrap(),
+        );
+        let cases: [(&[&str], bool, bool, usize); 4] = [
+            (&["okta.apiTokens.read"], false, false, 2),
+            (&["okta.apiTokens.read", "okta.users.read"], true, false, 1),
+            (&["okta.apiTokens.read", "okta.logs.read"], false, true, 1),
+            (
+                &["okta.apiTokens.read", "okta.users.read", "okta.logs.read"],
+                true,
+                true,
+                0,
+            ),
+        ];
+        for (scopes, owners, system_log, notes) in cases {
+            let mut org = OrgConfig {
+                name: "acme".into(),
+                url: parse_org_url("https://acme.okta.com").unwrap(),
+                auth: Auth::OAuth2(OAuth2Settings {
+                    client_id: "0oa1".into(),
+                    private_key: std::sync::Arc::clone(&key),
+                    key_id: None,
+                    scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                }),
+                enrich: EnrichSettings::default(),
+            };
+            let said = limit_to_scopes(&mut org);
+            assert_eq!(
+                (org.enrich.owners, org.enrich.system_log),
+                (owners, system_log),
+                "{scopes:?}"
+            );
+            assert_eq!(said.len(), notes, "{scopes:?}: {said:?}");
         }
     }
 }

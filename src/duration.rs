@@ -6,26 +6,13 @@
 //! Years and months have no fixed length; we count them as 365 and 30 days, the lengths Okta's own
 //! 30-day window implies. The result is whole seconds.
 
-use std::fmt;
-
 /// Why a duration string was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid ISO 8601 duration {input:?}: {reason}")]
 pub struct DurationError {
     input: String,
     reason: &'static str,
 }
-
-impl fmt::Display for DurationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid ISO 8601 duration {:?}: {}",
-            self.input, self.reason
-        )
-    }
-}
-
-impl std::error::Error for DurationError {}
 
 const MINUTE: u64 = 60;
 const HOUR: u64 = 60 * MINUTE;

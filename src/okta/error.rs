@@ -81,49 +81,42 @@ impl fmt::Display for OktaErrorBody {
 }
 
 /// Why a poll of an org failed. The previous token set stays published whatever this is.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PollError {
     /// 401: the credential is not accepted.
-    Unauthorized {
-        detail: String,
-    },
+    #[error("Okta rejected the credential ({detail}): the API token is invalid, expired or revoked, or its owner is deactivated or suspended; create a new token and update the token file")]
+    Unauthorized { detail: String },
     /// No access token from the OAuth 2.0 token endpoint, or the API refused a fresh one.
-    OAuth {
-        detail: String,
-    },
+    #[error("OAuth 2.0: {detail}")]
+    OAuth { detail: String },
     /// 403: the credential is valid but lacks a permission.
+    #[error(
+        "Okta refused GET {endpoint} ({detail}): the credential lacks {}",
+        permission_for(endpoint)
+    )]
     Forbidden {
         endpoint: &'static str,
         detail: String,
     },
     /// 429, or a rate-limit reset too far away to wait for within this poll.
-    RateLimited {
-        detail: String,
-    },
+    #[error("rate limited by Okta ({detail})")]
+    RateLimited { detail: String },
     /// 5xx after the retries.
-    ServerError {
-        status: u16,
-        detail: String,
-    },
+    #[error("Okta answered with a server error ({detail})")]
+    ServerError { status: u16, detail: String },
     /// Another unexpected status (404, 400, a redirect).
-    ClientError {
-        status: u16,
-        detail: String,
-    },
-    Timeout {
-        detail: String,
-    },
-    Connect {
-        detail: String,
-    },
+    #[error("unexpected answer from Okta ({detail})")]
+    ClientError { status: u16, detail: String },
+    #[error("timed out talking to Okta ({detail})")]
+    Timeout { detail: String },
+    #[error("cannot reach Okta ({detail})")]
+    Connect { detail: String },
     /// A 2xx answer we cannot read: not JSON, truncated, too large.
-    Decode {
-        detail: String,
-    },
+    #[error("cannot read Okta's answer ({detail})")]
+    Decode { detail: String },
     /// A `next` link we refuse to follow: another host, a loop, too many pages.
-    Pagination {
-        detail: String,
-    },
+    #[error("stopped paginating ({detail})")]
+    Pagination { detail: String },
 }
 
 impl PollError {
@@ -179,33 +172,6 @@ fn permission_for(endpoint: &str) -> &'static str {
         _ => "read access to API tokens (OAuth scope okta.apiTokens.read; for an SSWS token, an admin role of its owner that can view API tokens, such as Read-Only Administrator)",
     }
 }
-
-impl fmt::Display for PollError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Unauthorized { detail } => write!(
-                f,
-                "Okta rejected the credential ({detail}): the API token is invalid, expired or revoked, \
-                 or its owner is deactivated or suspended; create a new token and update the token file"
-            ),
-            Self::OAuth { detail } => write!(f, "OAuth 2.0: {detail}"),
-            Self::Forbidden { endpoint, detail } => write!(
-                f,
-                "Okta refused GET {endpoint} ({detail}): the credential lacks {}",
-                permission_for(endpoint)
-            ),
-            Self::RateLimited { detail } => write!(f, "rate limited by Okta ({detail})"),
-            Self::ServerError { detail, .. } => write!(f, "Okta answered with a server error ({detail})"),
-            Self::ClientError { detail, .. } => write!(f, "unexpected answer from Okta ({detail})"),
-            Self::Timeout { detail } => write!(f, "timed out talking to Okta ({detail})"),
-            Self::Connect { detail } => write!(f, "cannot reach Okta ({detail})"),
-            Self::Decode { detail } => write!(f, "cannot read Okta's answer ({detail})"),
-            Self::Pagination { detail } => write!(f, "stopped paginating ({detail})"),
-        }
-    }
-}
-
-impl std::error::Error for PollError {}
 
 /// Classifies a failure without an HTTP answer. reqwest's message names the URL, not headers.
 pub(crate) fn transport_error(error: &reqwest::Error) -> PollError {
