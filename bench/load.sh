@@ -49,7 +49,9 @@ echo "== content coding against nginx, wrk -t2 -c4 for ${load_seconds}s each"
 # The baseline: nginx serving this very body, from a file and gzipped on the fly at level 1.
 nginx_port=19292
 mkdir -p "$work/www" "$work/nginx"
+chmod 755 "$work" "$work/www"   # nginx's workers run as another user when started by root
 curl -fs "http://127.0.0.1:$port/metrics" > "$work/www/metrics"
+chmod 644 "$work/www/metrics"
 cat > "$work/nginx/nginx.conf" <<CONF
 worker_processes 2;
 error_log $work/nginx/error.log;
