@@ -484,16 +484,47 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
     source: &str,
     text: &str,
 ) -> Result<T, ConfigError> {
-    serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
+    // serde_path_to_error tracks where in the document an error happened (`orgs[0].url`);
+    // the YAML parser knows the line and column. Together they name the setting exactly.
+    let path = std::cell::RefCell::new(String::new());
+    serde_saphyr::with_deserializer_from_str_with_options(text, yaml_options(), |deserializer| {
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            *path.borrow_mut() = key_path(e.path());
+            e.into_inner()
+        })
+    })
+    .map_err(|e| {
         let location = e.location();
         ConfigError {
             origin: source.to_owned(),
             line: location.map_or(0, |l| l.line()),
             column: location.map_or(0, |l| l.column()),
-            key: String::new(),
+            key: path.take(),
             message: strip_location(&e.to_string()).to_owned(),
         }
     })
+}
+
+/// `orgs[0].auth.ssws`, from serde_path_to_error's path; empty at the top of the document.
+fn key_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            // `Spanned` (which keeps a setting's line for later checks) adds a `value` level of
+            // its own; no setting of ours is called `value`.
+            Segment::Map { key } if key == "value" => {}
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    out
 }
 
 /// The YAML parser ends its messages with `at line L, column C`; we print the location up front.
@@ -899,7 +930,7 @@ mod tests {
                     org("a", "https://a.okta.com", &ssws)
                 ),
                 1,
-                "",
+                "poll_intervall",
                 "unknown field `poll_intervall`",
             ),
             (
@@ -909,7 +940,7 @@ mod tests {
                     org("a", "https://a.okta.com", &ssws)
                 ),
                 7,
-                "",
+                "orgs[0].region",
                 "unknown field `region`",
             ),
             (
@@ -919,7 +950,7 @@ mod tests {
                     org("a", "https://a.okta.com", "      kerberos: {}\n")
                 ),
                 5,
-                "",
+                "orgs[0].auth",
                 "kerberos",
             ),
             (
@@ -1057,7 +1088,13 @@ mod tests {
                 "orgs",
                 "the list is empty",
             ),
-            ("not yaml", "orgs: [\n".to_owned(), 1, "", ""),
+            (
+                "not yaml",
+                "orgs: [\n".to_owned(),
+                1,
+                "orgs",
+                "unclosed bracket",
+            ),
         ];
         for (name, yaml, line, key, needle) in cases {
             let err = Config::from_yaml("/etc/okta.yml", &yaml).expect_err(name);
@@ -1287,6 +1324,46 @@ mod tests {
                 "{scopes:?}"
             );
             assert_eq!(said.len(), notes, "{scopes:?}: {said:?}");
+        }
+    }
+
+    /// Every kind of problem in the file names file, line, column and the full key path.
+    #[test]
+    fn every_kind_of_error_names_its_line_column_and_key_path() {
+        let org = "orgs:\n  - name: a\n    url: https://a.okta.com\n    auth:\n      ssws:\n        token_env: OKTA_TEST_TOKEN_THAT_IS_NOT_SET\n";
+        let cases = [
+            // A value of the wrong type.
+            (
+                format!("http:\n  retries: many\n{org}"),
+                "/etc/okta.yml:2:12: http.retries: invalid u32",
+            ),
+            // An unknown key, nested.
+            (
+                "orgs:\n  - name: a\n    url: https://a.okta.com\n    colour: red\n".to_owned(),
+                "/etc/okta.yml:4:5: orgs[0].colour: unknown field `colour`",
+            ),
+            (
+                format!("{org}    enrich:\n      owners: maybe\n"),
+                "/etc/okta.yml:8:15: orgs[0].enrich.owners: invalid boolean",
+            ),
+            // YAML syntax.
+            (
+                "orgs: [\n  {name: a\n".to_owned(),
+                "/etc/okta.yml:2:3: orgs: unclosed bracket",
+            ),
+            (
+                "poll_interval: 5m\n\tbad: tab\n".to_owned(),
+                "/etc/okta.yml:1:16: ",
+            ),
+        ];
+        for (yaml, expected) in cases {
+            let error = Config::from_yaml("/etc/okta.yml", &yaml)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with(expected),
+                "{yaml:?}\n got: {error}\nwant: {expected}"
+            );
         }
     }
 }
