@@ -27,7 +27,7 @@ const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(15);
 /// Runs the command line to completion.
 pub fn run(cli: Cli) -> ExitCode {
     crate::allocator::tune();
-    crate::logging::init(cli.log.level, cli.log.format);
+    crate::logging::init(cli.log().level, cli.log().format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -54,6 +54,18 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         };
     }
+    if let Some(Command::HashPassword { cost }) = &cli.command {
+        return match crate::password::hash_from_terminal_or_stdin(*cost) {
+            Ok(hash) => {
+                println!("{hash}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("okta-token-exporter: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Some(Command::Jwk { key, kid }) = &cli.command {
         return match crate::config::read_private_key_file(key) {
             Ok(key) => {
@@ -68,14 +80,14 @@ pub fn run(cli: Cli) -> ExitCode {
     }
     runtime.block_on(async {
         let Loaded { config, notes } = match &cli.command {
-            Some(Command::Demo) => match start_demo(&cli).await {
+            Some(Command::Demo(_)) => match start_demo(&cli).await {
                 Ok(loaded) => loaded,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot start the demo");
                     return ExitCode::FAILURE;
                 }
             },
-            Some(Command::Keygen { .. } | Command::Jwk { .. }) => {
+            Some(Command::Keygen { .. } | Command::Jwk { .. } | Command::HashPassword { .. }) => {
                 unreachable!("handled before the runtime")
             }
             None => match crate::config::load(&sources(&cli)) {
@@ -86,7 +98,12 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             },
         };
-        let web = match cli.web.web_config_file.as_deref().map(WebConfigFile::load) {
+        let web = match cli
+            .web()
+            .web_config_file
+            .as_deref()
+            .map(WebConfigFile::load)
+        {
             None => None,
             Some(Ok(web)) => Some(Arc::new(web)),
             Some(Err(e)) => {
@@ -131,8 +148,8 @@ fn sources(cli: &Cli) -> Sources<'_> {
     Sources {
         file: cli.okta.config_file.as_deref(),
         single_org,
-        poll_interval: cli.okta.poll_interval,
-        storage_path: cli.okta.storage_path.as_deref(),
+        poll_interval: cli.poll_interval(),
+        storage_path: cli.storage_path(),
     }
 }
 
@@ -160,10 +177,10 @@ async fn start_demo(cli: &Cli) -> Result<Loaded, DemoError> {
 }
 
 async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> ExitCode {
-    let listener = match server::listen(&cli.web.listen_address).await {
+    let listener = match server::listen(&cli.web().listen_address).await {
         Ok(listener) => listener,
         Err(e) => {
-            tracing::error!(address = %cli.web.listen_address, error = %e, "cannot listen; is another process using the port? Change it with --web.listen-address");
+            tracing::error!(address = %cli.web().listen_address, error = %e, "cannot listen; is another process using the port? Change it with --web.listen-address");
             return ExitCode::FAILURE;
         }
     };
@@ -213,13 +230,13 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
     let local = listener
         .local_addr()
         .map(|a| a.to_string())
-        .unwrap_or_else(|_| cli.web.listen_address.clone());
+        .unwrap_or_else(|_| cli.web().listen_address.clone());
     let https = web.as_ref().is_some_and(|w| w.current().tls.is_some());
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         address = %local,
         scheme = if https { "https" } else { "http" },
-        telemetry_path = %cli.web.telemetry_path,
+        telemetry_path = %cli.web().telemetry_path,
         orgs = config.orgs.len(),
         poll_interval = %humantime::format_duration(config.poll_interval),
         "listening"
@@ -227,7 +244,7 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
     let app = Arc::new(App {
         registry,
         snapshots,
-        telemetry_path: cli.web.telemetry_path.clone(),
+        telemetry_path: cli.web().telemetry_path.clone(),
         web,
     });
     server::serve(listener, app, shutdown_signal()).await;

@@ -42,7 +42,14 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the exporter against a built-in simulated Okta org (no Okta account needed).
-    Demo,
+    Demo(DemoArgs),
+    /// Hash a password with bcrypt for `basic_auth_users` in the --web.config.file: reads it from
+    /// the terminal without echo, or from standard input when piped, and prints the hash.
+    HashPassword {
+        /// bcrypt's cost: each step doubles the time a check takes (4 to 31).
+        #[arg(long = "cost", value_name = "COST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(4..=31))]
+        cost: u32,
+    },
     /// Make a key pair for an OAuth 2.0 service app: writes the private key (PEM, P-256) and
     /// prints the public key as a JWK to paste into the app's settings in Okta.
     Keygen {
@@ -63,6 +70,58 @@ pub enum Command {
         #[arg(long = "kid", value_name = "KID")]
         kid: Option<String>,
     },
+}
+
+/// What `demo` takes: where and how to serve, and how often to poll its simulated org.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How often to poll the simulated org, e.g. 5s, 1m [default: 15s].
+    #[arg(long = "okta.poll-interval", value_name = "DURATION", value_parser = parse_duration)]
+    pub poll_interval: Option<Duration>,
+
+    /// Directory for the demo org's state file (see --storage.path of the exporter).
+    #[arg(long = "storage.path", value_name = "DIR")]
+    pub storage_path: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub web: WebArgs,
+
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+impl Cli {
+    /// The web flags of the command that runs: the exporter's or the demo's.
+    pub fn web(&self) -> &WebArgs {
+        match &self.command {
+            Some(Command::Demo(demo)) => &demo.web,
+            _ => &self.web,
+        }
+    }
+
+    /// The log flags of the command that runs.
+    pub fn log(&self) -> &LogArgs {
+        match &self.command {
+            Some(Command::Demo(demo)) => &demo.log,
+            _ => &self.log,
+        }
+    }
+
+    /// `--okta.poll-interval` of the command that runs.
+    pub fn poll_interval(&self) -> Option<Duration> {
+        match &self.command {
+            Some(Command::Demo(demo)) => demo.poll_interval,
+            _ => self.okta.poll_interval,
+        }
+    }
+
+    /// `--storage.path` of the command that runs.
+    pub fn storage_path(&self) -> Option<&std::path::Path> {
+        match &self.command {
+            Some(Command::Demo(demo)) => demo.storage_path.as_deref(),
+            _ => self.okta.storage_path.as_deref(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -118,11 +177,11 @@ pub struct OktaArgs {
 
     /// Directory for each org's state file, so that a restart serves the last known tokens at
     /// once and counts tokens that lapsed meanwhile; wins over the config file's storage_path.
-    #[arg(long = "storage.path", value_name = "DIR", global = true)]
+    #[arg(long = "storage.path", value_name = "DIR")]
     pub storage_path: Option<PathBuf>,
 
     /// How often to poll each org, e.g. 30s, 5m, 1h [default: 5m, or the config file's poll_interval].
-    #[arg(long = "okta.poll-interval", value_name = "DURATION", value_parser = parse_duration, global = true)]
+    #[arg(long = "okta.poll-interval", value_name = "DURATION", value_parser = parse_duration)]
     pub poll_interval: Option<Duration>,
 }
 
@@ -133,8 +192,7 @@ pub struct WebArgs {
     #[arg(
         long = "web.listen-address",
         value_name = "ADDRESS",
-        default_value = ":9871",
-        global = true
+        default_value = ":9871"
     )]
     pub listen_address: String,
 
@@ -142,14 +200,13 @@ pub struct WebArgs {
     #[arg(
         long = "web.telemetry-path",
         value_name = "PATH",
-        default_value = "/metrics",
-        global = true
+        default_value = "/metrics"
     )]
     pub telemetry_path: String,
 
     /// Web config file enabling TLS, client certificates, basic auth and response headers, in the
     /// format of Prometheus's exporter-toolkit. Re-read when it or a file it names changes.
-    #[arg(long = "web.config.file", value_name = "PATH", global = true)]
+    #[arg(long = "web.config.file", value_name = "PATH")]
     pub web_config_file: Option<PathBuf>,
 }
 
@@ -157,16 +214,11 @@ pub struct WebArgs {
 #[command(next_help_heading = "Logging")]
 pub struct LogArgs {
     /// Only log messages at or above this level.
-    #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
+    #[arg(long = "log.level", value_enum, default_value = "info")]
     pub level: LogLevel,
 
     /// Output format of log messages (on stderr).
-    #[arg(
-        long = "log.format",
-        value_enum,
-        default_value = "logfmt",
-        global = true
-    )]
+    #[arg(long = "log.format", value_enum, default_value = "logfmt")]
     pub format: LogFormat,
 }
 
@@ -214,8 +266,64 @@ mod tests {
             "--okta.poll-interval=10s",
         ])
         .unwrap();
-        assert!(matches!(cli.command, Some(Command::Demo)));
-        assert_eq!(cli.web.listen_address, ":0");
+        assert!(matches!(cli.command, Some(Command::Demo(_))));
+        assert_eq!(cli.web().listen_address, ":0");
+        assert_eq!(cli.poll_interval(), Some(Duration::from_secs(10)));
+    }
+
+    /// Each subcommand takes, and its --help shows, only the flags it uses.
+    #[test]
+    fn subcommands_take_only_their_own_flags() {
+        let help = |name: &str| {
+            let mut command = Cli::command();
+            command
+                .find_subcommand_mut(name)
+                .unwrap()
+                .render_long_help()
+                .to_string()
+        };
+        for name in ["keygen", "jwk", "hash-password"] {
+            let text = help(name);
+            for foreign in [
+                "--web.listen-address",
+                "--log.level",
+                "--okta.poll-interval",
+                "--config.file",
+            ] {
+                assert!(
+                    !text.contains(foreign),
+                    "{name} --help lists {foreign}:\n{text}"
+                );
+            }
+        }
+        let demo = help("demo");
+        for own in [
+            "--web.listen-address",
+            "--web.config.file",
+            "--log.level",
+            "--okta.poll-interval",
+            "--storage.path",
+        ] {
+            assert!(demo.contains(own), "demo --help lacks {own}:\n{demo}");
+        }
+        assert!(
+            demo.contains("[default: 15s]"),
+            "demo's own poll default:\n{demo}"
+        );
+        assert!(!demo.contains("--config.file"), "{demo}");
+        for argv in [
+            &[
+                "okta-token-exporter",
+                "keygen",
+                "--out=k.pem",
+                "--web.listen-address=:1",
+            ][..],
+            &["okta-token-exporter", "hash-password", "--log.level=debug"],
+            &["okta-token-exporter", "hash-password", "--cost=3"],
+            &["okta-token-exporter", "demo", "--config.file=a.yml"],
+        ] {
+            assert!(Cli::try_parse_from(argv).is_err(), "{argv:?}");
+        }
     }
 
     #[test]

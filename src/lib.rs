@@ -19,6 +19,7 @@ pub mod jose;
 pub mod logging;
 pub mod metrics;
 pub mod okta;
+pub mod password;
 pub mod poller;
 pub mod secret;
 pub mod server;

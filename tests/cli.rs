@@ -352,3 +352,98 @@ fn not_ready_until_the_first_poll_finished() {
     );
     drop(silent);
 }
+
+#[test]
+fn hash_password_hashes_a_piped_password() {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_okta-token-exporter"))
+        .args(["hash-password", "--cost=4"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"canary-pa55word\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let hash = stdout.trim();
+    assert!(bcrypt::verify("canary-pa55word", hash).unwrap(), "{hash}");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("canary-pa55word"));
+
+    let empty = std::process::Command::new(env!("CARGO_BIN_EXE_okta-token-exporter"))
+        .arg("hash-password")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(empty.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("empty"));
+}
+
+/// At a terminal it asks twice without echo. `script` (util-linux) gives it a pseudo-terminal.
+#[test]
+fn hash_password_asks_at_a_terminal_without_echo() {
+    use std::io::Write;
+    let Some(script) = common::require_tool("script", "bsdutils") else {
+        return;
+    };
+    let command = format!(
+        "{} hash-password --cost=4",
+        env!("CARGO_BIN_EXE_okta-token-exporter")
+    );
+    let mut child = std::process::Command::new(script)
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Answer each prompt once it is on the screen, as a person would: typed before the program
+    // turns echo off, the terminal would echo it whatever the program does.
+    let screen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let sink = std::sync::Arc::clone(&screen);
+    let reader = std::thread::spawn(move || {
+        let mut buffer = [0u8; 256];
+        while let Ok(n) = std::io::Read::read(&mut stdout, &mut buffer) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let wait_for = |prompt: &str, count: usize| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while screen.lock().unwrap().matches(prompt).count() < count {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {prompt:?} on the screen: {}",
+                screen.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for("Password:", 1);
+    stdin.write_all(b"canary-tty-pa55\n").unwrap();
+    wait_for("Again:", 1);
+    stdin.write_all(b"canary-tty-pa55\n").unwrap();
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    let screen = screen.lock().unwrap().clone();
+    assert!(status.success(), "{screen}");
+    assert!(!screen.contains("canary-tty-pa55"), "echoed: {screen}");
+    let hash = screen
+        .split_whitespace()
+        .find(|w| w.starts_with("$2b$"))
+        .unwrap_or_else(|| panic!("no hash on the screen: {screen}"));
+    assert!(bcrypt::verify("canary-tty-pa55", hash).unwrap(), "{hash}");
+}
