@@ -1,0 +1,139 @@
+//! The shape of the code, checked: data flows one way (no module imports another that imports
+//! it back, directly or through others), and rendering knows nothing of HTTP.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+const SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+
+/// Each module (`okta::client` for src/okta/client.rs) and the modules of this crate it uses.
+fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let mut files = Vec::new();
+    let mut dirs = vec![Path::new(SRC).to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    let name_of = |path: &Path| {
+        let relative = path.strip_prefix(SRC).unwrap().with_extension("");
+        let name = relative.to_string_lossy().replace('/', "::");
+        name.trim_end_matches("::mod").to_owned()
+    };
+    let modules: BTreeSet<String> = files.iter().map(|p| name_of(p)).collect();
+    let mut graph = BTreeMap::new();
+    for path in &files {
+        let name = name_of(path);
+        let text = std::fs::read_to_string(path).unwrap();
+        // Unit tests may reach anywhere; the shape is about the code they test.
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap();
+        let parent = name.rsplit_once("::").map(|(p, _)| p.to_owned());
+        let mut uses = BTreeSet::new();
+        for (prefix, base) in [
+            ("crate::", String::new()),
+            ("super::", parent.clone().unwrap_or_default()),
+        ] {
+            for (i, _) in code.match_indices(prefix) {
+                let rest = &code[i + prefix.len()..];
+                let path: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                    .collect();
+                let segments: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
+                // The longest prefix of the path that names a module.
+                let mut target = None;
+                for n in 1..=segments.len() {
+                    let candidate = if base.is_empty() {
+                        segments[..n].join("::")
+                    } else {
+                        format!("{base}::{}", segments[..n].join("::"))
+                    };
+                    if modules.contains(&candidate) {
+                        target = Some(candidate);
+                    }
+                }
+                if let Some(target) = target {
+                    if target != name && !name.starts_with(&format!("{target}::")) {
+                        uses.insert(target);
+                    }
+                }
+            }
+        }
+        graph.insert(name, uses);
+    }
+    graph
+}
+
+#[test]
+fn no_module_reaches_back() {
+    let graph = module_graph();
+    assert!(graph.len() > 20, "found only {graph:?}");
+    assert!(
+        graph["poller"].contains("state"),
+        "the graph is read: {graph:?}"
+    );
+    // Depth-first search for a cycle, reporting the first one found.
+    fn visit<'a>(
+        node: &'a str,
+        graph: &'a BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| *n == node) {
+            let mut cycle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if !done.insert(node) {
+            return None;
+        }
+        path.push(node);
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, graph, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = BTreeSet::new();
+    for node in graph.keys() {
+        if let Some(cycle) = visit(node, &graph, &mut Vec::new(), &mut done) {
+            panic!("an import cycle: {}", cycle.join(" -> "));
+        }
+    }
+}
+
+#[test]
+fn data_flows_from_poller_to_snapshot_to_render_to_http() {
+    let graph = module_graph();
+    let uses = |a: &str, b: &str| graph[a].contains(b);
+    assert!(uses("poller", "snapshot") && uses("metrics", "snapshot") && uses("server", "metrics"));
+    for (lower, higher) in [
+        ("snapshot", "poller"),
+        ("snapshot", "state"),
+        ("snapshot", "metrics"),
+        ("state", "metrics"),
+        ("state", "poller"),
+        ("metrics", "server"),
+        ("metrics", "poller"),
+        ("metrics", "state"),
+        ("config", "okta"),
+        ("okta::oauth", "okta::client"),
+    ] {
+        assert!(!uses(lower, higher), "{lower} uses {higher}");
+    }
+}
+
+#[test]
+fn rendering_does_not_depend_on_http() {
+    for module in ["metrics.rs", "exposition.rs", "snapshot.rs", "state.rs"] {
+        let text = std::fs::read_to_string(Path::new(SRC).join(module)).unwrap();
+        assert!(!text.contains("hyper"), "{module} mentions hyper");
+    }
+}
