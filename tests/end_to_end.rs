@@ -169,10 +169,70 @@ fn test_copies(dir: &Path, receiver_port: u16) -> (PathBuf, PathBuf) {
             "http://localhost:5001/",
             &format!("http://127.0.0.1:{receiver_port}/"),
         )
-        .replace("group_wait: 30s", "group_wait: 1s");
+        .replace("group_wait: 30s", "group_wait: 1s")
+        // Resolved notifications must not wait for the example's 5-minute group interval.
+        .replace("group_interval: 5m", "group_interval: 1s");
     let alertmanager_path = dir.join("alertmanager.yml");
     std::fs::write(&alertmanager_path, alertmanager).unwrap();
     (rules_path, alertmanager_path)
+}
+
+/// Alertmanager with the example routing to a webhook receiver in the test, and Prometheus with
+/// the shipped rules scraping `targets` every second.
+struct Monitoring {
+    receiver: WebhookReceiver,
+    alertmanager: Daemon,
+    prometheus: Daemon,
+    prometheus_port: u16,
+}
+
+impl Monitoring {
+    fn start(prometheus: &Path, alertmanager: &Path, dir: &Path, targets: &[String]) -> Monitoring {
+        let receiver = WebhookReceiver::start();
+        let (rules, alertmanager_config) = test_copies(dir, receiver.port);
+        let am_port = free_port();
+        let am = Daemon::start(
+            "alertmanager",
+            alertmanager,
+            &[
+                format!("--config.file={}", alertmanager_config.display()),
+                format!("--storage.path={}", dir.join("am").display()),
+                format!("--web.listen-address=127.0.0.1:{am_port}"),
+                "--cluster.listen-address=".into(),
+            ],
+            dir,
+        );
+        let prometheus_port = free_port();
+        let prometheus_config = dir.join("prometheus.yml");
+        let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        std::fs::write(
+            &prometheus_config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{}']\n\
+                 alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\n\
+                 scrape_configs:\n  - job_name: okta-token-exporter\n    static_configs:\n      - targets: [{}]\n",
+                rules.display(),
+                targets.join(", ")
+            ),
+        )
+        .unwrap();
+        let prom = Daemon::start(
+            "prometheus",
+            prometheus,
+            &[
+                format!("--config.file={}", prometheus_config.display()),
+                format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
+                format!("--web.listen-address=127.0.0.1:{prometheus_port}"),
+            ],
+            dir,
+        );
+        Monitoring {
+            receiver,
+            alertmanager: am,
+            prometheus: prom,
+            prometheus_port,
+        }
+    }
 }
 
 /// Every `expr` of the dashboard, panels nested in rows included.
@@ -277,45 +337,13 @@ async fn a_red_token_pages_through_prometheus_and_alertmanager_and_every_dashboa
     }
 
     let dir = tempfile::tempdir().unwrap();
-    let receiver = WebhookReceiver::start();
-    let (rules, alertmanager_config) = test_copies(dir.path(), receiver.port);
-    let am_port = free_port();
-    let am = Daemon::start(
-        "alertmanager",
-        &alertmanager,
-        &[
-            format!("--config.file={}", alertmanager_config.display()),
-            format!("--storage.path={}", dir.path().join("am").display()),
-            format!("--web.listen-address=127.0.0.1:{am_port}"),
-            "--cluster.listen-address=".into(),
-        ],
-        dir.path(),
-    );
-    let prom_port = free_port();
-    let prometheus_config = dir.path().join("prometheus.yml");
-    let targets =
-        [&replica_a, &replica_b].map(|r| format!("'{}'", r.base.trim_start_matches("http://")));
-    std::fs::write(
-        &prometheus_config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{}']\n\
-             alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\n\
-             scrape_configs:\n  - job_name: okta-token-exporter\n    static_configs:\n      - targets: [{}]\n",
-            rules.display(),
-            targets.join(", ")
-        ),
-    )
-    .unwrap();
-    let prom = Daemon::start(
-        "prometheus",
-        &prometheus,
-        &[
-            format!("--config.file={}", prometheus_config.display()),
-            format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-        ],
-        dir.path(),
-    );
+    let targets = [&replica_a, &replica_b].map(|r| r.base.trim_start_matches("http://").to_owned());
+    let Monitoring {
+        receiver,
+        alertmanager: am,
+        prometheus: prom,
+        prometheus_port: prom_port,
+    } = Monitoring::start(&prometheus, &alertmanager, dir.path(), &targets);
 
     // The Red token's alert reaches the receiver, once, with the labels a person needs.
     let started = Instant::now();
@@ -551,46 +579,16 @@ async fn a_restart_during_an_okta_outage_resolves_nothing_and_a_lapse_meanwhile_
         find(s, "okta_api_token_info", &[]).len() == 3
     });
 
-    let receiver = WebhookReceiver::start();
-    let (rules, alertmanager_config) = test_copies(dir.path(), receiver.port);
-    // Resolved notifications must not wait for the example's 5-minute group interval.
-    let shortened = std::fs::read_to_string(&alertmanager_config)
-        .unwrap()
-        .replace("group_interval: 5m", "group_interval: 1s");
-    std::fs::write(&alertmanager_config, shortened).unwrap();
-    let am_port = free_port();
-    let am = Daemon::start(
-        "alertmanager",
-        &alertmanager,
-        &[
-            format!("--config.file={}", alertmanager_config.display()),
-            format!("--storage.path={}", dir.path().join("am").display()),
-            format!("--web.listen-address=127.0.0.1:{am_port}"),
-            "--cluster.listen-address=".into(),
-        ],
-        dir.path(),
-    );
-    let prom_port = free_port();
-    let prometheus_config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &prometheus_config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{}']\n\
-             alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\n\
-             scrape_configs:\n  - job_name: okta-token-exporter\n    static_configs:\n      - targets: ['127.0.0.1:{exporter_port}']\n",
-            rules.display(),
-        ),
-    )
-    .unwrap();
-    let prom = Daemon::start(
-        "prometheus",
+    let Monitoring {
+        receiver,
+        alertmanager: am,
+        prometheus: prom,
+        ..
+    } = Monitoring::start(
         &prometheus,
-        &[
-            format!("--config.file={}", prometheus_config.display()),
-            format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-        ],
+        &alertmanager,
         dir.path(),
+        &[format!("127.0.0.1:{exporter_port}")],
     );
     let firing = |name: &str, label: &str, value: &str| {
         receiver.alerts().iter().any(|(_, a)| {
