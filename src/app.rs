@@ -283,20 +283,33 @@ fn org_origin(org: &crate::config::OrgConfig) -> &str {
 
 /// Writes a new P-256 private key (PKCS#8 PEM, mode 0600, never over an existing file) and
 /// returns the public key as a JWK for Okta.
-fn keygen(out: &std::path::Path, kid: Option<&str>) -> Result<String, String> {
+fn keygen(out: &std::path::Path, kid: Option<&str>) -> Result<String, KeygenError> {
     use std::io::Write;
     let pem = crate::jose::generate_p256_pem();
-    let key = crate::jose::SigningKey::from_pem(&pem).map_err(|e| e.to_string())?;
+    let key = crate::jose::SigningKey::from_pem(&pem)?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(out)
-        .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    file.write_all(pem.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let write = |source| KeygenError::Write {
+        path: out.to_owned(),
+        source,
+    };
+    let mut file = options.open(out).map_err(write)?;
+    file.write_all(pem.as_bytes()).map_err(write)?;
     Ok(public_jwk(&key, kid))
+}
+
+/// Why `keygen` made no key.
+#[derive(Debug, thiserror::Error)]
+enum KeygenError {
+    #[error("cannot create {path} (an existing file is never overwritten): {source}")]
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the new key is not usable: {0}")]
+    Key(#[from] crate::jose::KeyError),
 }
 
 /// The public half of `key` as the JWK Okta takes: `use`, `alg` and the `kid` if given.

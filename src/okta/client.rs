@@ -135,10 +135,23 @@ impl std::fmt::Debug for OktaClient {
     }
 }
 
+/// Why no client could be made for an org.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("the API token holds characters that cannot be sent in an HTTP header; check the token file for stray characters")]
+    TokenNotAHeader,
+}
+
 impl OktaClient {
     /// A client for the org at `base` (scheme, host and port; any path is ignored) that
     /// authenticates with an SSWS API token.
-    pub fn new(base: Url, api_token: Secret, settings: HttpSettings) -> Result<OktaClient, String> {
+    pub fn new(
+        base: Url,
+        api_token: Secret,
+        settings: HttpSettings,
+    ) -> Result<OktaClient, ClientError> {
         Self::for_org(
             base,
             &Auth::Ssws { token: api_token },
@@ -153,22 +166,18 @@ impl OktaClient {
         auth: &Auth,
         settings: HttpSettings,
         clock: Clock,
-    ) -> Result<OktaClient, String> {
+    ) -> Result<OktaClient, ClientError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("okta-token-exporter/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .https_only(base.scheme() == "https")
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .build()?;
         let (credential, secret) = match auth {
             Auth::Ssws { token } => {
                 let mut authorization = HeaderValue::from_str(&format!("SSWS {}", token.expose()))
-                    .map_err(|_| {
-                        "the API token holds characters that cannot be sent in an HTTP header"
-                            .to_owned()
-                    })?;
+                    .map_err(|_| ClientError::TokenNotAHeader)?;
                 authorization.set_sensitive(true);
                 (Credential::Ssws(authorization), token.clone())
             }
