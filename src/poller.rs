@@ -1,9 +1,10 @@
 //! One task per org that polls Okta: at start, then every interval with ±10% jitter.
 //!
 //! Polls of one org never overlap (the task awaits each poll before sleeping). A complete token
-//! list is enriched (owners, System Log) and then applied to the poller's own [`OrgState`] and published as a new snapshot in one step; a
-//! failure is logged once when the org's health changes, not on every attempt, so a long outage
-//! does not flood the log.
+//! list is enriched (owners, System Log), applied to the poller's own [`OrgState`], written to the
+//! state file when there is one, and published as a new snapshot; a failed poll is published too,
+//! with the last known tokens. A failure is logged once when the org's health changes, not on
+//! every attempt, so a long outage does not flood the log.
 
 use std::path::PathBuf;
 use std::sync::Arc;
