@@ -58,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         Err(e) => {
-            assert_eq!(e.source, SOURCE);
+            assert_eq!(e.origin, SOURCE);
             assert!(!e.message.is_empty(), "{e:?}");
             assert!(e.to_string().starts_with(SOURCE));
             // YAML breaks lines at LF, CR and CRLF alike.
