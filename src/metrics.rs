@@ -347,7 +347,7 @@ fn encode_head(
 }
 
 /// How much text the streaming body renders at a time.
-const CHUNK_BYTES: usize = 256 * 1024;
+const CHUNK_BYTES: usize = 64 * 1024;
 
 /// One scrape's exposition text, rendered chunk by chunk as the reader asks for it: a scrape of
 /// 10,000 tokens (about 20 MB of text) never holds more than one chunk, so scrapes do not grow
