@@ -10,7 +10,7 @@ use std::time::Duration;
 use prometheus::{IntGaugeVec, Opts, Registry};
 use tokio::sync::watch;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, OrgArgs, ReportArgs};
 use crate::config::{Config, Loaded, SingleOrgCredential, Sources};
 use crate::okta::OktaClient;
 use crate::poller::Poller;
@@ -27,7 +27,15 @@ const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(15);
 /// Runs the command line to completion.
 pub fn run(cli: Cli) -> ExitCode {
     crate::allocator::tune();
-    crate::logging::init(cli.log().level, cli.log().format);
+    match &cli.command {
+        // A report prints what it found; its polls log only when asked to.
+        Some(Command::Report(args)) => {
+            if let Some(level) = args.log_level {
+                crate::logging::init(level, crate::logging::LogFormat::Logfmt);
+            }
+        }
+        _ => crate::logging::init(cli.log().level, cli.log().format),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -78,16 +86,24 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         };
     }
+    if let Some(Command::Report(args)) = &cli.command {
+        return runtime.block_on(report(args));
+    }
     runtime.block_on(async {
         let Loaded { config, notes } = match &cli.command {
-            Some(Command::Demo(_)) => match start_demo(&cli).await {
+            Some(Command::Demo(_)) => match start_demo(&sources(&cli)).await {
                 Ok(loaded) => loaded,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot start the demo");
                     return ExitCode::FAILURE;
                 }
             },
-            Some(Command::Keygen { .. } | Command::Jwk { .. } | Command::HashPassword { .. }) => {
+            Some(
+                Command::Keygen { .. }
+                | Command::Jwk { .. }
+                | Command::HashPassword { .. }
+                | Command::Report(_),
+            ) => {
                 unreachable!("handled before the runtime")
             }
             None => match crate::config::load(&sources(&cli)) {
@@ -132,28 +148,60 @@ pub fn run(cli: Cli) -> ExitCode {
 
 /// What the command line says about the configuration, for [`crate::config::load`].
 fn sources(cli: &Cli) -> Sources<'_> {
-    let single_org = cli.okta.org_url.as_deref().map(|url| {
-        let credential = match &cli.okta.client_id {
-            Some(client_id) => SingleOrgCredential::OAuth2 {
-                client_id,
-                private_key_file: cli.okta.private_key_file.as_deref(),
-                key_id: cli.okta.key_id.as_deref(),
-            },
-            None => SingleOrgCredential::Ssws {
-                token_file: cli.okta.token_file.as_deref(),
-            },
-        };
-        (url, credential, cli.okta.org_name.as_deref())
-    });
     Sources {
-        file: cli.okta.config_file.as_deref(),
-        single_org,
         poll_interval: cli.poll_interval(),
         storage_path: cli.storage_path(),
+        ..org_sources(&cli.okta.orgs)
     }
 }
 
-/// Why `demo` could not start.
+/// The orgs the flags name: a config file, or one org and its credential.
+fn org_sources(orgs: &OrgArgs) -> Sources<'_> {
+    let single_org = orgs.org_url.as_deref().map(|url| {
+        let credential = match &orgs.client_id {
+            Some(client_id) => SingleOrgCredential::OAuth2 {
+                client_id,
+                private_key_file: orgs.private_key_file.as_deref(),
+                key_id: orgs.key_id.as_deref(),
+            },
+            None => SingleOrgCredential::Ssws {
+                token_file: orgs.token_file.as_deref(),
+            },
+        };
+        (url, credential, orgs.org_name.as_deref())
+    });
+    Sources {
+        file: orgs.config_file.as_deref(),
+        single_org,
+        poll_interval: None,
+        storage_path: None,
+    }
+}
+
+/// `report`: the configuration (or the demo org), one poll of each org, the printed table.
+async fn report(args: &ReportArgs) -> ExitCode {
+    let loaded = if args.demo {
+        start_demo(&org_sources(&args.orgs)).await
+    } else {
+        crate::config::load(&org_sources(&args.orgs)).map_err(DemoError::from)
+    };
+    let config = match loaded {
+        Ok(loaded) => loaded.config,
+        Err(e) => {
+            eprintln!("okta-token-exporter report: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match crate::report::run(config, args.format, args.fail_on).await {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("okta-token-exporter report: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Why `demo` (or `report --demo`) could not start, or a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 enum DemoError {
     #[error("cannot start the simulated Okta org: {0}")]
@@ -163,16 +211,11 @@ enum DemoError {
 }
 
 /// Starts the simulated org on a loopback port and returns the configuration that polls it.
-async fn start_demo(cli: &Cli) -> Result<Loaded, DemoError> {
+async fn start_demo(sources: &Sources<'_>) -> Result<Loaded, DemoError> {
     let api_token = Secret::new(format!("demo{:032x}", rand::random::<u128>()));
     let simulator = Simulator::start_demo(api_token.expose(), chrono::Utc::now()).await?;
     tracing::info!(url = %simulator.url(), "started the simulated Okta org");
-    let loaded = crate::config::demo(
-        &simulator.url(),
-        api_token,
-        DEMO_POLL_INTERVAL,
-        &sources(cli),
-    )?;
+    let loaded = crate::config::demo(&simulator.url(), api_token, DEMO_POLL_INTERVAL, sources)?;
     Ok(loaded)
 }
 
@@ -188,7 +231,7 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
         config
             .orgs
             .iter()
-            .map(|o| OrgSnapshot::new(&o.name, org_origin(o))),
+            .map(|o| OrgSnapshot::new(&o.name, o.origin())),
     );
     let registry = match registry() {
         Ok(registry) => registry,
@@ -213,8 +256,8 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
             }
         };
         let state = match &config.storage_path {
-            Some(dir) => restore(dir, &org.name, org_origin(org)),
-            None => OrgState::new(&org.name, org_origin(org)),
+            Some(dir) => restore(dir, &org.name, org.origin()),
+            None => OrgState::new(&org.name, org.origin()),
         };
         let poller = Poller::new(
             state,
@@ -274,11 +317,6 @@ fn restore(dir: &std::path::Path, org: &str, url: &str) -> OrgState {
             OrgState::new(org, url)
         }
     }
-}
-
-/// The org's URL as the landing page shows it.
-fn org_origin(org: &crate::config::OrgConfig) -> &str {
-    org.url.as_str().trim_end_matches('/')
 }
 
 /// Writes a new P-256 private key (PKCS#8 PEM, mode 0600, never over an existing file) and

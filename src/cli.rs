@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::logging::{LogFormat, LogLevel};
+use crate::report::{FailOn, ReportFormat};
 
 const ABOUT: &str = "Prometheus exporter that warns before Okta API tokens lapse.";
 const LONG_ABOUT: &str = "\
@@ -43,6 +44,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the exporter against a built-in simulated Okta org (no Okta account needed).
     Demo(DemoArgs),
+    /// Poll every org once, print its tokens, and exit: 0 when no token is at the --fail-on
+    /// colour, 1 when one is, 2 for a usage or configuration error, 3 when an org could not be
+    /// polled (the others are still printed). For cron jobs and CI.
+    Report(ReportArgs),
     /// Hash a password with bcrypt for `basic_auth_users` in the --web.config.file: reads it from
     /// the terminal without echo, or from standard input when piped, and prints the hash.
     HashPassword {
@@ -70,6 +75,30 @@ pub enum Command {
         #[arg(long = "kid", value_name = "KID")]
         kid: Option<String>,
     },
+}
+
+/// What `report` takes: the orgs, as the exporter does, what to print and when to fail.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub orgs: OrgArgs,
+
+    /// Poll the built-in simulated org instead of Okta (no Okta account needed).
+    #[arg(long = "demo", conflicts_with_all = ["config_file", "org_url"])]
+    pub demo: bool,
+
+    /// How to print the tokens: a table for people, json or csv for programs.
+    #[arg(long = "format", value_enum, default_value = "table")]
+    pub format: ReportFormat,
+
+    /// Exit 1 when a token is at or beyond this colour (red: expires within 7 days; yellow:
+    /// also suspicious use; gray: also unused for 3 days); none never does.
+    #[arg(long = "fail-on", value_enum, default_value = "red")]
+    pub fail_on: FailOn,
+
+    /// Log the polls' events at or above this level on stderr [default: no log, only the report].
+    #[arg(long = "log.level", value_enum)]
+    pub log_level: Option<LogLevel>,
 }
 
 /// What `demo` takes: where and how to serve, and how often to poll its simulated org.
@@ -127,13 +156,30 @@ impl Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Okta")]
 pub struct OktaArgs {
-    /// YAML file listing the orgs to poll and how to authenticate to each.
-    #[arg(long = "config.file", value_name = "PATH")]
-    pub config_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub orgs: OrgArgs,
 
     /// Validate the configuration (reading the token files) and exit: 0 when valid, 2 when not.
     #[arg(long = "config.check")]
     pub config_check: bool,
+
+    /// Directory for each org's state file, so that a restart serves the last known tokens at
+    /// once and counts tokens that lapsed meanwhile; wins over the config file's storage_path.
+    #[arg(long = "storage.path", value_name = "DIR")]
+    pub storage_path: Option<PathBuf>,
+
+    /// How often to poll each org, e.g. 30s, 5m, 1h [default: 5m, or the config file's poll_interval].
+    #[arg(long = "okta.poll-interval", value_name = "DURATION", value_parser = parse_duration)]
+    pub poll_interval: Option<Duration>,
+}
+
+/// Which orgs to poll and how to authenticate: the exporter's and `report`'s.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Okta")]
+pub struct OrgArgs {
+    /// YAML file listing the orgs to poll and how to authenticate to each.
+    #[arg(long = "config.file", value_name = "PATH")]
+    pub config_file: Option<PathBuf>,
 
     /// The org to poll, without a config file, e.g. https://acme.okta.com.
     #[arg(
@@ -174,15 +220,6 @@ pub struct OktaArgs {
     /// The `org` label for --okta.org-url [default: the URL's host].
     #[arg(long = "okta.org-name", value_name = "NAME", requires = "org_url")]
     pub org_name: Option<String>,
-
-    /// Directory for each org's state file, so that a restart serves the last known tokens at
-    /// once and counts tokens that lapsed meanwhile; wins over the config file's storage_path.
-    #[arg(long = "storage.path", value_name = "DIR")]
-    pub storage_path: Option<PathBuf>,
-
-    /// How often to poll each org, e.g. 30s, 5m, 1h [default: 5m, or the config file's poll_interval].
-    #[arg(long = "okta.poll-interval", value_name = "DURATION", value_parser = parse_duration)]
-    pub poll_interval: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -248,7 +285,10 @@ mod tests {
             "--log.format=json",
         ])
         .unwrap();
-        assert_eq!(cli.okta.org_url.as_deref(), Some("https://acme.okta.com"));
+        assert_eq!(
+            cli.okta.orgs.org_url.as_deref(),
+            Some("https://acme.okta.com")
+        );
         assert_eq!(cli.okta.poll_interval, Some(Duration::from_secs(90)));
         assert_eq!(cli.web.listen_address, "127.0.0.1:9999");
         assert_eq!(cli.web.telemetry_path, "/metrics");

@@ -61,6 +61,13 @@ pub struct OrgConfig {
     pub enrich: EnrichSettings,
 }
 
+impl OrgConfig {
+    /// The org's URL as pages and logs show it: `https://acme.okta.com`.
+    pub fn origin(&self) -> &str {
+        self.url.as_str().trim_end_matches('/')
+    }
+}
+
 /// What the exporter looks up beside the token list; each part degrades alone when its
 /// permission is missing.
 #[derive(Debug, Clone, PartialEq)]

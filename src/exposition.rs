@@ -114,6 +114,7 @@ mod tests {
             ("line\nbreak", true, "line\\nbreak"),
             ("say \"hi\"", true, "say \\\"hi\\\""),
             ("say \"hi\"", false, "say \"hi\""),
+            ("\"hi\" \\ there", false, "\"hi\" \\\\ there"),
             ("tab\tstays", true, "tab\tstays"),
             ("🚀", true, "🚀"),
             ("", true, ""),

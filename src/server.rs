@@ -1,6 +1,7 @@
 //! The HTTP server: `/metrics`, a landing page, and health and readiness probes.
 //!
-//! Routes: `GET <telemetry path>` (text format 0.0.4), `GET /` (landing page), `GET /-/healthy`
+//! Routes: `GET <telemetry path>` (text format 0.0.4), `GET /` (the token table as a page,
+//! [`crate::landing_page`]), `GET /api/v1/tokens` (the same as JSON), `GET /-/healthy`
 //! (200 while the process runs), `GET /-/ready` (200 once every org finished its first poll
 //! attempt). Other paths answer 404, other methods 405. Whatever Okta does, `/metrics` answers 200
 //! with the last known tokens and `okta_up` saying whether they are fresh.
@@ -17,7 +18,6 @@
 //! handshakes, and on shutdown stops accepting and lets in-flight requests finish.
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,8 +36,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::compression::{negotiate, ChunkEncoder};
+use crate::landing_page::Page;
 use crate::metrics::ScrapeChunks;
-use crate::snapshot::{OrgSnapshot, Snapshots};
+use crate::snapshot::Snapshots;
+use crate::token_table::{self, Filter};
 use crate::web_config::{BasicAuth, WebConfigFile};
 
 /// Connections served at once; more wait in the kernel's backlog.
@@ -247,6 +249,7 @@ pub fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
     } else {
         match path {
             "/" => Route::Landing,
+            crate::landing_page::JSON_PATH => Route::Tokens,
             "/-/healthy" => Route::Healthy,
             "/-/ready" => Route::Ready,
             _ => {
@@ -270,7 +273,26 @@ pub fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
     }
     let response = match route {
         Route::Metrics => return metrics(app, &request),
-        Route::Landing => html(landing_page(app)),
+        Route::Landing | Route::Tokens => {
+            let filter = match Filter::from_query(request.uri().query().unwrap_or("")) {
+                Ok(filter) => filter,
+                Err(e) => return bad_request(e.to_string()).map(Either::Left),
+            };
+            let orgs = app.snapshots.all();
+            let now = chrono::Utc::now();
+            let tables = token_table::table(&orgs, &filter, now);
+            if matches!(route, Route::Tokens) {
+                json(&token_table::to_json(&tables))
+            } else {
+                html(crate::landing_page::render(&Page {
+                    tables: &tables,
+                    filter: &filter,
+                    org_names: orgs.iter().map(|o| o.name.as_str()).collect(),
+                    telemetry_path: &app.telemetry_path,
+                    now,
+                }))
+            }
+        }
         Route::Healthy => text(StatusCode::OK, "Healthy.\n"),
         Route::Ready if app.snapshots.ready() => text(StatusCode::OK, "Ready.\n"),
         Route::Ready => text(
@@ -284,6 +306,7 @@ pub fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
 enum Route {
     Metrics,
     Landing,
+    Tokens,
     Healthy,
     Ready,
 }
@@ -370,77 +393,47 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
-fn html(body: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+fn bad_request(message: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(message + "\n")));
+    *response.status_mut() = StatusCode::BAD_REQUEST;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
+        HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
 }
 
-/// The landing page: what this is, its version, each org's last poll, and a link to the metrics.
-fn landing_page(app: &App) -> String {
-    let mut page = String::new();
-    let path = escape(&app.telemetry_path);
-    let _ = write!(
-        page,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Okta token exporter</title>\
-         <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:left}}\
-         .up{{color:#2e7d32}}.down{{color:#c62828}}</style></head><body>\
-         <h1>Okta token exporter</h1><p>Version {version}. Warns before Okta API tokens lapse.</p>\
-         <p><a href=\"{path}\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Readiness</a></p>\
-         <h2>Orgs</h2><table><tr><th>Org</th><th>URL</th><th>Last poll</th><th>Tokens</th><th>Last error</th></tr>",
-        version = env!("CARGO_PKG_VERSION"),
+/// A page, with a policy that lets it run no script and load nothing from elsewhere.
+fn html(body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    for org in app.snapshots.all() {
-        let _ = write!(
-            page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&org.name),
-            escape(&org.url),
-            poll_result(&org),
-            org.tokens.len(),
-            escape(
-                &org.last_error
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            ),
-        );
+    if let Ok(policy) = HeaderValue::from_str(&crate::landing_page::CONTENT_SECURITY_POLICY) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     }
-    page.push_str("</table></body></html>\n");
-    page
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
 }
 
-fn poll_result(org: &OrgSnapshot) -> String {
-    match (org.first_poll_done, org.up, org.last_poll) {
-        (false, _, _) | (_, _, None) => "pending".to_owned(),
-        (true, true, Some(at)) => format!(
-            "<span class=\"up\">ok</span> at {}",
-            at.format("%Y-%m-%d %H:%M:%S UTC")
-        ),
-        (true, false, Some(at)) => format!(
-            "<span class=\"down\">failed</span> at {}",
-            at.format("%Y-%m-%d %H:%M:%S UTC")
-        ),
-    }
-}
-
-/// Escapes text for HTML element content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+fn json(value: &impl serde::Serialize) -> Response<Full<Bytes>> {
+    let mut body = serde_json::to_vec(value).expect("the token table serializes");
+    body.push(b'\n');
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 #[cfg(test)]
@@ -480,13 +473,5 @@ mod tests {
         for (error, falls_back) in cases {
             assert_eq!(ipv6_unavailable(&error), falls_back, "{error}");
         }
-    }
-
-    #[test]
-    fn html_escaping_covers_markup_and_quotes() {
-        assert_eq!(
-            escape(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
     }
 }

@@ -474,4 +474,73 @@ mod tests {
         assert_eq!(state.facts.responses[&("/api/v1/api-tokens", 200)], 4);
         assert_eq!(state.facts.rate_limits["/api/v1/api-tokens"], limit);
     }
+
+    /// A state with something in every part the state file keeps.
+    fn a_known_state() -> OrgState {
+        let mut state = OrgState::new("acme", "https://acme.okta.com");
+        let later = now() + TimeDelta::days(10);
+        state.apply_success_plain(
+            list(vec![token("00T1", later), token("00T2", later)], vec![]),
+            now() - TimeDelta::days(1),
+            Duration::ZERO,
+            PollStats::default(),
+        );
+        let owner = Owner {
+            login: "ci@acme.com".into(),
+            status: "ACTIVE".into(),
+            usable: Some(true),
+            fetched_at: now() - TimeDelta::hours(1),
+        };
+        let suspicion = Suspicion {
+            last: now() - TimeDelta::hours(2),
+            count: 3,
+        };
+        let enrichment = Enrichment {
+            owners: Arc::new([("00u1".to_string(), owner)].into()),
+            suspicious: Arc::new([("00T1".to_string(), suspicion)].into()),
+            ..Enrichment::default()
+        };
+        state.log.until = Some(now() - TimeDelta::minutes(5));
+        state.log.revoked_by.insert(
+            "00T9".into(),
+            ("admin@acme.com".into(), now() - TimeDelta::days(2)),
+        );
+        state.apply_success(
+            list(vec![token("00T1", later), token("00T2", later)], vec![]),
+            enrichment,
+            now(),
+            Duration::ZERO,
+            PollStats::default(),
+        );
+        state.facts.removed.insert(RemovalReason::Expired, 4);
+        state.facts.removed.insert(RemovalReason::Revoked, 2);
+        state
+    }
+
+    #[test]
+    fn a_restored_state_is_the_one_that_was_saved_but_not_up() {
+        let saved = a_known_state();
+        let record = saved.to_record(now());
+        let restored = OrgState::restore(record.clone());
+        assert_eq!(restored.to_record(now()), record, "nothing lost on the way");
+        assert_eq!(ids(&restored), ["00T1", "00T2"]);
+        assert_eq!(restored.facts.token_labels, saved.facts.token_labels);
+        assert_eq!(restored.facts.last_success, Some(now()));
+        assert_eq!(restored.facts.enrichment.owners["00u1"].usable, Some(true));
+        assert_eq!(restored.facts.removed[&RemovalReason::Expired], 4);
+        assert_eq!(restored.log, saved.log);
+        assert!(!restored.facts.up, "up only after a poll of this run");
+        assert!(!restored.facts.first_poll_done);
+    }
+
+    #[test]
+    fn the_snapshot_is_what_the_poller_knows() {
+        let state = a_known_state();
+        let snapshot = state.snapshot();
+        assert_eq!(snapshot.name, "acme");
+        assert_eq!(snapshot.tokens, state.facts.tokens);
+        assert_eq!(snapshot.last_success, Some(now()));
+        assert!(snapshot.up);
+        assert_eq!(snapshot.enrichment.suspicious["00T1"].count, 3);
+    }
 }

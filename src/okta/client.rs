@@ -8,6 +8,7 @@
 //! follows a redirect, and is marked sensitive so that no `Debug` output shows it.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -116,6 +117,8 @@ pub struct OktaClient {
     settings: HttpSettings,
     /// No request is sent before this instant: the last rate-limit reset we were told to respect.
     not_before: Mutex<Option<SystemTime>>,
+    /// Counts token objects as their pages arrive, for a progress line; `None` when nobody asks.
+    listed: Option<Arc<AtomicUsize>>,
 }
 
 /// How requests are authenticated.
@@ -198,7 +201,14 @@ impl OktaClient {
             secret,
             settings,
             not_before: Mutex::new(None),
+            listed: None,
         })
+    }
+
+    /// Adds each token object listed from now on to `counter`, as its page arrives.
+    pub fn count_listed_tokens(mut self, counter: Arc<AtomicUsize>) -> OktaClient {
+        self.listed = Some(counter);
+        self
     }
 
     /// The OAuth 2.0 counters, when the client uses an app.
@@ -220,6 +230,9 @@ impl OktaClient {
         let mut list = TokenList::default();
         list.pages = self
             .paginate(url, API_TOKENS, self.settings.max_pages, stats, |value| {
+                if let Some(listed) = &self.listed {
+                    listed.fetch_add(1, Ordering::Relaxed);
+                }
                 match ApiToken::from_json(value) {
                     Ok(token) => list.tokens.push(token),
                     Err(skipped) => list.skipped.push(skipped),

@@ -1,0 +1,483 @@
+//! `okta-token-exporter report`: poll every org once, print the token table, and exit with a code
+//! a cron job or a CI step can act on.
+//!
+//! The polls are the exporter's own ([`Poller::poll_once`], with owners and System Log as
+//! configured); what is printed is the [`token_table`] the landing page shows. Exit codes:
+//! [`EXIT_CLEAN`], [`EXIT_THRESHOLD`], 2 for a usage or configuration error (decided before this
+//! module runs), [`EXIT_ORG_DOWN`].
+
+use std::io::{IsTerminal as _, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use clap::ValueEnum;
+
+use crate::config::Config;
+use crate::okta::OktaClient;
+use crate::poller::Poller;
+use crate::snapshot::{OrgSnapshot, Snapshots};
+use crate::state::OrgState;
+use crate::status::TokenStatus;
+use crate::token_table::{self, relative, Filter, OrgTable, TokenRow};
+
+/// No token at or beyond the `--fail-on` colour, and every org polled.
+pub const EXIT_CLEAN: u8 = 0;
+/// A token is at or beyond the `--fail-on` colour. Wins over [`EXIT_ORG_DOWN`]: a token known to
+/// need action is the more urgent finding; the org that failed is named on stderr either way.
+pub const EXIT_THRESHOLD: u8 = 1;
+/// An org could not be polled; the others are printed.
+pub const EXIT_ORG_DOWN: u8 = 3;
+
+/// How `report` prints the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Aligned columns for people; colours on a terminal unless NO_COLOR is set.
+    Table,
+    /// The `/api/v1/tokens` document.
+    Json,
+    /// One line per token, with a header, as RFC 4180 CSV.
+    Csv,
+}
+
+/// The colour from which a token fails the report, in increasing order of reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Expires within 7 days (even when suspicion shows it yellow).
+    Red,
+    /// Red, or used in a suspicious way.
+    Yellow,
+    /// Anything but green: red, yellow, or unused for 3 days.
+    Gray,
+    /// Never.
+    None,
+}
+
+/// Whether a token is at or beyond the threshold. Yellow (suspicion) hides the expiry in the
+/// console colour, so the expiry is checked on its own: a suspicious token about to lapse still
+/// fails `--fail-on red`.
+pub fn reaches(row: &TokenRow, fail_on: FailOn) -> bool {
+    match fail_on {
+        FailOn::None => false,
+        FailOn::Red => row.expires_within_red(),
+        FailOn::Yellow => row.expires_within_red() || row.suspicious,
+        FailOn::Gray => row.expires_within_red() || row.status != TokenStatus::Green,
+    }
+}
+
+/// The exit code for a finished report.
+pub fn exit_code(tables: &[OrgTable], fail_on: FailOn) -> u8 {
+    let reached = tables
+        .iter()
+        .flat_map(|t| &t.rows)
+        .any(|row| reaches(row, fail_on));
+    if reached {
+        EXIT_THRESHOLD
+    } else if tables.iter().any(|t| !t.org.up) {
+        EXIT_ORG_DOWN
+    } else {
+        EXIT_CLEAN
+    }
+}
+
+/// Polls every org of `config` once, prints the report on stdout, says on stderr which orgs could
+/// not be polled, and returns the exit code. A client that cannot be built is a configuration
+/// error (`Err`, exit 2).
+pub async fn run(config: Config, format: ReportFormat, fail_on: FailOn) -> Result<u8, String> {
+    let snapshots = Snapshots::new(
+        config
+            .orgs
+            .iter()
+            .map(|o| OrgSnapshot::new(&o.name, o.origin())),
+    );
+    let listed = Arc::new(AtomicUsize::new(0));
+    let mut polls = tokio::task::JoinSet::new();
+    for (index, org) in config.orgs.iter().enumerate() {
+        let client = OktaClient::for_org(
+            org.url.clone(),
+            &org.auth,
+            config.client.clone(),
+            crate::okta::oauth::system_clock(),
+        )
+        .map_err(|e| format!("org {}: {e}", org.name))?
+        .count_listed_tokens(Arc::clone(&listed));
+        let mut poller = Poller::new(
+            OrgState::new(&org.name, org.origin()),
+            client,
+            config.poll_interval,
+            org.enrich.clone(),
+            snapshots.clone(),
+            index,
+            None,
+        );
+        polls.spawn(async move { poller.poll_once().await });
+    }
+    let progress = std::io::stderr()
+        .is_terminal()
+        .then(|| tokio::spawn(show_progress(Arc::clone(&listed), config.orgs.len())));
+    while polls.join_next().await.is_some() {}
+    if let Some(progress) = progress {
+        progress.abort();
+        let _ = progress.await;
+        eprint!("\r\x1b[2K");
+    }
+
+    let orgs = snapshots.all();
+    let now = Utc::now();
+    let tables = token_table::table(&orgs, &Filter::default(), now);
+    let mut out = Vec::new();
+    match format {
+        ReportFormat::Table => write_table(&mut out, &tables, now, use_colour()),
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &token_table::to_json(&tables))
+                .expect("the token table serializes");
+            out.push(b'\n');
+        }
+        ReportFormat::Csv => write_csv(&mut out, &tables),
+    }
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(&out).and_then(|()| stdout.flush()) {
+        // A closed pipe (`| head`) is the reader's choice, not a failure of the report.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(format!("cannot write the report: {e}"));
+        }
+    }
+    for org in orgs.iter().filter(|o| !o.up) {
+        let error = org
+            .last_error
+            .as_ref()
+            .map_or_else(|| "no answer".to_owned(), ToString::to_string);
+        eprintln!(
+            "okta-token-exporter report: org {} ({}) could not be polled: {error}",
+            org.name, org.url
+        );
+    }
+    Ok(exit_code(&tables, fail_on))
+}
+
+/// A line on stderr, rewritten in place while the token pages arrive.
+async fn show_progress(listed: Arc<AtomicUsize>, orgs: usize) {
+    let started = std::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        eprint!(
+            "\r\x1b[2Kpolling {orgs} org{}: {} tokens listed, {:.0?}",
+            if orgs == 1 { "" } else { "s" },
+            listed.load(Ordering::Relaxed),
+            started.elapsed()
+        );
+    }
+}
+
+/// Colours on a terminal, unless NO_COLOR (<https://no-color.org>) is set to anything non-empty.
+fn use_colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The table for people: one line per token, soonest expiry first within each org, then a line
+/// per org with its counts.
+pub fn write_table(out: &mut Vec<u8>, tables: &[OrgTable], now: DateTime<Utc>, colour: bool) {
+    let header = [
+        "ORG",
+        "STATUS",
+        "EXPIRES",
+        "LAST USED",
+        "NAME",
+        "ID",
+        "OWNER",
+    ];
+    let mut lines: Vec<(Option<TokenStatus>, [String; 7])> = vec![(None, header.map(String::from))];
+    for table in tables {
+        for row in &table.rows {
+            let token = row.token;
+            let owner = row.owner.map_or_else(
+                || token.user_id.clone(),
+                |o| format!("{} ({})", o.login, o.status),
+            );
+            lines.push((
+                Some(row.status),
+                [
+                    table.org.name.clone(),
+                    word(row.status).to_owned(),
+                    format!(
+                        "{} ({})",
+                        token.expires_at.format("%Y-%m-%d %H:%M UTC"),
+                        relative(row.time_to_expiry)
+                    ),
+                    relative(-row.last_used_age),
+                    token.name.clone(),
+                    token.id.clone(),
+                    owner,
+                ]
+                .map(|cell| printable(&cell)),
+            ));
+        }
+    }
+    let mut widths = [0; 7];
+    for (_, cells) in &lines {
+        for (width, cell) in widths.iter_mut().zip(cells) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for (status, cells) in &lines {
+        let mut line = String::new();
+        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            let pad = " ".repeat(width - cell.chars().count());
+            match (i, status, colour) {
+                (1, Some(status), true) => {
+                    line.push_str(&format!("{}{cell}\x1b[0m{pad}", ansi(*status)))
+                }
+                (6, _, _) => line.push_str(cell),
+                _ => line.push_str(&format!("{cell}{pad}")),
+            }
+            if i < 6 {
+                line.push_str("  ");
+            }
+        }
+        out.extend_from_slice(line.trim_end().as_bytes());
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    for table in tables {
+        let counts: Vec<String> = TokenStatus::ALL
+            .iter()
+            .map(|s| format!("{} {}", word(*s), table.counts[*s as usize]))
+            .collect();
+        let health = match (table.org.up, table.org.last_success) {
+            (true, _) => String::new(),
+            (false, Some(at)) => format!(
+                "; could not be polled (last success {})",
+                relative(at - now)
+            ),
+            (false, None) => "; could not be polled".to_owned(),
+        };
+        let line = format!(
+            "{}: {} tokens ({}){health}\n",
+            printable(&table.org.name),
+            table.org.tokens.len(),
+            counts.join(", ")
+        );
+        out.extend_from_slice(line.as_bytes());
+    }
+}
+
+/// The same fields as the JSON form, with the org first.
+pub fn write_csv(out: &mut Vec<u8>, tables: &[OrgTable]) {
+    out.extend_from_slice(
+        b"org,id,name,user_id,status,expires_at,time_to_expiry_seconds,last_used_at,\
+          last_used_age_seconds,created_at,window_seconds,client_name,network_connection,\
+          owner_login,owner_status\r\n",
+    );
+    let json = token_table::to_json(tables);
+    for org in &json {
+        for t in &org.tokens {
+            let fields = [
+                csv_text(org.org),
+                csv_text(t.id),
+                csv_text(t.name),
+                csv_text(t.user_id),
+                t.status.to_owned(),
+                t.expires_at.clone(),
+                t.time_to_expiry_seconds.to_string(),
+                t.last_used_at.clone(),
+                t.last_used_age_seconds.to_string(),
+                t.created_at.clone().unwrap_or_default(),
+                t.window_seconds.to_string(),
+                csv_text(t.client_name),
+                csv_text(t.network_connection),
+                csv_text(t.owner_login.unwrap_or_default()),
+                csv_text(t.owner_status.unwrap_or_default()),
+            ];
+            out.extend_from_slice(fields.join(",").as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// A text field for CSV: quoted when it holds a comma, quote or line break (RFC 4180), and
+/// prefixed with `'` when it starts like a spreadsheet formula (`=`, `+`, `-`, `@`), so that a
+/// token name opened in a spreadsheet stays text.
+fn csv_text(text: &str) -> String {
+    let guarded = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
+    if guarded.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", guarded.replace('"', "\"\""))
+    } else {
+        guarded
+    }
+}
+
+/// A cell for the terminal: control characters (escape sequences, line breaks) shown as `?`, so
+/// that a token name cannot move the cursor or recolour the terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+fn word(status: TokenStatus) -> &'static str {
+    match status {
+        TokenStatus::Green => "Green",
+        TokenStatus::Gray => "Gray",
+        TokenStatus::Red => "Red",
+        TokenStatus::Yellow => "Yellow",
+    }
+}
+
+/// The console colour as a terminal foreground (bold for red).
+fn ansi(status: TokenStatus) -> &'static str {
+    match status {
+        TokenStatus::Green => "\x1b[32m",
+        TokenStatus::Gray => "\x1b[90m",
+        TokenStatus::Red => "\x1b[1;31m",
+        TokenStatus::Yellow => "\x1b[33m",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enrich::Suspicion;
+    use crate::okta::ApiToken;
+    use chrono::TimeDelta;
+    use std::collections::HashMap;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-12-03T12:00:00Z")
+            .unwrap()
+            .to_utc()
+    }
+
+    /// A token last used `idle` ago that expires in `expires_in`.
+    fn token(id: &str, name: &str, expires_in: TimeDelta, idle: TimeDelta) -> ApiToken {
+        ApiToken {
+            id: id.into(),
+            name: name.into(),
+            user_id: "00u1".into(),
+            client_name: "Okta API".into(),
+            network_connection: "ANYWHERE".into(),
+            window: expires_in + idle,
+            created: None,
+            expires_at: now() + expires_in,
+        }
+    }
+
+    fn org(tokens: Vec<ApiToken>, suspicious: &[&str], up: bool) -> Arc<OrgSnapshot> {
+        let mut org = OrgSnapshot::new("acme", "https://acme.okta.com");
+        org.tokens = Arc::new(tokens);
+        org.up = up;
+        org.enrichment.suspicious = Arc::new(
+            suspicious
+                .iter()
+                .map(|id| {
+                    let s = Suspicion {
+                        last: now(),
+                        count: 1,
+                    };
+                    (id.to_string(), s)
+                })
+                .collect::<HashMap<_, _>>(),
+        );
+        Arc::new(org)
+    }
+
+    #[test]
+    fn each_threshold_fails_on_its_colour_and_worse() {
+        let day = TimeDelta::days(1);
+        let green = token("00T1", "green", day * 29, day);
+        let gray = token("00T2", "gray", day * 20, day * 10);
+        let red = token("00T3", "red", day * 2, day * 28);
+        let suspicious = token("00T4", "yellow", day * 29, day);
+        let suspicious_red = token("00T5", "yellow and red", day * 2, day * 28);
+        use FailOn::*;
+        // Which single token makes which threshold fail.
+        let cases = [
+            (&green, [false, false, false, false]),
+            (&gray, [false, false, true, false]),
+            (&red, [true, true, true, false]),
+            (&suspicious, [false, true, true, false]),
+            (&suspicious_red, [true, true, true, false]),
+        ];
+        for (token, expected) in cases {
+            let orgs = [org(vec![token.clone()], &["00T4", "00T5"], true)];
+            let tables = token_table::table(&orgs, &Filter::default(), now());
+            for (fail_on, fails) in [Red, Yellow, Gray, None].into_iter().zip(expected) {
+                assert_eq!(
+                    exit_code(&tables, fail_on),
+                    if fails { EXIT_THRESHOLD } else { EXIT_CLEAN },
+                    "{} with --fail-on {fail_on:?}",
+                    token.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_org_down_exits_3_unless_a_token_is_at_the_threshold() {
+        let day = TimeDelta::days(1);
+        let up = org(vec![token("00T1", "fine", day * 29, day)], &[], true);
+        let down = Arc::new(OrgSnapshot::new("beta", "https://beta.okta.com"));
+        let red = org(vec![token("00T3", "red", day * 2, day * 28)], &[], true);
+        let code = |orgs: &[Arc<OrgSnapshot>], fail_on| {
+            exit_code(
+                &token_table::table(orgs, &Filter::default(), now()),
+                fail_on,
+            )
+        };
+        assert_eq!(code(&[up.clone()], FailOn::Red), EXIT_CLEAN);
+        assert_eq!(
+            code(&[up.clone(), down.clone()], FailOn::Red),
+            EXIT_ORG_DOWN
+        );
+        assert_eq!(code(&[up, down.clone()], FailOn::None), EXIT_ORG_DOWN);
+        assert_eq!(code(&[red, down], FailOn::Red), EXIT_THRESHOLD);
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_and_never_formulas() {
+        let cases = [
+            ("plain", "plain"),
+            ("a,b", "\"a,b\""),
+            ("say \"hi\"", "\"say \"\"hi\"\"\""),
+            ("two\nlines", "\"two\nlines\""),
+            ("=HYPERLINK(\"x\")", "\"'=HYPERLINK(\"\"x\"\")\""),
+            ("@sum", "'@sum"),
+            ("-1", "'-1"),
+            ("", ""),
+        ];
+        for (text, field) in cases {
+            assert_eq!(csv_text(text), field, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_table_shows_names_as_text_and_colours_only_when_asked() {
+        let day = TimeDelta::days(1);
+        let orgs = [org(
+            vec![token("00T3", "ci\x1b[2J\nbot", day * 2, day * 28)],
+            &[],
+            true,
+        )];
+        let tables = token_table::table(&orgs, &Filter::default(), now());
+        let mut plain = Vec::new();
+        write_table(&mut plain, &tables, now(), false);
+        let plain = String::from_utf8(plain).unwrap();
+        assert!(!plain.contains('\x1b'), "{plain}");
+        assert!(plain.contains("ci?[2J?bot"), "{plain}");
+        assert!(
+            plain.contains("2026-12-05 12:00 UTC (in 2 days)"),
+            "{plain}"
+        );
+        assert!(plain.contains("acme: 1 tokens (Green 0, Gray 0, Red 1, Yellow 0)"));
+        let mut coloured = Vec::new();
+        write_table(&mut coloured, &tables, now(), true);
+        let coloured = String::from_utf8(coloured).unwrap();
+        assert!(coloured.contains("\x1b[1;31mRed\x1b[0m"), "{coloured}");
+        assert_eq!(coloured.matches('\x1b').count(), 2, "only the status cell");
+    }
+}
