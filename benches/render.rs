@@ -1,6 +1,9 @@
 //! One scrape's rendering (collect from the snapshot + text encoding) for 100, 1,000 and 10,000
 //! tokens, plain and through each content coding. Target on the project's 2-core machines:
 //! 10,000 tokens under 20 ms, plain.
+//!
+//! And the landing page (the token table as HTML) and `/api/v1/tokens` (as JSON) at 1,000 and
+//! 10,000 tokens. Target: the page at 1,000 tokens under 50 ms.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,9 +12,11 @@ use chrono::{TimeDelta, Utc};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use okta_token_exporter::compression::{ChunkEncoder, Encoding};
 use okta_token_exporter::exposition::token_labels;
+use okta_token_exporter::landing_page::{self, Page};
 use okta_token_exporter::metrics::ScrapeChunks;
 use okta_token_exporter::okta::ApiToken;
 use okta_token_exporter::snapshot::{OrgSnapshot, Snapshots};
+use okta_token_exporter::token_table::{table, to_json, Filter};
 
 /// An org with `n` tokens spread over every state.
 fn org_with_tokens(n: usize) -> OrgSnapshot {
@@ -81,9 +86,41 @@ fn scrape(c: &mut Criterion) {
     group.finish();
 }
 
+/// What the server does for `/` and `/api/v1/tokens`: the table at this instant, then HTML or
+/// JSON.
+fn token_table(c: &mut Criterion) {
+    let mut group = c.benchmark_group("token_table");
+    for n in [1_000, 10_000] {
+        let orgs = vec![Arc::new(org_with_tokens(n))];
+        let filter = Filter::default();
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("landing_page", n), &n, |b, _| {
+            b.iter(|| {
+                let now = Utc::now();
+                let tables = table(&orgs, &filter, now);
+                landing_page::render(&Page {
+                    tables: &tables,
+                    filter: &filter,
+                    org_names: vec!["acme-prod"],
+                    telemetry_path: "/metrics",
+                    now,
+                })
+                .len()
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("json", n), &n, |b, _| {
+            b.iter(|| {
+                let tables = table(&orgs, &filter, Utc::now());
+                serde_json::to_vec(&to_json(&tables)).unwrap().len()
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(5));
-    targets = scrape
+    targets = scrape, token_table
 }
 criterion_main!(benches);

@@ -120,7 +120,7 @@ pub async fn run(config: Config, format: ReportFormat, fail_on: FailOn) -> Resul
     if let Some(progress) = progress {
         progress.abort();
         let _ = progress.await;
-        eprint!("\r\x1b[2K");
+        eprint!("\r{:PROGRESS_WIDTH$}\r", "");
     }
 
     let orgs = snapshots.all();
@@ -156,18 +156,23 @@ pub async fn run(config: Config, format: ReportFormat, fail_on: FailOn) -> Resul
     Ok(exit_code(&tables, fail_on))
 }
 
-/// A line on stderr, rewritten in place while the token pages arrive.
+/// The width the progress line is padded to, so each rewrite covers the last.
+const PROGRESS_WIDTH: usize = 60;
+
+/// A line on stderr, rewritten in place (carriage return and padding, no escape sequence) while
+/// the token pages arrive.
 async fn show_progress(listed: Arc<AtomicUsize>, orgs: usize) {
     let started = std::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tick.tick().await;
-        eprint!(
-            "\r\x1b[2Kpolling {orgs} org{}: {} tokens listed, {:.0?}",
+        let line = format!(
+            "polling {orgs} org{}: {} tokens listed, {}s",
             if orgs == 1 { "" } else { "s" },
             listed.load(Ordering::Relaxed),
-            started.elapsed()
+            started.elapsed().as_secs()
         );
+        eprint!("\r{line:PROGRESS_WIDTH$}");
     }
 }
 
@@ -429,7 +434,7 @@ mod tests {
                 fail_on,
             )
         };
-        assert_eq!(code(&[up.clone()], FailOn::Red), EXIT_CLEAN);
+        assert_eq!(code(std::slice::from_ref(&up), FailOn::Red), EXIT_CLEAN);
         assert_eq!(
             code(&[up.clone(), down.clone()], FailOn::Red),
             EXIT_ORG_DOWN

@@ -240,7 +240,7 @@ async fn basic_auth_lets_in_the_right_password_only_and_never_logs_it() {
     )
     .await;
 
-    for path in ["/metrics", "/", "/-/healthy", "/-/ready"] {
+    for path in ["/metrics", "/", "/api/v1/tokens", "/-/healthy", "/-/ready"] {
         let cases = [
             ("no credentials", None),
             ("a wrong password", Some(("prometheus", "wrong"))),

@@ -209,13 +209,13 @@ impl Drop for Exporter {
 }
 
 #[cfg(unix)]
-fn set_private(path: &std::path::Path) {
+pub fn set_private(path: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 #[cfg(not(unix))]
-fn set_private(_: &std::path::Path) {}
+pub fn set_private(_: &std::path::Path) {}
 
 /// A minimal blocking HTTP/1.1 GET: status, content type, body. Enough for loopback tests, and
 /// independent of the crates under test.
