@@ -167,6 +167,24 @@ fn every_command_in_the_readme_runs() {
             ["cargo", "test"] => continue,
             // A key made by another tool: the exporter's own keygen makes one the same way here.
             ["openssl", ..] => continue,
+            // The demo org has red tokens: exit 1 unless told never to fail.
+            ["okta-token-exporter", "report", "--demo", ..] => {
+                let output = sandbox.exporter(command);
+                let expected = if command.contains("--fail-on=none") {
+                    0
+                } else {
+                    1
+                };
+                assert_eq!(
+                    output.status.code(),
+                    Some(expected),
+                    "{command}\nstderr: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                assert!(output.stdout.len() > 500, "{command} printed the tokens");
+                ran += 1;
+                continue;
+            }
             ["okta-token-exporter", ..] => sandbox.exporter(command),
             ["promtool" | "amtool", ..] => match run_tool(command) {
                 Some(output) => output,
