@@ -122,7 +122,7 @@ fn filter_form(html: &mut String, page: &Page) {
             html,
             "<option value=\"{}\"{selected}>{}</option>",
             status.as_str(),
-            word(status)
+            status.word()
         );
     }
     html.push_str(
@@ -158,7 +158,7 @@ fn org_section(html: &mut String, table: &OrgTable, now: DateTime<Utc>, budget: 
             html,
             "<li><span class=\"badge {}\">{}</span> {}</li>",
             status.as_str(),
-            word(status),
+            status.word(),
             table.counts[status as usize]
         );
     }
@@ -196,7 +196,7 @@ fn token_row(html: &mut String, row: &TokenRow, now: DateTime<Utc>) {
          <td>{expires}</td><td>{last_used}</td><td>{created}</td><td>{window}</td><td>{owner}</td>\
          <td>{client}</td><td>{network}</td></tr>",
         class = row.status.as_str(),
-        word = word(row.status),
+        word = row.status.word(),
         name = escape(&token.name),
         id = escape(&token.id),
         expires = instant(token.expires_at, now),
@@ -207,16 +207,6 @@ fn token_row(html: &mut String, row: &TokenRow, now: DateTime<Utc>) {
         client = escape(&token.client_name),
         network = escape(&token.network_connection),
     );
-}
-
-/// The status as the console's word.
-fn word(status: TokenStatus) -> &'static str {
-    match status {
-        TokenStatus::Green => "Green",
-        TokenStatus::Gray => "Gray",
-        TokenStatus::Red => "Red",
-        TokenStatus::Yellow => "Yellow",
-    }
 }
 
 /// The UTC date and time, and below it how far away that is.

@@ -205,7 +205,7 @@ pub fn write_table(out: &mut Vec<u8>, tables: &[OrgTable], now: DateTime<Utc>, c
                 Some(row.status),
                 [
                     table.org.name.clone(),
-                    word(row.status).to_owned(),
+                    row.status.word().to_owned(),
                     format!(
                         "{} ({})",
                         token.expires_at.format("%Y-%m-%d %H:%M UTC"),
@@ -248,7 +248,7 @@ pub fn write_table(out: &mut Vec<u8>, tables: &[OrgTable], now: DateTime<Utc>, c
     for table in tables {
         let counts: Vec<String> = TokenStatus::ALL
             .iter()
-            .map(|s| format!("{} {}", word(*s), table.counts[*s as usize]))
+            .map(|s| format!("{} {}", s.word(), table.counts[*s as usize]))
             .collect();
         let health = match (table.org.up, table.org.last_success) {
             (true, _) => String::new(),
@@ -323,15 +323,6 @@ fn printable(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
-}
-
-fn word(status: TokenStatus) -> &'static str {
-    match status {
-        TokenStatus::Green => "Green",
-        TokenStatus::Gray => "Gray",
-        TokenStatus::Red => "Red",
-        TokenStatus::Yellow => "Yellow",
-    }
 }
 
 /// The console colour as a terminal foreground (bold for red).

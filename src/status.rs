@@ -28,6 +28,16 @@ impl TokenStatus {
             Self::Yellow => "yellow",
         }
     }
+
+    /// The word Okta's console shows: `Green`, `Gray`, `Red`, `Yellow`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Green => "Green",
+            Self::Gray => "Gray",
+            Self::Red => "Red",
+            Self::Yellow => "Yellow",
+        }
+    }
 }
 
 /// A token turns Red when its expiry is at most this far away (or past).
