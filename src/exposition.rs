@@ -110,6 +110,9 @@ mod tests {
     fn escaping_follows_the_text_format() {
         let cases = [
             ("plain", true, "plain"),
+            ("\\", true, "\\\\"),
+            ("\n", true, "\\n"),
+            ("\"", true, "\\\""),
             ("a\\b", true, "a\\\\b"),
             ("line\nbreak", true, "line\\nbreak"),
             ("say \"hi\"", true, "say \\\"hi\\\""),

@@ -66,6 +66,15 @@ mod tests {
 
     const NEXT: &str = "https://acme.okta.com/api/v1/api-tokens?after=00T2&limit=200";
 
+    /// A comma is legal in a URI: inside `<…>` it never splits a folded header.
+    #[test]
+    fn a_comma_in_a_target_stays_in_it() {
+        let next = "https://acme.okta.com/api/v1/api-tokens?after=00T2,00T3&limit=200";
+        let header =
+            format!("<https://acme.okta.com/self?a=1,2>; rel=\"self\", <{next}>; rel=\"next\"");
+        assert_eq!(next_link([header.as_str()]).as_deref(), Some(next));
+    }
+
     #[test]
     fn finds_next_in_every_form_okta_or_a_proxy_may_send() {
         let cases: &[(&str, &[&str])] = &[
@@ -90,6 +99,9 @@ mod tests {
             ]),
             ("a malformed entry beside a good one", &[
                 "garbage; rel=\"next\", <https://acme.okta.com/api/v1/api-tokens?after=00T2&limit=200>; rel=\"next\"",
+            ]),
+            ("a quoted angle bracket in a folded header", &[
+                "<https://acme.okta.com/self>; title=\"a <b\"; rel=\"self\", <https://acme.okta.com/api/v1/api-tokens?after=00T2&limit=200>; rel=\"next\"",
             ]),
         ];
         for (name, headers) in cases {
