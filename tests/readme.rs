@@ -186,6 +186,16 @@ fn every_command_in_the_readme_runs() {
                 continue;
             }
             ["okta-token-exporter", ..] => sandbox.exporter(command),
+            ["kubectl", "kustomize", "deploy/kubernetes"] => {
+                match common::require_tool("kubectl", "kubernetes-client") {
+                    Some(kubectl) => Command::new(kubectl)
+                        .args(&words[1..])
+                        .current_dir(ROOT)
+                        .output()
+                        .unwrap(),
+                    None => continue,
+                }
+            }
             ["promtool" | "amtool", ..] => match run_tool(command) {
                 Some(output) => output,
                 None => continue,
