@@ -228,11 +228,19 @@ fn relative_instant(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     )
 }
 
+/// A token window in its largest whole unit: "30 days", "12 hours", "5 minutes".
 fn window(window: TimeDelta) -> String {
-    window
-        .to_std()
-        .map(|w| humantime::format_duration(w).to_string())
-        .unwrap_or_else(|_| "?".to_owned())
+    let seconds = window.num_seconds();
+    let (count, unit) = [
+        (86_400, "day"),
+        (3_600, "hour"),
+        (60, "minute"),
+        (1, "second"),
+    ]
+    .into_iter()
+    .find(|(size, _)| seconds % size == 0 && seconds >= *size)
+    .map_or((seconds, "second"), |(size, unit)| (seconds / size, unit));
+    format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
 }
 
 fn owner(row: &TokenRow) -> String {
@@ -334,6 +342,21 @@ mod tests {
             telemetry_path: "/metrics",
             now: now(),
         })
+    }
+
+    #[test]
+    fn windows_read_in_their_largest_whole_unit() {
+        let cases = [
+            (TimeDelta::days(30), "30 days"),
+            (TimeDelta::days(1), "1 day"),
+            (TimeDelta::hours(36), "36 hours"),
+            (TimeDelta::minutes(5), "5 minutes"),
+            (TimeDelta::seconds(90), "90 seconds"),
+            (TimeDelta::zero(), "0 seconds"),
+        ];
+        for (delta, words) in cases {
+            assert_eq!(window(delta), words);
+        }
     }
 
     #[test]
