@@ -49,7 +49,7 @@ pub fn run(cli: Cli) -> ExitCode {
     if let Some(Command::Keygen { out, kid }) = &cli.command {
         return match keygen(out, kid.as_deref()) {
             Ok(jwk) => {
-                println!("{jwk}");
+                print_output(&jwk);
                 eprintln!(
                     "wrote the private key to {}; register the public key above on the app in Okta",
                     out.display()
@@ -65,7 +65,7 @@ pub fn run(cli: Cli) -> ExitCode {
     if let Some(Command::HashPassword { cost }) = &cli.command {
         return match crate::password::hash_from_terminal_or_stdin(*cost) {
             Ok(hash) => {
-                println!("{hash}");
+                print_output(&hash);
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -77,7 +77,7 @@ pub fn run(cli: Cli) -> ExitCode {
     if let Some(Command::Jwk { key, kid }) = &cli.command {
         return match crate::config::read_private_key_file(key) {
             Ok(key) => {
-                println!("{}", public_jwk(&key, kid.as_deref()));
+                print_output(&public_jwk(&key, kid.as_deref()));
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -144,6 +144,14 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         serve(&cli, config, web).await
     })
+}
+
+/// Prints a command's result on stdout. A reader that closed the pipe early (`| head`) took what
+/// it wanted: that is not worth a panic.
+fn print_output(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
 }
 
 /// What the command line says about the configuration, for [`crate::config::load`].
