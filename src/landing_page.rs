@@ -32,7 +32,7 @@ form{margin:1em 0}label{margin-right:1em}\
 table{border-collapse:collapse;width:100%;font-size:.9em}\
 th,td{padding:.35em .6em;text-align:left;border-bottom:1px solid #e3e3e3;vertical-align:top}\
 th{background:#f5f5f6;position:sticky;top:0}\
-code{font-size:.95em}small{color:#666}\
+code{font-size:.95em}small{color:#666}time{white-space:nowrap}\
 .badge{display:inline-block;min-width:4.5em;padding:.1em .5em;border-radius:.8em;font-weight:600;text-align:center}\
 .green{background:#d4f3dc;color:#0b5b23}.gray{background:#e5e5e8;color:#3b3b42}\
 .red{background:#fbd9d7;color:#8f1712}.yellow{background:#fff0b3;color:#5c4500}\
