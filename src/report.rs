@@ -30,6 +30,18 @@ pub const EXIT_THRESHOLD: u8 = 1;
 /// An org could not be polled; the others are printed.
 pub const EXIT_ORG_DOWN: u8 = 3;
 
+/// Why `report` printed nothing (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("org {org}: {source}")]
+    Client {
+        org: String,
+        source: crate::okta::client::ClientError,
+    },
+    #[error("cannot write the report: {0}")]
+    Write(std::io::Error),
+}
+
 /// How `report` prints the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
@@ -83,8 +95,8 @@ pub fn exit_code(tables: &[OrgTable], fail_on: FailOn) -> u8 {
 
 /// Polls every org of `config` once, prints the report on stdout, says on stderr which orgs could
 /// not be polled, and returns the exit code. A client that cannot be built is a configuration
-/// error (`Err`, exit 2).
-pub async fn run(config: Config, format: ReportFormat, fail_on: FailOn) -> Result<u8, String> {
+/// error ([`ReportError`], exit 2).
+pub async fn run(config: Config, format: ReportFormat, fail_on: FailOn) -> Result<u8, ReportError> {
     let snapshots = Snapshots::new(
         config
             .orgs
@@ -100,7 +112,10 @@ pub async fn run(config: Config, format: ReportFormat, fail_on: FailOn) -> Resul
             config.client.clone(),
             crate::okta::oauth::system_clock(),
         )
-        .map_err(|e| format!("org {}: {e}", org.name))?
+        .map_err(|source| ReportError::Client {
+            org: org.name.clone(),
+            source,
+        })?
         .count_listed_tokens(Arc::clone(&listed));
         let mut poller = Poller::new(
             OrgState::new(&org.name, org.origin()),
@@ -140,7 +155,7 @@ pub async fn run(config: Config, format: ReportFormat, fail_on: FailOn) -> Resul
     if let Err(e) = stdout.write_all(&out).and_then(|()| stdout.flush()) {
         // A closed pipe (`| head`) is the reader's choice, not a failure of the report.
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(format!("cannot write the report: {e}"));
+            return Err(ReportError::Write(e));
         }
     }
     for org in orgs.iter().filter(|o| !o.up) {
