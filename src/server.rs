@@ -8,14 +8,17 @@
 //!
 //! With a web config file ([`crate::web_config`]), connections speak TLS (optionally verifying
 //! client certificates), every request must carry a user and password, and configured headers are
-//! added to every response. Each connection and request loads the settings in force (an `Arc`,
-//! without a lock or I/O); a watcher task re-reads changed files off the request path, so a
-//! changed file applies without a restart.
+//! added to every response. Over TLS, a client that offers HTTP/2 by ALPN gets it, unless the web
+//! config turns it off (`http_server_config.http2: false`); plain HTTP is HTTP/1.1 only, as in Go.
+//! Each connection and request loads the settings in force (an `Arc`, without a lock or I/O); a
+//! watcher task re-reads changed files off the request path, so a changed file applies without a
+//! restart.
 //!
 //! `--web.listen-address :PORT` listens on every interface of both address families.
 //!
 //! The accept loop caps concurrent connections, times out slow request headers and TLS
-//! handshakes, and on shutdown stops accepting and lets in-flight requests finish.
+//! handshakes (and HTTP/2 connections left without a request), and on shutdown stops accepting
+//! and lets in-flight requests finish.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -26,14 +29,14 @@ use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use prometheus::Registry;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
 
 use crate::compression::{negotiate, ChunkEncoder};
 use crate::landing_page::Page;
@@ -48,6 +51,14 @@ const MAX_CONNECTIONS: usize = 256;
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long an HTTP/2 connection may go without an open request before it is closed: what the
+/// header read timeout is to HTTP/1.1, so that idle connections do not hold the slots of
+/// [`MAX_CONNECTIONS`]. Also the interval of the pings that find dead peers.
+const HTTP2_IDLE_TIMEOUT: Duration = HEADER_READ_TIMEOUT;
+/// Requests one HTTP/2 connection may have open at once.
+const HTTP2_MAX_STREAMS: u32 = 32;
+/// The largest request head accepted, in either protocol.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// What the handlers need.
 pub struct App {
@@ -132,6 +143,8 @@ fn ipv6_unavailable(e: &std::io::Error) -> bool {
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
     let _watcher = app.web.as_ref().map(WebConfigFile::watch);
     let graceful = GracefulShutdown::new();
+    // HTTP/2 connections close themselves on this (and count in `graceful` until they did).
+    let (stopping, stop) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
@@ -153,12 +166,13 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         let tls = app.web.as_ref().and_then(|web| web.current().tls.clone());
         let app = Arc::clone(&app);
         let watcher = graceful.watcher();
+        let stop = stop.clone();
         tokio::spawn(async move {
             match tls {
                 None => serve_connection(stream, app, watcher).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => serve_connection(stream, app, watcher).await,
+                        Ok(Ok(stream)) => serve_tls_connection(stream, app, watcher, stop).await,
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
@@ -168,6 +182,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
         });
     }
     drop(listener);
+    stopping.send_replace(true);
     tokio::select! {
         _ = graceful.shutdown() => tracing::debug!("all connections closed"),
         _ = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("connections still open after the grace period; closing"),
@@ -189,10 +204,164 @@ async fn serve_connection<S>(
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(64 * 1024)
+        .max_buf_size(MAX_HEADER_BYTES)
         .serve_connection(TokioIo::new(stream), service);
     if let Err(e) = watcher.watch(connection).await {
         tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Serves one TLS connection in the protocol ALPN chose: HTTP/2 when the client offered `h2` and
+/// the web config allows it (the acceptor offers `h2` only then), else HTTP/1.1.
+async fn serve_tls_connection(
+    stream: tokio_rustls::server::TlsStream<TcpStream>,
+    app: Arc<App>,
+    watcher: hyper_util::server::graceful::Watcher,
+    stop: watch::Receiver<bool>,
+) {
+    if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        serve_http2(stream, app, watcher, stop).await
+    } else {
+        serve_connection(stream, app, watcher).await
+    }
+}
+
+/// Serves HTTP/2 requests on one TLS connection until it closes. It closes gracefully (GOAWAY,
+/// open requests finish) on shutdown, and after [`HTTP2_IDLE_TIMEOUT`] without an open request.
+/// `drain` keeps the server's graceful shutdown waiting until then.
+async fn serve_http2<S>(
+    stream: S,
+    app: Arc<App>,
+    drain: hyper_util::server::graceful::Watcher,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let open = OpenRequests::new();
+    let service = {
+        let open = Arc::clone(&open);
+        service_fn(move |request| {
+            let app = Arc::clone(&app);
+            let request_open = open.start();
+            async move {
+                let response = respond(&app, request).await;
+                Ok::<_, Infallible>(response.map(|body| CountedBody {
+                    body,
+                    _open: request_open,
+                }))
+            }
+        })
+    };
+    let connection = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .max_concurrent_streams(HTTP2_MAX_STREAMS)
+        .keep_alive_interval(HTTP2_IDLE_TIMEOUT)
+        .keep_alive_timeout(HTTP2_IDLE_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let mut closing = false;
+    loop {
+        let idle_at = open.idle_deadline();
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "HTTP/2 connection ended with an error");
+                }
+                break;
+            }
+            // A closed channel means the server is gone: stop as well.
+            _ = stop.wait_for(|stopping| *stopping), if !closing => {
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            _ = tokio::time::sleep_until(idle_at), if !closing => {
+                if open.idle() {
+                    tracing::debug!("closing an idle HTTP/2 connection");
+                    connection.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+            }
+        }
+    }
+    drop(drain);
+}
+
+/// The requests open on one HTTP/2 connection, and since when none is.
+struct OpenRequests(std::sync::Mutex<(usize, tokio::time::Instant)>);
+
+impl OpenRequests {
+    fn new() -> Arc<OpenRequests> {
+        Arc::new(OpenRequests(std::sync::Mutex::new((
+            0,
+            tokio::time::Instant::now(),
+        ))))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, tokio::time::Instant)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a request as open until the returned guard is dropped.
+    fn start(self: &Arc<Self>) -> RequestOpen {
+        self.lock().0 += 1;
+        RequestOpen(Arc::clone(self))
+    }
+
+    /// When the connection becomes idle for [`HTTP2_IDLE_TIMEOUT`] if nothing happens meanwhile.
+    fn idle_deadline(&self) -> tokio::time::Instant {
+        let (open, since) = *self.lock();
+        let from = if open == 0 {
+            since
+        } else {
+            tokio::time::Instant::now()
+        };
+        from + HTTP2_IDLE_TIMEOUT
+    }
+
+    /// Whether no request was open for [`HTTP2_IDLE_TIMEOUT`].
+    fn idle(&self) -> bool {
+        let (open, since) = *self.lock();
+        open == 0 && since.elapsed() >= HTTP2_IDLE_TIMEOUT
+    }
+}
+
+/// One open request of [`OpenRequests`].
+struct RequestOpen(Arc<OpenRequests>);
+
+impl Drop for RequestOpen {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.0 -= 1;
+        if state.0 == 0 {
+            state.1 = tokio::time::Instant::now();
+        }
+    }
+}
+
+/// A response body that keeps its request counted as open until hyper is done with it.
+struct CountedBody {
+    body: Body,
+    _open: RequestOpen,
+}
+
+impl hyper::body::Body for CountedBody {
+    type Data = Bytes;
+    type Error = <Body as hyper::body::Body>::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 

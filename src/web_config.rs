@@ -7,22 +7,37 @@
 //! ```yaml
 //! tls_server_config:
 //!   cert_file: server.crt            # PEM; relative paths are relative to this file
-//!   key_file: server.key
+//!   key_file: server.key             # or cert: | and key: | with the PEM inline
 //!   client_auth_type: RequireAndVerifyClientCert   # or NoClientCert, VerifyClientCertIfGiven
-//!   client_ca_file: clients-ca.crt
+//!   client_ca_file: clients-ca.crt    # or client_ca: | inline
+//!   client_allowed_sans: [prometheus] # DNS, IP, e-mail or URI SAN of the client certificate
 //!   min_version: TLS12                # or TLS13; max_version as well
+//!   cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]   # Go's names; TLS 1.2 only
+//!   prefer_server_cipher_suites: true
+//!   curve_preferences: [X25519, CurveP256]
 //! http_server_config:
+//!   http2: true                       # over TLS (ALPN h2); HTTP/1.1 only when false
 //!   headers:
 //!     Strict-Transport-Security: max-age=31536000
 //! basic_auth_users:
 //!   prometheus: $2y$10$…              # bcrypt hash (htpasswd -nBC 10 "" | tr -d ':\n')
 //! ```
 //!
+//! Where Go's TLS and rustls (with *ring*) differ, a file keeps its meaning as far as rustls can
+//! give it and says so: cipher suites and curves rustls lacks (CBC suites, P-521) are dropped with
+//! one warning, and refused only when nothing listed is left; TLS 1.3 suites are always on, as in
+//! Go; TLS 1.0 and 1.1 and the client auth types that verify nothing are refused. Without a CA,
+//! `VerifyClientCertIfGiven` verifies a given certificate against the system's CAs, as Go does.
+//! `client_allowed_sans` applies to the certificates clients give: with `VerifyClientCertIfGiven`,
+//! a client without one still gets in. `rate_limit` is accepted only when off (`interval: 0`):
+//! this server has no rate limiter.
+//!
 //! The settings in force are an [`Arc<WebSettings>`] that connections and requests load without
 //! a lock ([`WebConfigFile::current`]). A watcher task ([`WebConfigFile::watch`]) looks at the
 //! file, and the certificate, key and CA files it names, once a second on a blocking thread, and
 //! when one changed re-reads them all and publishes new settings, so certificates rotate without
-//! a restart. A change that does not load keeps the last good settings and is logged once.
+//! a restart (inline ones with the file itself). A change that does not load keeps the last good
+//! settings and is logged once.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -34,10 +49,16 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use base64::Engine as _;
 use hyper::header::{HeaderName, HeaderValue};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig,
+    SignatureScheme, SupportedCipherSuite,
+};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
@@ -71,11 +92,20 @@ pub enum WebConfigError {
 /// What is wrong with one setting; [`locate`] adds the file, line, column and key.
 #[derive(Debug, thiserror::Error)]
 enum Problem {
-    #[error("missing; TLS needs cert_file and key_file (PEM)")]
-    MissingTlsFile,
+    #[error("missing; TLS needs {what}: set {file} (a PEM file) or {inline} (the PEM inline)")]
+    MissingPem {
+        what: &'static str,
+        file: &'static str,
+        inline: &'static str,
+    },
+    #[error("set either {inline} (the PEM inline) or {file}, not both")]
+    InlineAndFile {
+        inline: &'static str,
+        file: &'static str,
+    },
     #[error(
         "{0} accepts client certificates without verifying them, which proves nothing; \
-         use RequireAndVerifyClientCert with client_ca_file"
+         use RequireAndVerifyClientCert with client_ca_file (or client_ca)"
     )]
     UnverifiedClientCertificates(String),
     #[error(
@@ -94,6 +124,30 @@ enum Problem {
     MaxBelowMin,
     #[error("cannot use these TLS versions: {0}")]
     TlsVersions(rustls::Error),
+    #[error(
+        "unknown cipher suite {0:?}; expected a name of Go's crypto/tls, such as \
+         {GO_EXAMPLE_SUITE}"
+    )]
+    UnknownCipherSuite(String),
+    #[error(
+        "none of these cipher suites is available here: the TLS library (rustls with ring) lacks \
+         {lacking}; it has {}",
+        available_cipher_suites()
+    )]
+    NoCipherSuiteAvailable { lacking: String },
+    #[error(
+        "no TLS 1.2 cipher suite listed is available here, and max_version rules out TLS 1.3 \
+         (whose suites Go does not let a config choose); list one of {}",
+        available_cipher_suites()
+    )]
+    NoTls12CipherSuite,
+    #[error("unknown curve {0:?}; expected CurveP256, CurveP384, CurveP521 or X25519")]
+    UnknownCurve(String),
+    #[error(
+        "none of these curves is available here: the TLS library (rustls with ring) lacks \
+         {lacking}; it has X25519, CurveP256 and CurveP384"
+    )]
+    NoCurveAvailable { lacking: String },
     #[error("cannot read {what} from {}: {source}", path.display())]
     Unreadable {
         what: &'static str,
@@ -106,18 +160,36 @@ enum Problem {
         path: PathBuf,
         reason: PemProblem,
     },
+    #[error("cannot read {what} from this value: {reason}")]
+    BadInlinePem {
+        what: &'static str,
+        reason: PemProblem,
+    },
     #[error(
-        "client_ca_file is set but client_auth_type is NoClientCert, so no client certificate \
+        "a client CA is set but client_auth_type is NoClientCert, so no client certificate \
          would be checked; set client_auth_type: RequireAndVerifyClientCert"
     )]
     CaWithoutClientAuth,
-    #[error("missing; verifying client certificates needs the CA that signs them")]
+    #[error(
+        "missing; RequireAndVerifyClientCert needs the CA that signs the client certificates \
+         (client_ca_file, or client_ca inline): with the system's CAs instead, anyone with a \
+         certificate of a public CA would get in"
+    )]
     MissingClientCa,
+    #[error(
+        "client_auth_type is NoClientCert, so no client certificate (and no SAN) would be \
+         checked; set client_auth_type: RequireAndVerifyClientCert"
+    )]
+    SansWithoutClientAuth,
+    #[error(
+        "empty, so no client certificate could match; list the allowed SANs or remove the key"
+    )]
+    NoSans,
     #[error("not a usable CA certificate: {0}")]
     UnusableCa(rustls::Error),
     #[error("cannot verify clients with these CAs: {0}")]
     ClientVerifier(rustls::server::VerifierBuilderError),
-    #[error("the key does not fit the certificate in cert_file: {0}")]
+    #[error("the key does not fit the certificate: {0}")]
     KeyMismatch(rustls::Error),
     #[error("this header cannot be set; allowed: {}", ALLOWED_HEADERS.join(", "))]
     HeaderNotAllowed,
@@ -127,6 +199,13 @@ enum Problem {
     BadUserName,
     #[error("not a bcrypt hash; make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`")]
     NotBcrypt,
+    #[error("not a Go duration such as 0, 1s or 500ms")]
+    BadDuration,
+    #[error(
+        "this exporter has no rate limiter, so rate_limit is accepted only when off; remove \
+         rate_limit or set interval: 0"
+    )]
+    RateLimitUnsupported,
 }
 
 /// A PEM file that does not hold what it should, in words that never echo the file's content.
@@ -403,23 +482,109 @@ struct RawWebConfig {
     tls_server_config: Option<Spanned<RawTls>>,
     http_server_config: Option<RawHttpServer>,
     basic_auth_users: Option<BTreeMap<String, Spanned<String>>>,
+    rate_limit: Option<RawRateLimit>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTls {
+    cert: Option<Spanned<String>>,
+    key: Option<Spanned<InlineKey>>,
+    client_ca: Option<Spanned<String>>,
     cert_file: Option<Spanned<PathBuf>>,
     key_file: Option<Spanned<PathBuf>>,
     client_auth_type: Option<Spanned<String>>,
     client_ca_file: Option<Spanned<PathBuf>>,
+    client_allowed_sans: Option<Spanned<Vec<String>>>,
     min_version: Option<Spanned<String>>,
     max_version: Option<Spanned<String>>,
+    cipher_suites: Option<Spanned<Vec<Spanned<String>>>>,
+    prefer_server_cipher_suites: Option<bool>,
+    curve_preferences: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// The inline `key`: a private key, so held as a [`Secret`] that no formatting shows.
+struct InlineKey(Secret);
+
+impl<'de> Deserialize<'de> for InlineKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|pem| InlineKey(Secret::new(pem)))
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHttpServer {
+    http2: Option<bool>,
     headers: Option<BTreeMap<String, Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    interval: Option<Spanned<GoDuration>>,
+    /// Read so that a file with it loads; without a limiter it means nothing.
+    #[serde(rename = "burst")]
+    _burst: Option<i64>,
+}
+
+/// A duration as Go's YAML reads one: a string for `time.ParseDuration` (`1s`, `1m30s`) or a
+/// whole number of nanoseconds. Kept as written; [`go_duration_is_zero`] reads it.
+struct GoDuration(String);
+
+impl<'de> Deserialize<'de> for GoDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = GoDuration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as 0, 1s or 500ms")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<GoDuration, E> {
+                Ok(GoDuration(v.to_owned()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<GoDuration, E> {
+                Ok(GoDuration(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<GoDuration, E> {
+                Ok(GoDuration(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// Whether a Go duration is zero; `None` when it is not one. Go's grammar: a whole number of
+/// nanoseconds (as YAML reads an integer), `0`, or a signed sequence of decimal numbers with
+/// units `ns`, `us`, `µs`, `μs`, `ms`, `s`, `m` or `h` (`1h30m`, `1.5s`).
+fn go_duration_is_zero(text: &str) -> Option<bool> {
+    if let Ok(nanoseconds) = text.parse::<i64>() {
+        return Some(nanoseconds == 0);
+    }
+    let mut rest = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if rest.is_empty() {
+        return None;
+    }
+    let mut zero = true;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, after) = rest.split_at(digits);
+        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
+            return None;
+        }
+        let unit = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit);
+        if !["ns", "us", "µs", "μs", "ms", "s", "m", "h"].contains(&unit) {
+            return None;
+        }
+        zero &= number.chars().all(|c| c == '0' || c == '.');
+        rest = after;
+    }
+    Some(zero)
 }
 
 /// Reads the file and everything it names. Either way, returns the state of every file it read
@@ -447,8 +612,15 @@ fn read_settings(path: &Path, files: &mut Fingerprint) -> Result<WebSettings, We
     let raw: RawWebConfig = crate::config::parse_yaml(&source, &text)?;
     let at = Locator { source: &source };
     let dir = path.parent().unwrap_or(Path::new("."));
+    // exporter-toolkit's default; it matters only over TLS (ALPN), as in Go.
+    let http2 = raw
+        .http_server_config
+        .as_ref()
+        .and_then(|h| h.http2)
+        .unwrap_or(true);
+    let mut warnings = Vec::new();
     let tls = match &raw.tls_server_config {
-        Some(tls) => Some(tls_acceptor(tls, dir, &at, files)?),
+        Some(tls) => tls_acceptor(tls, http2, dir, &at, files, &mut warnings)?,
         None => None,
     };
     let basic_auth = match &raw.basic_auth_users {
@@ -463,6 +635,17 @@ fn read_settings(path: &Path, files: &mut Fingerprint) -> Result<WebSettings, We
         Some(headers) => response_headers(headers, &at)?,
         None => Vec::new(),
     };
+    if let Some(interval) = raw.rate_limit.as_ref().and_then(|r| r.interval.as_ref()) {
+        let key = "rate_limit.interval";
+        match go_duration_is_zero(&interval.value.0) {
+            Some(true) => {}
+            Some(false) => Err(locate(&at, interval, key, Problem::RateLimitUnsupported))?,
+            None => Err(locate(&at, interval, key, Problem::BadDuration))?,
+        }
+    }
+    for warning in warnings {
+        tracing::warn!(file = %path.display(), "{warning}");
+    }
     Ok(WebSettings {
         tls,
         basic_auth,
@@ -478,18 +661,194 @@ enum ClientAuth {
     RequireAndVerify,
 }
 
+/// Where a setting is written, whatever its type: for errors.
+fn place<T>(spanned: &Spanned<T>) -> Spanned<()> {
+    Spanned::new((), spanned.referenced, spanned.defined)
+}
+
+/// A PEM value of `tls_server_config`: inline in the web config, or in a file it names.
+struct PemSetting<'a> {
+    /// The key as written (`tls_server_config.cert_file`), for errors.
+    key: String,
+    place: Spanned<()>,
+    source: PemSource<'a>,
+}
+
+enum PemSource<'a> {
+    Inline(&'a str),
+    File(PathBuf),
+}
+
+impl PemSetting<'_> {
+    /// The PEM text; a file read is noted in `files`.
+    fn read(&self, what: &'static str, files: &mut Fingerprint) -> Result<Vec<u8>, Problem> {
+        match &self.source {
+            PemSource::Inline(text) => Ok(text.as_bytes().to_vec()),
+            PemSource::File(path) => files.read(path).map_err(|source| Problem::Unreadable {
+                what,
+                path: path.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Why the PEM read does not hold `what`, in words that never echo it.
+    fn bad(&self, what: &'static str, reason: PemProblem) -> Problem {
+        match &self.source {
+            PemSource::Inline(_) => Problem::BadInlinePem { what, reason },
+            PemSource::File(path) => Problem::BadPem {
+                what,
+                path: path.clone(),
+                reason,
+            },
+        }
+    }
+
+    fn certificates(
+        &self,
+        files: &mut Fingerprint,
+    ) -> Result<Vec<CertificateDer<'static>>, Problem> {
+        const WHAT: &str = "PEM certificates";
+        let pem = self.read(WHAT, files)?;
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.bad(WHAT, e.into()))?;
+        if certs.is_empty() {
+            return Err(self.bad(WHAT, PemProblem::NothingFound));
+        }
+        Ok(certs.into_iter().map(|c| c.into_owned()).collect())
+    }
+
+    fn private_key(&self, files: &mut Fingerprint) -> Result<PrivateKeyDer<'static>, Problem> {
+        const WHAT: &str = "a PEM private key";
+        let pem = self.read(WHAT, files)?;
+        PrivateKeyDer::from_pem_slice(&pem).map_err(|e| self.bad(WHAT, e.into()))
+    }
+
+    fn locate(&self, at: &Locator, problem: Problem) -> ConfigError {
+        locate(at, &self.place, self.key.clone(), problem)
+    }
+}
+
+/// The PEM value of `inline` or of `file`, whichever is set (an empty one counts as unset, as
+/// in Go); both set is an error, since which one would count is anyone's guess.
+fn pem_setting<'a>(
+    inline: Option<(&'a str, Spanned<()>)>,
+    inline_name: &'static str,
+    file: Option<&Spanned<PathBuf>>,
+    file_name: &'static str,
+    dir: &Path,
+    at: &Locator,
+) -> Result<Option<PemSetting<'a>>, ConfigError> {
+    const KEY: &str = "tls_server_config";
+    let file = file.filter(|f| !f.value.as_os_str().is_empty());
+    let inline = inline.filter(|(text, _)| !text.is_empty());
+    match (inline, file) {
+        (Some((_, written)), Some(_)) => Err(locate(
+            at,
+            &written,
+            format!("{KEY}.{inline_name}"),
+            Problem::InlineAndFile {
+                inline: inline_name,
+                file: file_name,
+            },
+        )),
+        (Some((text, written)), None) => Ok(Some(PemSetting {
+            key: format!("{KEY}.{inline_name}"),
+            place: written,
+            source: PemSource::Inline(text),
+        })),
+        (None, Some(file)) => Ok(Some(PemSetting {
+            key: format!("{KEY}.{file_name}"),
+            place: place(file),
+            source: PemSource::File(dir.join(&file.value)),
+        })),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The TLS side of the server, or `None` when `tls_server_config` names no certificate, key, CA
+/// or client auth type: exporter-toolkit serves plain HTTP then, and so does this server.
+/// `http2` chooses the protocols offered by ALPN. Cipher suites and curves that rustls lacks are
+/// named in one of the `warnings`.
 fn tls_acceptor(
     tls: &Spanned<RawTls>,
+    http2: bool,
     dir: &Path,
     at: &Locator,
     files: &mut Fingerprint,
-) -> Result<TlsAcceptor, ConfigError> {
+    warnings: &mut Vec<String>,
+) -> Result<Option<TlsAcceptor>, ConfigError> {
     const KEY: &str = "tls_server_config";
     let raw = &tls.value;
-    let missing = |name: &str| locate(at, tls, format!("{KEY}.{name}"), Problem::MissingTlsFile);
-    let cert_file = raw.cert_file.as_ref().ok_or_else(|| missing("cert_file"))?;
-    let key_file = raw.key_file.as_ref().ok_or_else(|| missing("key_file"))?;
-    let client_auth = match &raw.client_auth_type {
+    fn inline(value: &Option<Spanned<String>>) -> Option<(&str, Spanned<()>)> {
+        value.as_ref().map(|v| (v.value.as_str(), place(v)))
+    }
+    let inline_key = raw.key.as_ref().map(|k| (k.value.0.expose(), place(k)));
+    let cert = pem_setting(
+        inline(&raw.cert),
+        "cert",
+        raw.cert_file.as_ref(),
+        "cert_file",
+        dir,
+        at,
+    )?;
+    let key = pem_setting(
+        inline_key,
+        "key",
+        raw.key_file.as_ref(),
+        "key_file",
+        dir,
+        at,
+    )?;
+    let ca = pem_setting(
+        inline(&raw.client_ca),
+        "client_ca",
+        raw.client_ca_file.as_ref(),
+        "client_ca_file",
+        dir,
+        at,
+    )?;
+    let client_auth_type = raw
+        .client_auth_type
+        .as_ref()
+        .filter(|t| !t.value.is_empty());
+    if cert.is_none() && key.is_none() && ca.is_none() && client_auth_type.is_none() {
+        if let Some(sans) = &raw.client_allowed_sans {
+            let key = format!("{KEY}.client_allowed_sans");
+            return Err(locate(at, sans, key, Problem::SansWithoutClientAuth));
+        }
+        let ignored = raw.min_version.is_some()
+            || raw.max_version.is_some()
+            || raw.cipher_suites.is_some()
+            || raw.curve_preferences.is_some()
+            || raw.prefer_server_cipher_suites.is_some();
+        if ignored {
+            warnings.push(
+                "tls_server_config names no certificate, so the server speaks plain HTTP (as \
+                 exporter-toolkit does) and its TLS settings do nothing"
+                    .to_owned(),
+            );
+        }
+        return Ok(None);
+    }
+    let cert = cert.ok_or_else(|| {
+        let problem = Problem::MissingPem {
+            what: "a certificate",
+            file: "cert_file",
+            inline: "cert",
+        };
+        locate(at, tls, format!("{KEY}.cert_file"), problem)
+    })?;
+    let key = key.ok_or_else(|| {
+        let problem = Problem::MissingPem {
+            what: "the certificate's private key",
+            file: "key_file",
+            inline: "key",
+        };
+        locate(at, tls, format!("{KEY}.key_file"), problem)
+    })?;
+    let client_auth = match client_auth_type {
         None => ClientAuth::None,
         Some(kind) => {
             let key = format!("{KEY}.client_auth_type");
@@ -497,7 +856,7 @@ fn tls_acceptor(
                 "NoClientCert" => ClientAuth::None,
                 "VerifyClientCertIfGiven" => ClientAuth::VerifyIfGiven,
                 "RequireAndVerifyClientCert" => ClientAuth::RequireAndVerify,
-                "RequestClientCert" | "RequireAnyClientCert" => {
+                "RequestClientCert" | "RequireAnyClientCert" | "RequireClientCert" => {
                     let problem = Problem::UnverifiedClientCertificates(kind.value.clone());
                     return Err(locate(at, kind, key, problem));
                 }
@@ -509,103 +868,529 @@ fn tls_acceptor(
         }
     };
     let versions = protocol_versions(raw, at)?;
-    let cert_path = dir.join(&cert_file.value);
-    let key_path = dir.join(&key_file.value);
-    let certs = read_certificates(&cert_path, files)
-        .map_err(|p| locate(at, cert_file, format!("{KEY}.cert_file"), p))?;
-    let key = read_private_key(&key_path, files)
-        .map_err(|p| locate(at, key_file, format!("{KEY}.key_file"), p))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut lacking = Vec::new();
+    let mut provider = rustls::crypto::ring::default_provider();
+    if let Some(list) = raw.cipher_suites.as_ref().filter(|l| !l.value.is_empty()) {
+        let tls12 = cipher_suites(list, at, &mut lacking)?;
+        if tls12.is_empty() && !versions.contains(&&rustls::version::TLS13) {
+            let key = format!("{KEY}.cipher_suites");
+            return Err(locate(at, list, key, Problem::NoTls12CipherSuite));
+        }
+        // TLS 1.3's suites are not configurable in Go, and stay on here as there.
+        provider
+            .cipher_suites
+            .retain(|s| matches!(s, SupportedCipherSuite::Tls13(_)));
+        provider.cipher_suites.extend(tls12);
+    }
+    if let Some(list) = raw
+        .curve_preferences
+        .as_ref()
+        .filter(|l| !l.value.is_empty())
+    {
+        provider.kx_groups = curves(list, at, &mut lacking)?;
+    }
+    if !lacking.is_empty() {
+        warnings.push(format!(
+            "the TLS library here (rustls with ring) lacks these cipher suites or curves, so the \
+             server goes without them: {}",
+            lacking.join(", ")
+        ));
+    }
+    let provider = Arc::new(provider);
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&versions)
         .map_err(|e| locate(at, tls, KEY, Problem::TlsVersions(e)))?;
-    let builder = match (client_auth, &raw.client_ca_file) {
-        (ClientAuth::None, None) => builder.with_no_client_auth(),
-        (ClientAuth::None, Some(ca)) => {
-            let key = format!("{KEY}.client_ca_file");
-            return Err(locate(at, ca, key, Problem::CaWithoutClientAuth));
+    let allowed_sans = match &raw.client_allowed_sans {
+        Some(sans) if sans.value.is_empty() => {
+            let key = format!("{KEY}.client_allowed_sans");
+            return Err(locate(at, sans, key, Problem::NoSans));
         }
-        (_, None) => {
+        Some(sans) if client_auth == ClientAuth::None => {
+            let key = format!("{KEY}.client_allowed_sans");
+            return Err(locate(at, sans, key, Problem::SansWithoutClientAuth));
+        }
+        Some(sans) => sans.value.clone(),
+        None => Vec::new(),
+    };
+    let builder = match (client_auth, ca) {
+        (ClientAuth::None, None) => builder.with_no_client_auth(),
+        (ClientAuth::None, Some(ca)) => return Err(ca.locate(at, Problem::CaWithoutClientAuth)),
+        (ClientAuth::RequireAndVerify, None) => {
             let key = format!("{KEY}.client_ca_file");
             return Err(locate(at, tls, key, Problem::MissingClientCa));
         }
-        (kind, Some(ca)) => {
-            let key = format!("{KEY}.client_ca_file");
-            let ca_path = dir.join(&ca.value);
-            let mut roots = RootCertStore::empty();
-            for cert in
-                read_certificates(&ca_path, files).map_err(|p| locate(at, ca, key.clone(), p))?
-            {
-                roots
-                    .add(cert)
-                    .map_err(|e| locate(at, ca, key.clone(), Problem::UnusableCa(e)))?;
-            }
-            let verifier =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
-            let verifier = match kind {
-                ClientAuth::VerifyIfGiven => verifier.allow_unauthenticated(),
-                _ => verifier,
+        (kind, ca) => {
+            let chain = match ca {
+                Some(ca) => {
+                    let mut roots = RootCertStore::empty();
+                    for cert in ca.certificates(files).map_err(|p| ca.locate(at, p))? {
+                        roots
+                            .add(cert)
+                            .map_err(|e| ca.locate(at, Problem::UnusableCa(e)))?;
+                    }
+                    let verifier = WebPkiClientVerifier::builder_with_provider(
+                        Arc::new(roots),
+                        Arc::clone(&provider),
+                    )
+                    .build()
+                    .map_err(|e| ca.locate(at, Problem::ClientVerifier(e)))?;
+                    Some(verifier)
+                }
+                None => system_client_verifier(&provider, files, warnings),
             };
-            let verifier = verifier
-                .build()
-                .map_err(|e| locate(at, ca, key.clone(), Problem::ClientVerifier(e)))?;
-            builder.with_client_cert_verifier(verifier)
+            builder.with_client_cert_verifier(Arc::new(ClientCertCheck {
+                chain,
+                mandatory: kind == ClientAuth::RequireAndVerify,
+                allowed_sans,
+                algorithms: provider.signature_verification_algorithms,
+            }))
         }
     };
-    let mut config = builder.with_single_cert(certs, key).map_err(|e| {
-        locate(
-            at,
-            key_file,
-            format!("{KEY}.key_file"),
-            Problem::KeyMismatch(e),
-        )
-    })?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    let certs = cert.certificates(files).map_err(|p| cert.locate(at, p))?;
+    let private_key = key.private_key(files).map_err(|p| key.locate(at, p))?;
+    let mut config = builder
+        .with_single_cert(certs, private_key)
+        .map_err(|e| key.locate(at, Problem::KeyMismatch(e)))?;
+    // Go has ignored PreferServerCipherSuites since Go 1.17 and picks by its own rules; rustls
+    // follows the client's order unless told to pick the first of its own list that the client
+    // offers, which is what the setting (true by default) asks for.
+    config.ignore_client_order = raw.prefer_server_cipher_suites.unwrap_or(true);
+    config.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    Ok(Some(TlsAcceptor::from(Arc::new(config))))
 }
 
-fn read_certificates(
-    path: &Path,
-    files: &mut Fingerprint,
-) -> Result<Vec<CertificateDer<'static>>, Problem> {
-    const WHAT: &str = "PEM certificates";
-    let pem = files.read(path).map_err(|source| Problem::Unreadable {
-        what: WHAT,
-        path: path.to_owned(),
-        source,
-    })?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Problem::BadPem {
-            what: WHAT,
-            path: path.to_owned(),
-            reason: e.into(),
-        })?;
-    if certs.is_empty() {
-        return Err(Problem::BadPem {
-            what: WHAT,
-            path: path.to_owned(),
-            reason: PemProblem::NothingFound,
-        });
+/// What one of Go's cipher suite names is here.
+#[derive(Debug, Clone, Copy)]
+enum GoCipherSuite {
+    /// A TLS 1.2 suite of rustls (ring).
+    Tls12(SupportedCipherSuite),
+    /// A TLS 1.3 suite: Go lets no config choose these, and rustls's are always on, as in Go.
+    Tls13,
+    /// One Go knows that rustls lacks (CBC, RSA key exchange, 3DES, RC4).
+    Unavailable,
+}
+
+/// A suite to name in errors as an example.
+const GO_EXAMPLE_SUITE: &str = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256";
+
+/// The TLS 1.2 suites of rustls (ring) by Go's names: those a config can choose.
+fn tls12_cipher_suites() -> [(&'static str, SupportedCipherSuite); 6] {
+    use rustls::crypto::ring::cipher_suite as ring;
+    [
+        (
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            ring::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        ),
+        (
+            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+            ring::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        ),
+        (
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+            ring::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        ),
+        (
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            ring::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        ),
+        (
+            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+            ring::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        ),
+        (
+            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+            ring::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        ),
+    ]
+}
+
+fn available_cipher_suites() -> String {
+    tls12_cipher_suites().map(|(name, _)| name).join(", ")
+}
+
+/// Go's cipher suite names (crypto/tls `CipherSuites` and `InsecureCipherSuites`, of every Go
+/// release since 1.14) that rustls lacks.
+const UNAVAILABLE_CIPHER_SUITES: [&str; 16] = [
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+    "TLS_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_RSA_WITH_AES_256_CBC_SHA",
+    "TLS_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_RSA_WITH_AES_128_CBC_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+    "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
+    "TLS_RSA_WITH_RC4_128_SHA",
+    "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA",
+    "TLS_ECDHE_RSA_WITH_RC4_128_SHA",
+];
+
+/// What a Go cipher suite name is here; `None` when Go does not know it either.
+fn go_cipher_suite(name: &str) -> Option<GoCipherSuite> {
+    if let Some((_, suite)) = tls12_cipher_suites().into_iter().find(|(n, _)| *n == name) {
+        return Some(GoCipherSuite::Tls12(suite));
     }
-    Ok(certs.into_iter().map(|c| c.into_owned()).collect())
+    match name {
+        "TLS_AES_128_GCM_SHA256" | "TLS_AES_256_GCM_SHA384" | "TLS_CHACHA20_POLY1305_SHA256" => {
+            Some(GoCipherSuite::Tls13)
+        }
+        _ if UNAVAILABLE_CIPHER_SUITES.contains(&name) => Some(GoCipherSuite::Unavailable),
+        _ => None,
+    }
 }
 
-fn read_private_key(
-    path: &Path,
+/// The TLS 1.2 suites of `cipher_suites`, in its order; names rustls lacks go to `lacking`. An
+/// error when a name is unknown, or when nothing listed is available.
+fn cipher_suites(
+    list: &Spanned<Vec<Spanned<String>>>,
+    at: &Locator,
+    lacking: &mut Vec<String>,
+) -> Result<Vec<SupportedCipherSuite>, ConfigError> {
+    const KEY: &str = "tls_server_config.cipher_suites";
+    let mut chosen: Vec<SupportedCipherSuite> = Vec::new();
+    let mut available = false;
+    let mut missing = Vec::new();
+    for (i, name) in list.value.iter().enumerate() {
+        match go_cipher_suite(&name.value) {
+            Some(GoCipherSuite::Tls12(suite)) => {
+                available = true;
+                if !chosen.iter().any(|c| c.suite() == suite.suite()) {
+                    chosen.push(suite);
+                }
+            }
+            Some(GoCipherSuite::Tls13) => available = true,
+            Some(GoCipherSuite::Unavailable) => missing.push(name.value.clone()),
+            None => {
+                let problem = Problem::UnknownCipherSuite(name.value.clone());
+                return Err(locate(at, name, format!("{KEY}[{i}]"), problem));
+            }
+        }
+    }
+    if !available {
+        let problem = Problem::NoCipherSuiteAvailable {
+            lacking: missing.join(", "),
+        };
+        return Err(locate(at, list, KEY, problem));
+    }
+    lacking.extend(missing);
+    Ok(chosen)
+}
+
+/// What one of Go's curve names is here: a key exchange group of rustls (ring), `Some(None)`
+/// for one rustls lacks (P-521), `None` for a name Go does not know either.
+fn go_curve(name: &str) -> Option<Option<&'static dyn rustls::crypto::SupportedKxGroup>> {
+    use rustls::crypto::ring::kx_group;
+    match name {
+        "X25519" => Some(Some(kx_group::X25519)),
+        "CurveP256" => Some(Some(kx_group::SECP256R1)),
+        "CurveP384" => Some(Some(kx_group::SECP384R1)),
+        "CurveP521" => Some(None),
+        _ => None,
+    }
+}
+
+/// The key exchange groups of `curve_preferences`, in its order; names rustls lacks go to
+/// `lacking`. An error when a name is unknown, or when nothing listed is available.
+fn curves(
+    list: &Spanned<Vec<Spanned<String>>>,
+    at: &Locator,
+    lacking: &mut Vec<String>,
+) -> Result<Vec<&'static dyn rustls::crypto::SupportedKxGroup>, ConfigError> {
+    const KEY: &str = "tls_server_config.curve_preferences";
+    let mut chosen: Vec<&'static dyn rustls::crypto::SupportedKxGroup> = Vec::new();
+    let mut missing = Vec::new();
+    for (i, name) in list.value.iter().enumerate() {
+        match go_curve(&name.value) {
+            Some(Some(group)) => {
+                if !chosen.iter().any(|c| c.name() == group.name()) {
+                    chosen.push(group);
+                }
+            }
+            Some(None) => missing.push(name.value.clone()),
+            None => {
+                let problem = Problem::UnknownCurve(name.value.clone());
+                return Err(locate(at, name, format!("{KEY}[{i}]"), problem));
+            }
+        }
+    }
+    if chosen.is_empty() {
+        let problem = Problem::NoCurveAvailable {
+            lacking: missing.join(", "),
+        };
+        return Err(locate(at, list, KEY, problem));
+    }
+    lacking.extend(missing);
+    Ok(chosen)
+}
+
+/// Where Go's crypto/x509 looks for the system's CA bundle on Linux, in order.
+const SYSTEM_CA_FILES: [&str; 6] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+/// Where Go looks for CA certificates one per file.
+const SYSTEM_CA_DIRS: [&str; 2] = ["/etc/ssl/certs", "/etc/pki/tls/certs"];
+
+/// The system's CA certificates, found as Go finds them: `$SSL_CERT_FILE`, or else the first
+/// bundle of [`SYSTEM_CA_FILES`] that can be read (noted in `files`, so that an update of the
+/// bundle reloads); when that holds none, every file of `$SSL_CERT_DIR` (colon-separated) or
+/// else of [`SYSTEM_CA_DIRS`].
+fn system_roots(files: &mut Fingerprint) -> RootCertStore {
+    fn add(roots: &mut RootCertStore, pem: &[u8]) {
+        roots.add_parsable_certificates(CertificateDer::pem_slice_iter(pem).map_while(Result::ok));
+    }
+    let mut roots = RootCertStore::empty();
+    let bundles: Vec<PathBuf> = match std::env::var_os("SSL_CERT_FILE").filter(|f| !f.is_empty()) {
+        Some(file) => vec![file.into()],
+        None => SYSTEM_CA_FILES.iter().map(PathBuf::from).collect(),
+    };
+    for bundle in bundles {
+        if let Ok(pem) = files.read(&bundle) {
+            add(&mut roots, &pem);
+            break;
+        }
+    }
+    if roots.is_empty() {
+        let dirs: Vec<PathBuf> = match std::env::var_os("SSL_CERT_DIR").filter(|d| !d.is_empty()) {
+            Some(dirs) => std::env::split_paths(&dirs).collect(),
+            None => SYSTEM_CA_DIRS.iter().map(PathBuf::from).collect(),
+        };
+        for dir in dirs {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if let Ok(pem) = std::fs::read(entry.path()) {
+                    add(&mut roots, &pem);
+                }
+            }
+        }
+    }
+    roots
+}
+
+/// Verifies given client certificates against the system's CAs (`VerifyClientCertIfGiven`
+/// without a CA of its own, as Go does). `None`, with a warning, when the system has no CA:
+/// then every client certificate is refused, as in Go, and clients without one get in.
+fn system_client_verifier(
+    provider: &Arc<CryptoProvider>,
     files: &mut Fingerprint,
-) -> Result<PrivateKeyDer<'static>, Problem> {
-    const WHAT: &str = "a PEM private key";
-    let pem = files.read(path).map_err(|source| Problem::Unreadable {
-        what: WHAT,
-        path: path.to_owned(),
-        source,
-    })?;
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| Problem::BadPem {
-        what: WHAT,
-        path: path.to_owned(),
-        reason: e.into(),
-    })
+    warnings: &mut Vec<String>,
+) -> Option<Arc<dyn ClientCertVerifier>> {
+    let roots = system_roots(files);
+    let verifier = if roots.is_empty() {
+        None
+    } else {
+        // No hints: the subjects of a hundred public CAs tell clients nothing (Go sends none).
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider))
+            .clear_root_hint_subjects()
+            .build()
+            .ok()
+    };
+    if verifier.is_none() {
+        warnings.push(
+            "VerifyClientCertIfGiven without client_ca_file verifies client certificates against \
+             the system's CAs, but none were found (SSL_CERT_FILE, /etc/ssl/certs); every client \
+             certificate will be refused. Set client_ca_file or client_ca."
+                .to_owned(),
+        );
+    }
+    verifier
+}
+
+/// The client certificate check: the chain (against the CAs of the config, or the system's),
+/// then, with `client_allowed_sans`, the certificate's subject alternative names.
+#[derive(Debug)]
+struct ClientCertCheck {
+    /// `None`: no CA to verify against, so every certificate is refused.
+    chain: Option<Arc<dyn ClientCertVerifier>>,
+    /// Whether a client must present a certificate (`RequireAndVerifyClientCert`).
+    mandatory: bool,
+    /// Empty: any name will do.
+    allowed_sans: Vec<String>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+/// A client certificate refused for its names; the handshake fails with this.
+#[derive(thiserror::Error)]
+#[error(
+    "no subject alternative name of the client certificate is in client_allowed_sans; it has [{}]",
+    .0.join(", ")
+)]
+struct SanNotAllowed(Vec<String>);
+
+/// As `Display`: rustls shows this error with `Debug` in its own message.
+impl fmt::Debug for SanNotAllowed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl ClientCertVerifier for ClientCertCheck {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.chain.as_ref().map_or(&[], |c| c.root_hint_subjects())
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let Some(chain) = &self.chain else {
+            return Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            ));
+        };
+        let verified = chain.verify_client_cert(end_entity, intermediates, now)?;
+        if self.allowed_sans.is_empty() {
+            return Ok(verified);
+        }
+        let names = subject_alt_names(end_entity).ok_or(rustls::Error::InvalidCertificate(
+            CertificateError::BadEncoding,
+        ))?;
+        // An exact match of any kind of name, as exporter-toolkit checks.
+        if names.iter().any(|n| self.allowed_sans.contains(n)) {
+            Ok(verified)
+        } else {
+            let refused = rustls::OtherError(Arc::new(SanNotAllowed(names)));
+            Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                refused,
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// One DER element: its tag, its content, and what follows it. `None` when malformed.
+fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    if tag & 0x1f == 0x1f {
+        return None; // a multi-byte tag: none in a certificate's names
+    }
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let octets = usize::from(first & 0x7f);
+        if octets == 0 || octets > 4 || rest.len() < octets {
+            return None;
+        }
+        let (len, rest) = rest.split_at(octets);
+        (len.iter().fold(0, |n, b| n << 8 | usize::from(*b)), rest)
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The subject alternative names of a DER certificate, as exporter-toolkit compares them (with
+/// Go's crypto/x509): DNS names, e-mail addresses, IP addresses (as Go writes them) and URIs.
+/// Other kinds of name are skipped. `None` when the certificate is malformed.
+fn subject_alt_names(cert: &[u8]) -> Option<Vec<String>> {
+    const SEQUENCE: u8 = 0x30;
+    const EXTENSIONS: u8 = 0xa3; // [3] EXPLICIT, in TBSCertificate
+    const SUBJECT_ALT_NAME: [u8; 3] = [0x55, 0x1d, 0x11]; // 2.5.29.17
+    let sequence = |input| match der_element(input)? {
+        (SEQUENCE, content, rest) => Some((content, rest)),
+        _ => None,
+    };
+    let (certificate, _) = sequence(cert)?;
+    let (mut tbs, _) = sequence(certificate)?;
+    let mut names = Vec::new();
+    while !tbs.is_empty() {
+        let (tag, content, rest) = der_element(tbs)?;
+        tbs = rest;
+        if tag != EXTENSIONS {
+            continue;
+        }
+        let (mut extensions, _) = sequence(content)?;
+        while !extensions.is_empty() {
+            let (extension, rest) = sequence(extensions)?;
+            extensions = rest;
+            let (tag, oid, rest) = der_element(extension)?;
+            if tag != 0x06 || oid != SUBJECT_ALT_NAME {
+                continue;
+            }
+            // critical BOOLEAN DEFAULT FALSE, then the value in an OCTET STRING.
+            let (mut tag, mut value, rest) = der_element(rest)?;
+            if tag == 0x01 {
+                (tag, value, _) = der_element(rest)?;
+            }
+            if tag != 0x04 {
+                return None;
+            }
+            let (mut general_names, _) = sequence(value)?;
+            while !general_names.is_empty() {
+                let (tag, name, rest) = der_element(general_names)?;
+                general_names = rest;
+                match tag {
+                    // rfc822Name, dNSName, uniformResourceIdentifier: IA5String
+                    0x81 | 0x82 | 0x86 => names.push(
+                        std::str::from_utf8(name)
+                            .ok()
+                            .filter(|n| n.is_ascii())?
+                            .to_owned(),
+                    ),
+                    0x87 => names.push(ip_address(name)?),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Some(names)
+}
+
+/// An iPAddress name as Go's `net.IP.String` writes it: IPv4 dotted, IPv4-mapped IPv6 too.
+fn ip_address(octets: &[u8]) -> Option<String> {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    match octets.len() {
+        4 => Some(Ipv4Addr::from(<[u8; 4]>::try_from(octets).ok()?).to_string()),
+        16 => {
+            let ip = Ipv6Addr::from(<[u8; 16]>::try_from(octets).ok()?);
+            Some(
+                ip.to_ipv4_mapped()
+                    .map_or(ip.to_string(), |v4| v4.to_string()),
+            )
+        }
+        _ => None,
+    }
 }
 
 /// A TLS version as the exporter-toolkit spells it, as a minor version of TLS 1.x. rustls speaks
@@ -1137,8 +1922,83 @@ mod tests {
             ),
             (
                 "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  cipher_suites: [x]\n",
-                "4:3",
-                "unknown field `cipher_suites`",
+                "4:19: tls_server_config.cipher_suites[0]",
+                "unknown cipher suite \"x\"",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  cipher_suites: \
+                 [TLS_RSA_WITH_AES_128_CBC_SHA, TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA]\n",
+                "4:18: tls_server_config.cipher_suites",
+                "none of these cipher suites is available here: the TLS library (rustls with ring) \
+                 lacks TLS_RSA_WITH_AES_128_CBC_SHA, TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  max_version: TLS12\n  \
+                 cipher_suites: [TLS_AES_128_GCM_SHA256]\n",
+                "5:18: tls_server_config.cipher_suites",
+                "no TLS 1.2 cipher suite listed is available here",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  curve_preferences: [CurveP521]\n",
+                "4:22: tls_server_config.curve_preferences",
+                "none of these curves is available here: the TLS library (rustls with ring) lacks CurveP521",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  curve_preferences: [X25519, P-256]\n",
+                "4:31: tls_server_config.curve_preferences[1]",
+                "unknown curve \"P-256\"",
+            ),
+            (
+                "tls_server_config:\n  cert: x\n  cert_file: a.crt\n  key_file: a.key\n",
+                "2:9: tls_server_config.cert",
+                "set either cert (the PEM inline) or cert_file, not both",
+            ),
+            (
+                "tls_server_config:\n  cert: not a certificate\n  key_file: a.key\n",
+                "2:9: tls_server_config.cert",
+                "cannot read PEM certificates from this value: no PEM section of the expected kind",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  client_ca: x\n",
+                "4:14: tls_server_config.client_ca",
+                "a client CA is set but client_auth_type is NoClientCert",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  \
+                 client_auth_type: RequireAndVerifyClientCert\n",
+                "2:3: tls_server_config.client_ca_file",
+                "missing; RequireAndVerifyClientCert needs the CA",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  client_allowed_sans: [prometheus]\n",
+                "4:24: tls_server_config.client_allowed_sans",
+                "client_auth_type is NoClientCert, so no client certificate (and no SAN) would be checked",
+            ),
+            (
+                "tls_server_config:\n  client_allowed_sans: [prometheus]\n",
+                "2:24: tls_server_config.client_allowed_sans",
+                "no SAN",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  \
+                 client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n  client_allowed_sans: []\n",
+                "6:24: tls_server_config.client_allowed_sans",
+                "empty, so no client certificate could match",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n  client_auth_type: RequireClientCert\n",
+                "4:21: tls_server_config.client_auth_type",
+                "RequireClientCert accepts client certificates without verifying them",
+            ),
+            (
+                "rate_limit:\n  interval: 1s\n  burst: 10\n",
+                "2:13: rate_limit.interval",
+                "this exporter has no rate limiter",
+            ),
+            (
+                "rate_limit:\n  interval: 1 second\n",
+                "2:13: rate_limit.interval",
+                "not a Go duration",
             ),
             (
                 "basic_auth_users:\n  prometheus: plain-text\n",
@@ -1202,5 +2062,417 @@ mod tests {
                 ("x-frame-options", "DENY")
             ]
         );
+    }
+
+    #[test]
+    fn go_cipher_suite_names_map_to_rustls_or_are_dropped() {
+        use GoCipherSuite::*;
+        // (Go's name, what it is here)
+        let cases: &[(&str, Option<&str>)] = &[
+            ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", Some("TLS12")),
+            ("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", Some("TLS12")),
+            (
+                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+                Some("TLS12"),
+            ),
+            ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", Some("TLS12")),
+            ("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", Some("TLS12")),
+            ("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", Some("TLS12")),
+            ("TLS_AES_128_GCM_SHA256", Some("TLS13")),
+            ("TLS_AES_256_GCM_SHA384", Some("TLS13")),
+            ("TLS_CHACHA20_POLY1305_SHA256", Some("TLS13")),
+            ("TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", Some("unavailable")),
+            ("TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", Some("unavailable")),
+            ("TLS_RSA_WITH_AES_128_GCM_SHA256", Some("unavailable")),
+            ("TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA", Some("unavailable")),
+            ("TLS_RSA_WITH_RC4_128_SHA", Some("unavailable")),
+            // Go's short aliases are constants, not names CipherSuites() gives.
+            ("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305", None),
+            ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA2048", None),
+            ("tls_ecdhe_ecdsa_with_aes_128_gcm_sha256", None),
+            ("TLS13_AES_128_GCM_SHA256", None),
+            ("", None),
+        ];
+        for (name, expected) in cases {
+            let found = go_cipher_suite(name);
+            let kind = found.map(|f| match f {
+                Tls12(suite) => {
+                    // The rustls suite is the one of the same IANA name.
+                    assert_eq!(format!("{:?}", suite.suite()), *name);
+                    assert!(matches!(suite, SupportedCipherSuite::Tls12(_)), "{name}");
+                    "TLS12"
+                }
+                Tls13 => "TLS13",
+                Unavailable => "unavailable",
+            });
+            assert_eq!(kind, *expected, "{name}");
+        }
+        // Every TLS 1.2 suite of rustls can be chosen by its Go name.
+        for suite in rustls::crypto::ring::ALL_CIPHER_SUITES {
+            if let SupportedCipherSuite::Tls12(_) = suite {
+                let name = format!("{:?}", suite.suite());
+                assert!(
+                    matches!(go_cipher_suite(&name), Some(Tls12(s)) if s.suite() == suite.suite()),
+                    "{name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn go_curve_names_map_to_rustls_key_exchange_groups() {
+        use rustls::NamedGroup;
+        let cases: &[(&str, Option<Option<NamedGroup>>)] = &[
+            ("X25519", Some(Some(NamedGroup::X25519))),
+            ("CurveP256", Some(Some(NamedGroup::secp256r1))),
+            ("CurveP384", Some(Some(NamedGroup::secp384r1))),
+            ("CurveP521", Some(None)), // ring has no P-521
+            ("P256", None),
+            ("x25519", None),
+            ("X25519MLKEM768", None),
+            ("", None),
+        ];
+        for (name, expected) in cases {
+            let found = go_curve(name).map(|group| group.map(|g| g.name()));
+            assert_eq!(found, *expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn cipher_suites_and_curves_keep_their_order_and_name_what_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "web.yml",
+            "cipher_suites:\n  - TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA\n  - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\n  \
+             - TLS_AES_128_GCM_SHA256\n  - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n  \
+             - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\ncurves: [CurveP521, CurveP384, X25519]\n",
+        );
+        #[derive(Deserialize)]
+        struct Lists {
+            cipher_suites: Spanned<Vec<Spanned<String>>>,
+            curves: Spanned<Vec<Spanned<String>>>,
+        }
+        let source = path.display().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lists: Lists = crate::config::parse_yaml(&source, &text).unwrap();
+        let at = Locator { source: &source };
+        let mut lacking = Vec::new();
+        let suites = cipher_suites(&lists.cipher_suites, &at, &mut lacking).unwrap();
+        let names: Vec<_> = suites.iter().map(|s| format!("{:?}", s.suite())).collect();
+        assert_eq!(
+            names,
+            [
+                "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
+            ]
+        );
+        let groups = curves(&lists.curves, &at, &mut lacking).unwrap();
+        let groups: Vec<_> = groups.iter().map(|g| g.name()).collect();
+        assert_eq!(
+            groups,
+            [rustls::NamedGroup::secp384r1, rustls::NamedGroup::X25519]
+        );
+        assert_eq!(lacking, ["TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "CurveP521"]);
+    }
+
+    #[test]
+    fn go_durations_are_read_for_whether_they_are_zero() {
+        let cases: &[(&str, Option<bool>)] = &[
+            ("0", Some(true)),
+            ("0s", Some(true)),
+            ("0ms", Some(true)),
+            ("0h0m0.0s", Some(true)),
+            ("-0s", Some(true)),
+            ("1s", Some(false)),
+            ("1000000000", Some(false)),
+            ("1.5h", Some(false)),
+            ("1m30s", Some(false)),
+            ("500µs", Some(false)),
+            ("3ns", Some(false)),
+            ("", None),
+            ("s", None),
+            ("1", Some(false)),
+            ("1 s", None),
+            ("1d", None),
+            ("1..5s", None),
+            ("1second", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(go_duration_is_zero(text), *expected, "{text:?}");
+        }
+    }
+
+    /// Certificates with names of every kind, and the names exporter-toolkit compares.
+    #[test]
+    fn subject_alt_names_are_read_as_go_writes_them() {
+        use rcgen::{CertificateParams, KeyPair, SanType};
+        let ia5 = |s: &str| s.try_into().unwrap();
+        let cases: Vec<(Vec<SanType>, Vec<&str>)> = vec![
+            (
+                vec![SanType::DnsName(ia5("prometheus.example"))],
+                vec!["prometheus.example"],
+            ),
+            (
+                vec![
+                    SanType::DnsName(ia5("a.example")),
+                    SanType::Rfc822Name(ia5("ops@example.org")),
+                    SanType::URI(ia5("spiffe://example.org/prometheus")),
+                    SanType::IpAddress("192.0.2.7".parse().unwrap()),
+                    SanType::IpAddress("2001:db8::1".parse().unwrap()),
+                    SanType::IpAddress("::ffff:192.0.2.8".parse().unwrap()),
+                ],
+                vec![
+                    "a.example",
+                    "ops@example.org",
+                    "spiffe://example.org/prometheus",
+                    "192.0.2.7",
+                    "2001:db8::1",
+                    "192.0.2.8",
+                ],
+            ),
+            (vec![], vec![]),
+        ];
+        for (sans, expected) in cases {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.subject_alt_names = sans;
+            let cert = params.self_signed(&KeyPair::generate().unwrap()).unwrap();
+            assert_eq!(subject_alt_names(cert.der()).unwrap(), expected);
+        }
+        for malformed in [&[][..], &[0x30], &[0x30, 0x05, 0x30], &[0x04, 0x00]] {
+            assert_eq!(subject_alt_names(malformed), None, "{malformed:?}");
+        }
+    }
+
+    #[test]
+    fn client_allowed_sans_let_in_only_certificates_with_a_listed_name() {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa,
+            KeyPair,
+        };
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+        let client = |names: &[&str]| {
+            let names = names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+            let mut params = CertificateParams::new(names).unwrap();
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            let key = KeyPair::generate().unwrap();
+            params.signed_by(&key, &ca).unwrap().der().clone()
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.der().clone()).unwrap();
+        let chain = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .unwrap();
+        let check = |allowed: &[&str], names: &[&str]| {
+            let verifier = ClientCertCheck {
+                chain: Some(chain.clone()),
+                mandatory: true,
+                allowed_sans: allowed.iter().map(|a| a.to_string()).collect(),
+                algorithms: provider.signature_verification_algorithms,
+            };
+            verifier.verify_client_cert(&client(names), &[], UnixTime::now())
+        };
+        let cases: &[(&[&str], &[&str], bool)] = &[
+            (&["prometheus"], &["prometheus"], true),
+            (&["one", "prometheus"], &["grafana", "prometheus"], true),
+            (&["10.0.0.1"], &["10.0.0.1"], true),
+            (&["prometheus"], &["grafana"], false),
+            (&["prometheus"], &["Prometheus"], false),
+            (&["*.example.org"], &["a.example.org"], false),
+            (&[], &["anything"], true), // no list: the CA decides alone
+        ];
+        for (allowed, names, accepted) in cases {
+            let verdict = check(allowed, names);
+            assert_eq!(
+                verdict.is_ok(),
+                *accepted,
+                "{allowed:?} {names:?}: {verdict:?}"
+            );
+        }
+        let refused = check(&["prometheus"], &["grafana"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("client_allowed_sans") && refused.contains("grafana"),
+            "{refused}"
+        );
+
+        let no_roots = ClientCertCheck {
+            chain: None,
+            mandatory: false,
+            allowed_sans: Vec::new(),
+            algorithms: provider.signature_verification_algorithms,
+        };
+        assert!(!no_roots.client_auth_mandatory());
+        assert!(no_roots
+            .verify_client_cert(&client(&["prometheus"]), &[], UnixTime::now())
+            .is_err());
+    }
+
+    /// A self-signed certificate and its key, as PEM indented to sit in a YAML block scalar.
+    fn inline_certificate() -> (String, String) {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let indent = |pem: String| {
+            pem.lines()
+                .map(|l| format!("    {l}\n"))
+                .collect::<String>()
+        };
+        (
+            indent(certified.cert.pem()),
+            indent(certified.signing_key.serialize_pem()),
+        )
+    }
+
+    #[test]
+    fn valid_files_of_the_exporter_toolkit_format_load() {
+        let dir = tempfile::tempdir().unwrap();
+        write_certificate(dir.path(), "server");
+        write_certificate(dir.path(), "ca");
+        let (cert, key) = inline_certificate();
+        let tls = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
+        // (what, YAML, speaks TLS)
+        let cases: &[(&str, String, bool)] = &[
+            ("empty TLS section", "tls_server_config: {}\n".into(), false),
+            (
+                "TLS settings without a certificate",
+                "tls_server_config:\n  min_version: TLS12\n".into(),
+                false,
+            ),
+            (
+                "all of Go's secure suites",
+                format!(
+                    "{tls}  client_auth_type: VerifyClientCertIfGiven\n  cipher_suites:\n{}",
+                    [
+                        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+                        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+                        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+                        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+                        "TLS_AES_128_GCM_SHA256",
+                        "TLS_AES_256_GCM_SHA384",
+                        "TLS_CHACHA20_POLY1305_SHA256",
+                        "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+                        "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+                        "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+                        "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+                    ]
+                    .map(|s| format!("  - {s}\n"))
+                    .concat()
+                ),
+                true,
+            ),
+            (
+                "all curves",
+                format!("{tls}  curve_preferences: [CurveP256, CurveP384, CurveP521, X25519]\n"),
+                true,
+            ),
+            (
+                "client's order, TLS 1.2 only",
+                format!(
+                    "{tls}  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, \
+                     TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n  prefer_server_cipher_suites: false\n  \
+                     min_version: TLS12\n  max_version: TLS12\n"
+                ),
+                true,
+            ),
+            (
+                "no HTTP/2",
+                format!("{tls}http_server_config:\n  http2: false\n"),
+                true,
+            ),
+            (
+                "inline certificate, key and CA",
+                format!(
+                    "tls_server_config:\n  cert: |\n{cert}  key: |\n{key}  client_ca: |\n{cert}  \
+                     client_auth_type: RequireAndVerifyClientCert\n"
+                ),
+                true,
+            ),
+            (
+                "inline key, certificate file",
+                format!("tls_server_config:\n  cert_file: server.crt\n  key: |\n{}", {
+                    let key = std::fs::read_to_string(dir.path().join("server.key")).unwrap();
+                    key.lines().map(|l| format!("    {l}\n")).collect::<String>()
+                }),
+                true,
+            ),
+            (
+                "allowed SANs",
+                format!(
+                    "{tls}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n  \
+                     client_allowed_sans: [one, test3, two]\n"
+                ),
+                true,
+            ),
+            (
+                "VerifyClientCertIfGiven without a CA",
+                format!("{tls}  client_auth_type: VerifyClientCertIfGiven\n"),
+                true,
+            ),
+            (
+                "rate limiter off",
+                "rate_limit:\n  interval: 0s\n  burst: 0\n".into(),
+                false,
+            ),
+            (
+                "rate limiter off, as an integer",
+                "rate_limit:\n  interval: 0\n".into(),
+                false,
+            ),
+        ];
+        for (what, yaml, tls) in cases {
+            let path = write(dir.path(), "web.yml", yaml);
+            let file = WebConfigFile::load(&path).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(file.current().tls.is_some(), *tls, "{what}");
+        }
+    }
+
+    #[test]
+    fn inline_certificates_rotate_with_the_file_and_never_show() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = |(cert, key): &(String, String)| {
+            format!("tls_server_config:\n  cert: |\n{cert}  key: |\n{key}")
+        };
+        let first = inline_certificate();
+        let path = write(dir.path(), "web.yml", &yaml(&first));
+        let file = WebConfigFile::load(&path).unwrap();
+        let before = file.current();
+        assert_eq!(file.refresh(), Refresh::Unchanged);
+        write(dir.path(), "web.yml", &yaml(&inline_certificate()));
+        assert_eq!(file.refresh(), Refresh::Reloaded);
+        assert!(!Arc::ptr_eq(&before, &file.current()));
+
+        let key_lines: Vec<&str> = first
+            .1
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let shown = format!("{file:?} {:#?}", file.current());
+        for line in &key_lines {
+            assert!(!shown.contains(line), "key material in {shown}");
+        }
+        // A key that does not fit, or is broken, is refused without being echoed.
+        let (cert, _) = inline_certificate();
+        let broken_key = first.1.replacen("MI", "M!", 1);
+        for yaml in [
+            format!("tls_server_config:\n  cert: |\n{cert}  key: |\n{}", first.1),
+            format!("tls_server_config:\n  cert: |\n{cert}  key: |\n{broken_key}"),
+            format!(
+                "tls_server_config:\n  cert: |\n{cert}  key: |\n{}  bogus: [",
+                first.1
+            ),
+        ] {
+            let path = write(dir.path(), "bad.yml", &yaml);
+            let error = WebConfigFile::load(&path).unwrap_err().to_string();
+            assert!(error.contains("bad.yml"), "{error}");
+            for line in &key_lines {
+                assert!(!error.contains(line), "key material in {error}");
+            }
+        }
     }
 }

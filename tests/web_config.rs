@@ -448,6 +448,8 @@ fn a_bad_web_config_stops_the_exporter_before_it_serves() {
         ("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS10\n", ":4:16: tls_server_config.min_version: TLS10 is refused: the TLS library here (rustls) speaks TLS12 and TLS13 only"),
         ("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS11\n", ":4:16: tls_server_config.min_version: TLS11 is refused"),
         ("tls_server_config:\n  cert_file: a\n  key_file: b\n  max_version: TLS11\n", ":4:16: tls_server_config.max_version: TLS11 is refused"),
+        ("tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [TLS_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA]\n", ":4:18: tls_server_config.cipher_suites: none of these cipher suites is available here: the TLS library (rustls with ring) lacks TLS_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"),
+        ("tls_server_config:\n  cert_file: a\n  key_file: b\n  curve_preferences: [CurveP521]\n", ":4:22: tls_server_config.curve_preferences: none of these curves is available here"),
     ];
     for (yaml, expected) in cases {
         let web = write(dir.path(), "web.yml", yaml);
@@ -546,4 +548,480 @@ fn a_port_alone_listens_on_ipv4_and_ipv6_and_an_address_only_there() {
         assert_eq!(healthy_at("127.0.0.1", port), on_ipv4, "{listen} on IPv4");
         assert_eq!(healthy_at("[::1]", port), on_ipv6, "{listen} on IPv6");
     }
+}
+
+/// A PEM text indented to sit in a YAML block scalar (`cert: |`).
+fn indented(pem: &str) -> String {
+    pem.lines().map(|l| format!("    {l}\n")).collect()
+}
+
+/// Every line of a PEM body that carries key material.
+fn key_lines(pem: &str) -> Vec<&str> {
+    pem.lines().filter(|l| !l.starts_with("-----")).collect()
+}
+
+/// What a hand-made TLS client got from one GET.
+#[derive(Debug)]
+struct Exchange {
+    /// The protocol ALPN chose, if any.
+    alpn: Option<String>,
+    cipher_suite: String,
+    version: hyper::Version,
+    status: u16,
+    x_frame_options: Option<String>,
+    body: String,
+}
+
+/// A rustls client offering ALPN `h2` and `http/1.1`, as browsers and Go's clients do, with the
+/// cipher suites, key exchange groups and TLS versions given. (The reqwest of these tests speaks
+/// HTTP/1.1 only, and cannot be held to one cipher suite.)
+fn tls_client(
+    ca: &str,
+    provider: rustls::crypto::CryptoProvider,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+fn ring() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
+const ALL_VERSIONS: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+/// Connects, makes one GET of `path` in the protocol ALPN chose, and reads the whole response.
+/// Also returns the HTTP/2 connection's sender, to see when the server closes it.
+async fn exchange(
+    connector: &tokio_rustls::TlsConnector,
+    exporter: &Exporter,
+    path: &str,
+) -> Result<
+    (
+        Exchange,
+        Option<hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>>,
+    ),
+    String,
+> {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let address = exporter.base.trim_start_matches("http://").to_owned();
+    let tcp = tokio::net::TcpStream::connect(&address)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let (_, session) = tls.get_ref();
+    let alpn = session
+        .alpn_protocol()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    let cipher_suite = format!("{:?}", session.negotiated_cipher_suite().unwrap().suite());
+    let io = TokioIo::new(tls);
+    let (response, sender) = if alpn.as_deref() == Some("h2") {
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                .await
+                .map_err(|e| format!("HTTP/2 handshake: {e}"))?;
+        tokio::spawn(connection);
+        let request = hyper::Request::get(format!("https://localhost{path}"))
+            .body(Empty::new())
+            .unwrap();
+        let response = sender.send_request(request).await;
+        (response, Some(sender))
+    } else {
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| format!("HTTP/1.1 handshake: {e}"))?;
+        tokio::spawn(connection);
+        let request = hyper::Request::get(path)
+            .header("host", "localhost")
+            .body(Empty::<bytes::Bytes>::new())
+            .unwrap();
+        (sender.send_request(request).await, None)
+    };
+    let response = response.map_err(|e| format!("request: {e}"))?;
+    let version = response.version();
+    let status = response.status().as_u16();
+    let x_frame_options = response
+        .headers()
+        .get("x-frame-options")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("body: {e}"))?
+        .to_bytes();
+    let exchange = Exchange {
+        alpn,
+        cipher_suite,
+        version,
+        status,
+        x_frame_options,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    Ok((exchange, sender))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_certificates_serve_verify_clients_and_rotate_with_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, clients_ca) = (Authority::new("exporter CA"), Authority::new("clients CA"));
+    let web_yaml = |server: &Leaf| {
+        format!(
+            "tls_server_config:\n  cert: |\n{}  key: |\n{}  client_ca: |\n{}  \
+             client_auth_type: RequireAndVerifyClientCert\n",
+            indented(&server.cert),
+            indented(&server.key),
+            indented(&clients_ca.pem())
+        )
+    };
+    let first = ca.server();
+    let web = write(dir.path(), "web.yml", &web_yaml(&first));
+    let (_sim, exporter) = exporter_with(&web).await;
+    let prometheus = clients_ca.client();
+    let get = |ca: &Authority, identity: Option<&Leaf>| {
+        status_of(client(&ca.pem(), identity).get(https(&exporter, "/metrics")))
+    };
+    assert_eq!(get(&ca, Some(&prometheus)).await, Ok(200));
+    let stranger = Authority::new("someone else's CA").client();
+    for (what, identity) in [("no certificate", None), ("another CA's", Some(&stranger))] {
+        let refused = get(&ca, identity).await;
+        assert!(refused.is_err(), "{what}: {refused:?}");
+    }
+
+    // Inline values change with the file itself.
+    let new_ca = Authority::new("new exporter CA");
+    let second = new_ca.server();
+    write(dir.path(), "web.yml", &web_yaml(&second));
+    eventually(
+        "the new inline certificate to apply",
+        || get(&new_ca, Some(&prometheus)),
+        |status| *status == Ok(200),
+    )
+    .await;
+    assert!(get(&ca, Some(&prometheus)).await.is_err());
+
+    let logs = exporter.logs().join("\n");
+    for line in key_lines(&first.key)
+        .into_iter()
+        .chain(key_lines(&second.key))
+    {
+        assert!(!logs.contains(line), "key material in the log:\n{logs}");
+    }
+}
+
+#[test]
+fn an_inline_key_never_shows_in_debug_output_or_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::new("exporter CA");
+    let (server, other) = (ca.server(), ca.server());
+    let yaml = |key: &str| {
+        format!(
+            "tls_server_config:\n  cert: |\n{}  key: |\n{}",
+            indented(&server.cert),
+            indented(key)
+        )
+    };
+    let web = write(dir.path(), "web.yml", &yaml(&server.key));
+    let file = okta_token_exporter::web_config::WebConfigFile::load(&web).unwrap();
+    let shown = format!("{file:?} {file:#?} {:?}", file.current());
+    for line in key_lines(&server.key) {
+        assert!(!shown.contains(line), "key material shows: {shown}");
+    }
+    // Errors about a key say what is wrong without quoting it.
+    let broken = server.key.replacen('M', "!", 2);
+    for (what, key) in [
+        ("a key of another certificate", &other.key),
+        ("a broken key", &broken),
+    ] {
+        let web = write(dir.path(), "web.yml", &yaml(key));
+        let error = okta_token_exporter::web_config::WebConfigFile::load(&web)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("tls_server_config.key"), "{what}: {error}");
+        for line in key_lines(key) {
+            assert!(!error.contains(line), "{what}: key material in {error}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cipher_suites_rustls_lacks_are_dropped_with_one_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::new("exporter CA");
+    let server = ca.server(); // rcgen's keys are ECDSA P-256: the ECDSA suites apply
+    write(dir.path(), "server.crt", &server.cert);
+    write(dir.path(), "server.key", &server.key);
+    let web = write(
+        dir.path(),
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  max_version: TLS12\n  \
+         cipher_suites:\n    - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n    - TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA\n",
+    );
+    let (_sim, exporter) = exporter_with(&web).await;
+
+    let response = client(&ca.pem(), None)
+        .get(https(&exporter, "/metrics"))
+        .send()
+        .await
+        .expect("the listed suite serves");
+    assert_eq!(response.status(), 200);
+    let (answer, _) = exchange(
+        &tls_client(&ca.pem(), ring(), ALL_VERSIONS),
+        &exporter,
+        "/-/healthy",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        answer.cipher_suite,
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
+    );
+    // A client that offers only a suite left out of the list finds none in common.
+    let mut other_suite = ring();
+    other_suite.cipher_suites =
+        vec![rustls::crypto::ring::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384];
+    let refused = exchange(
+        &tls_client(&ca.pem(), other_suite, &[&rustls::version::TLS12]),
+        &exporter,
+        "/-/healthy",
+    )
+    .await;
+    assert!(refused.is_err(), "{refused:?}");
+
+    let logs = exporter.logs();
+    let warnings: Vec<_> = logs
+        .iter()
+        .filter(|l| l.contains("TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning:\n{}", logs.join("\n"));
+    assert!(warnings[0].contains("level=warn"), "{}", warnings[0]);
+    assert!(
+        !warnings[0].contains("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"),
+        "only what is dropped is named: {}",
+        warnings[0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curve_preferences_choose_the_key_exchange() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::new("exporter CA");
+    let server = ca.server();
+    write(dir.path(), "server.crt", &server.cert);
+    write(dir.path(), "server.key", &server.key);
+    let web = write(
+        dir.path(),
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         curve_preferences: [CurveP521, CurveP384]\n",
+    );
+    let (_sim, exporter) = exporter_with(&web).await;
+
+    assert_eq!(
+        status_of(client(&ca.pem(), None).get(https(&exporter, "/-/healthy"))).await,
+        Ok(200)
+    );
+    use rustls::crypto::ring::kx_group::{SECP256R1, SECP384R1, X25519};
+    let cases: [(&[&'static dyn rustls::crypto::SupportedKxGroup], bool); 3] = [
+        (&[X25519, SECP384R1], true),
+        (&[X25519, SECP256R1], false),
+        (&[SECP384R1], true),
+    ];
+    for (groups, served) in cases {
+        for versions in [&[&rustls::version::TLS13][..], &[&rustls::version::TLS12]] {
+            let mut provider = ring();
+            provider.kx_groups = groups.to_vec();
+            let answer = exchange(
+                &tls_client(&ca.pem(), provider, versions),
+                &exporter,
+                "/-/healthy",
+            )
+            .await;
+            assert_eq!(
+                answer.is_ok(),
+                served,
+                "{groups:?} {versions:?}: {answer:?}"
+            );
+        }
+    }
+    let logs = exporter.logs();
+    assert_eq!(count(&logs, "CurveP521"), 1, "{}", logs.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_is_offered_over_tls_unless_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::new("exporter CA");
+    let server = ca.server();
+    write(dir.path(), "server.crt", &server.cert);
+    write(dir.path(), "server.key", &server.key);
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let web_yaml = |http2: &str| {
+        format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+             http_server_config:\n{http2}  headers:\n    X-Frame-Options: deny\n"
+        )
+    };
+    // Go's default: on.
+    let web = write(dir.path(), "web.yml", &web_yaml(""));
+    let (_sim, exporter) = exporter_with(&web).await;
+    let connector = tls_client(&ca.pem(), ring(), ALL_VERSIONS);
+    let (answer, _) = exchange(&connector, &exporter, "/metrics").await.unwrap();
+    assert_eq!(answer.alpn.as_deref(), Some("h2"));
+    assert_eq!(answer.version, hyper::Version::HTTP_2);
+    assert_eq!(answer.status, 200);
+    assert!(
+        answer.body.contains("okta_up{org=\"test-org\"}"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        answer.x_frame_options.as_deref(),
+        Some("deny"),
+        "headers over HTTP/2 too"
+    );
+    let (answer, _) = exchange(&connector, &exporter, "/nowhere").await.unwrap();
+    assert_eq!(
+        (answer.version, answer.status),
+        (hyper::Version::HTTP_2, 404)
+    );
+
+    // Turned off: the next connections negotiate HTTP/1.1.
+    write(dir.path(), "web.yml", &web_yaml("  http2: false\n"));
+    eventually(
+        "HTTP/1.1 once http2 is false",
+        || async {
+            exchange(&connector, &exporter, "/metrics")
+                .await
+                .map(|(a, _)| (a.alpn, a.version, a.status))
+        },
+        |answer| *answer == Ok((Some("http/1.1".to_owned()), hyper::Version::HTTP_11, 200)),
+    )
+    .await;
+
+    // And basic auth works the same over HTTP/2.
+    write(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "{}basic_auth_users:\n  prometheus: {hash}\n",
+            web_yaml("  http2: true\n")
+        ),
+    );
+    eventually(
+        "HTTP/2 with basic auth",
+        || async {
+            exchange(&connector, &exporter, "/metrics")
+                .await
+                .map(|(a, _)| (a.version, a.status))
+        },
+        |answer| *answer == Ok((hyper::Version::HTTP_2, 401)),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_http2_connection_is_closed_like_an_idle_http1_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::new("exporter CA");
+    let server = ca.server();
+    write(dir.path(), "server.crt", &server.cert);
+    write(dir.path(), "server.key", &server.key);
+    let web = write(
+        dir.path(),
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+    );
+    let (_sim, exporter) = exporter_with(&web).await;
+    let connector = tls_client(&ca.pem(), ring(), ALL_VERSIONS);
+    let (answer, sender) = exchange(&connector, &exporter, "/-/healthy").await.unwrap();
+    assert_eq!(
+        (answer.version, answer.status),
+        (hyper::Version::HTTP_2, 200)
+    );
+    let sender = sender.expect("an HTTP/2 connection");
+    // The server's idle timeout is 10 s.
+    let deadline = Instant::now() + Duration::from_secs(10) + WAIT;
+    while !sender.is_closed() {
+        assert!(Instant::now() < deadline, "the idle connection stayed open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(exporter
+        .logs()
+        .iter()
+        .any(|l| l.contains("closing an idle HTTP/2 connection")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_allowed_sans_let_in_only_certificates_with_a_listed_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, clients_ca) = (Authority::new("exporter CA"), Authority::new("clients CA"));
+    let server = ca.server();
+    write(dir.path(), "server.crt", &server.cert);
+    write(dir.path(), "server.key", &server.key);
+    write(dir.path(), "clients-ca.crt", &clients_ca.pem());
+    let web = write(
+        dir.path(),
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: clients-ca.crt\n  \
+         client_allowed_sans: [scraper.example, prometheus]\n",
+    );
+    let (_sim, exporter) = exporter_with(&web).await;
+    let get = |identity: &Leaf| {
+        status_of(client(&ca.pem(), Some(identity)).get(https(&exporter, "/metrics")))
+    };
+    assert_eq!(
+        get(&clients_ca.client()).await,
+        Ok(200),
+        "SAN prometheus is listed"
+    );
+    let grafana = clients_ca.leaf(vec!["grafana".into()], ExtendedKeyUsagePurpose::ClientAuth);
+    let refused = get(&grafana).await;
+    assert!(refused.is_err(), "SAN grafana is not listed: {refused:?}");
+    log_after(&exporter, 0, "the reason in the log", |l| {
+        l.iter()
+            .any(|l| l.contains("client_allowed_sans") && l.contains("grafana"))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_client_cert_if_given_without_a_ca_lets_in_clients_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::new("exporter CA");
+    let server = ca.server();
+    write(dir.path(), "server.crt", &server.cert);
+    write(dir.path(), "server.key", &server.key);
+    let web = write(
+        dir.path(),
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_auth_type: VerifyClientCertIfGiven\n",
+    );
+    let (_sim, exporter) = exporter_with(&web).await;
+    let get = |identity: Option<&Leaf>| {
+        status_of(client(&ca.pem(), identity).get(https(&exporter, "/metrics")))
+    };
+    assert_eq!(get(None).await, Ok(200));
+    // A given certificate is verified, against the system's CAs: a private CA's is not among them.
+    let private = Authority::new("private clients CA").client();
+    let refused = get(Some(&private)).await;
+    assert!(refused.is_err(), "{refused:?}");
 }
