@@ -5,7 +5,9 @@
 //! per relation, `X-Rate-Limit-*` headers on every answer, Okta's JSON error bodies, 401 for a
 //! wrong `SSWS` token; users and the System Log as the exporter reads them. Tokens that have a
 //! `use_every` are "used" as wall time passes, so values move; tokens whose expiry passed
-//! disappear, as Okta revokes them.
+//! disappear, as Okta revokes them. A token given a secret ([`Simulator::set_token_secret`]) is
+//! used, as in Okta, by every call authenticated with that secret: its expiry slides a window
+//! forward, and `GET /api/v1/users/me` answers its owner.
 //!
 //! Two layers. The core, always compiled, is what `demo` runs: the org model, the demo data and a
 //! plain HTTP server; it keeps no per-request memory, so a demo that runs for days holds flat
@@ -164,9 +166,22 @@ const TOKENS_PATH: &str = "/api/v1/api-tokens";
 #[cfg(feature = "testing")]
 const TOKEN_PATH: &str = "/oauth2/v1/token";
 const LOGS_PATH: &str = "/api/v1/logs";
+const ME_PATH: &str = "/api/v1/users/me";
+/// The user `GET /api/v1/users/me` answers for the org's own API token (or an OAuth 2.0 app).
+const ADMIN_USER_ID: &str = "00usimulatedadmin001";
+
+/// Who a call authenticated as.
+enum Caller {
+    /// The org's API token (or an OAuth 2.0 app's access token).
+    Admin,
+    /// A listed token, by its secret: its owner's user id.
+    Token(String),
+}
 
 struct State {
     api_token: String,
+    /// Secrets of listed tokens (secret -> token id): a call with one uses that token.
+    token_secrets: std::collections::HashMap<String, String>,
     tokens: Vec<(SimToken, DateTime<Utc>)>,
     page_size: usize,
     /// Faults for a given page number (1-based), or for any listing request (`None`).
@@ -288,6 +303,7 @@ impl Simulator {
         let simulator = Simulator {
             state: Arc::new(Mutex::new(State {
                 api_token: api_token.to_owned(),
+                token_secrets: Default::default(),
                 tokens: Vec::new(),
                 page_size: 200,
                 #[cfg(feature = "testing")]
@@ -351,6 +367,15 @@ impl Simulator {
         let before = state.tokens.len();
         state.tokens.retain(|(t, _)| t.id != id);
         state.tokens.len() != before
+    }
+
+    /// Gives a listed token its secret: a call authenticated with `SSWS <secret>` is that token's
+    /// use, which slides its expiry to now plus its window, as Okta does. Okta refuses the secret
+    /// (401) once the token is gone or while its owner is suspended or deactivated.
+    pub fn set_token_secret(&self, token_id: &str, secret: &str) {
+        self.lock()
+            .token_secrets
+            .insert(secret.to_owned(), token_id.to_owned());
     }
 
     /// The largest page the simulator serves, whatever `limit` asks (default 200).
@@ -662,6 +687,24 @@ impl State {
         self.tokens.retain(|(t, _)| t.expires_at > now);
     }
 
+    /// A call with token `id`'s secret: refused (`None`) when the token is gone or its owner is
+    /// suspended or deactivated; otherwise the token is used (its expiry slides to `now` plus
+    /// its window) and its owner's id returned.
+    fn use_token(&mut self, id: &str, now: DateTime<Utc>) -> Option<String> {
+        self.advance(now);
+        let (token, last_use) = self.tokens.iter_mut().find(|(t, _)| t.id == id)?;
+        let owner_inactive = self
+            .users
+            .get(&token.user_id)
+            .is_some_and(|u| u.status == "SUSPENDED" || u.status == "DEPROVISIONED");
+        if owner_inactive {
+            return None;
+        }
+        *last_use = now;
+        token.expires_at = now + window_of(token);
+        Some(token.user_id.clone())
+    }
+
     /// Counts the request against its bucket's window; returns (limit, remaining, reset epoch s)
     /// and whether it is over the limit.
     fn rate_limit(&mut self, bucket: Bucket, now: SystemTime) -> ((u32, u32, u64), bool) {
@@ -828,11 +871,22 @@ impl Simulator {
         };
         let mut state = self.lock();
         let (rate, over_limit) = state.rate_limit(Bucket::of(request.uri().path()), now);
-        let ssws = request
+        let presented = request
             .headers()
             .get(header::AUTHORIZATION)
-            .is_some_and(|v| v.as_bytes() == format!("SSWS {}", state.api_token).as_bytes());
-        let app = if ssws {
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("SSWS "));
+        let caller = match presented {
+            Some(secret) if secret == state.api_token => Some(Caller::Admin),
+            Some(secret) => state
+                .token_secrets
+                .get(secret)
+                .cloned()
+                .and_then(|id| state.use_token(&id, Utc::now()))
+                .map(Caller::Token),
+            None => None,
+        };
+        let app = if caller.is_some() {
             None
         } else {
             self.check_oauth(&mut state, request)
@@ -845,11 +899,12 @@ impl Simulator {
             )
         } else if let Some(Err(refused)) = app {
             refused
-        } else if !ssws && app.is_none() {
+        } else if caller.is_none() && app.is_none() {
             error(401, "E0000011", "Invalid token provided")
         } else {
             self.route(
                 &mut state,
+                caller.unwrap_or(Caller::Admin),
                 request.method(),
                 request.uri().path(),
                 request.uri().query().unwrap_or(""),
@@ -901,7 +956,14 @@ impl Simulator {
         None
     }
 
-    fn route(&self, state: &mut State, method: &Method, path: &str, query: &str) -> Answer {
+    fn route(
+        &self,
+        state: &mut State,
+        caller: Caller,
+        method: &Method,
+        path: &str,
+        query: &str,
+    ) -> Answer {
         let known = path == TOKENS_PATH
             || path.starts_with("/api/v1/api-tokens/")
             || path.starts_with("/api/v1/users/")
@@ -921,6 +983,9 @@ impl Simulator {
             );
         }
         state.advance(Utc::now());
+        if path == ME_PATH {
+            return self.me(state, &caller);
+        }
         if let Some(id) = path.strip_prefix("/api/v1/users/") {
             return self.user(state, id);
         }
@@ -1054,20 +1119,46 @@ impl Simulator {
             );
         }
         match state.users.get(id) {
-            Some(user) => ok_json(
-                json!({
-                    "id": user.id,
-                    "status": user.status,
-                    "created": "2024-01-01T00:00:00.000Z",
-                    "profile": { "login": user.login, "email": user.login, "displayName": user.login },
-                    "_links": { "self": { "href": format!("{}/api/v1/users/{}", self.url(), user.id) } },
-                })
-                .to_string()
-                .into_bytes(),
-                Vec::new(),
+            Some(user) => self.user_json(user),
+            None => error(
+                404,
+                "E0000007",
+                &format!("Not found: Resource not found: {id} (User)"),
             ),
-            None => error(404, "E0000007", &format!("Not found: Resource not found: {id} (User)")),
         }
+    }
+
+    /// `GET /api/v1/users/me`: the caller. Any authenticated caller may read itself; a token's
+    /// caller is its owner (made up as an active user when the test did not set one).
+    fn me(&self, state: &State, caller: &Caller) -> Answer {
+        let user = match caller {
+            Caller::Admin => SimUser {
+                id: ADMIN_USER_ID.to_owned(),
+                login: "exporter.admin@simulated.example".to_owned(),
+                status: "ACTIVE".to_owned(),
+            },
+            Caller::Token(user_id) => state.users.get(user_id).cloned().unwrap_or(SimUser {
+                id: user_id.clone(),
+                login: format!("{user_id}@simulated.example"),
+                status: "ACTIVE".to_owned(),
+            }),
+        };
+        self.user_json(&user)
+    }
+
+    fn user_json(&self, user: &SimUser) -> Answer {
+        ok_json(
+            json!({
+                "id": user.id,
+                "status": user.status,
+                "created": "2024-01-01T00:00:00.000Z",
+                "profile": { "login": user.login, "email": user.login, "displayName": user.login },
+                "_links": { "self": { "href": format!("{}/api/v1/users/{}", self.url(), user.id) } },
+            })
+            .to_string()
+            .into_bytes(),
+            Vec::new(),
+        )
     }
 
     /// `GET /api/v1/logs`: events with `since <= published < until` whose type the `filter`
@@ -1301,6 +1392,57 @@ mod tests {
                 use_every: None,
             })
             .collect()
+    }
+
+    /// A token's own secret uses it, as in Okta: its expiry slides a window forward, and
+    /// `/api/v1/users/me` answers its owner; once the token is gone or its owner suspended, 401.
+    #[tokio::test]
+    async fn a_call_with_a_tokens_own_secret_slides_its_expiry() {
+        let sim = Simulator::start("admin", tokens(3)).await.unwrap();
+        sim.set_token_secret("00T00000000000000001", "own-secret-1");
+        sim.set_token_secret("00T00000000000000002", "own-secret-2");
+        let me = format!("{}/api/v1/users/me", sim.url());
+        let expiry = |id: &str| {
+            sim.tokens()
+                .into_iter()
+                .find(|t| t.id == id)
+                .map(|t| t.expires_at)
+        };
+        let before = expiry("00T00000000000000001").unwrap();
+
+        let response = get(&me, "own-secret-1").await;
+        assert_eq!(response.status(), 200);
+        let user: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        assert_eq!(user["id"], "00u1", "the token's owner");
+        let after = expiry("00T00000000000000001").unwrap();
+        assert!(after - before > TimeDelta::days(19), "{before} -> {after}");
+        assert_eq!(
+            expiry("00T00000000000000000").unwrap(),
+            before,
+            "other tokens are not used"
+        );
+
+        let admin = get(&me, "admin").await.bytes().await.unwrap();
+        let admin: Value = serde_json::from_slice(&admin).unwrap();
+        assert_eq!(admin["id"], ADMIN_USER_ID);
+        assert_eq!(get(&me, "not-a-secret").await.status(), 401);
+
+        sim.set_user(SimUser {
+            id: "00u1".into(),
+            login: "svc@acme.example".into(),
+            status: "SUSPENDED".into(),
+        });
+        let held = expiry("00T00000000000000002").unwrap();
+        assert_eq!(get(&me, "own-secret-2").await.status(), 401);
+        assert_eq!(
+            expiry("00T00000000000000002").unwrap(),
+            held,
+            "a refused call uses nothing"
+        );
+
+        sim.set_user_status("00u1", "ACTIVE");
+        assert!(sim.remove_token("00T00000000000000002"));
+        assert_eq!(get(&me, "own-secret-2").await.status(), 401, "revoked");
     }
 
     #[tokio::test]
