@@ -11,7 +11,7 @@ use prometheus::{IntGaugeVec, Opts, Registry};
 use tokio::sync::watch;
 
 use crate::cli::{Cli, Command, OrgArgs, ReportArgs};
-use crate::config::{Config, Loaded, SingleOrgCredential, Sources};
+use crate::config::{Config, KeepAliveToken, Loaded, SingleOrgCredential, Sources};
 use crate::okta::OktaClient;
 use crate::poller::Poller;
 use crate::secret::Secret;
@@ -23,6 +23,9 @@ use okta_simulator::Simulator;
 
 /// How often the demo polls its simulated org unless told otherwise: often enough to see values move.
 const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(15);
+
+/// The demo token the demo keeps alive ("Quarterly access review").
+pub const DEMO_KEPT_ALIVE: &str = "00Tdemo0000000000006";
 
 /// Runs the command line to completion.
 pub fn run(cli: Cli) -> ExitCode {
@@ -223,7 +226,21 @@ async fn start_demo(sources: &Sources<'_>) -> Result<Loaded, DemoError> {
     let api_token = Secret::new(format!("demo{:032x}", rand::random::<u128>()));
     let simulator = Simulator::start_demo(api_token.expose(), chrono::Utc::now()).await?;
     tracing::info!(url = %simulator.url(), "started the simulated Okta org");
-    let loaded = crate::config::demo(&simulator.url(), api_token, DEMO_POLL_INTERVAL, sources)?;
+    // The quarterly access review token is idle by design: the demo keeps it alive.
+    let review = KeepAliveToken {
+        token_id: DEMO_KEPT_ALIVE.to_owned(),
+        secret: Secret::new(format!("demo{:032x}", rand::random::<u128>())),
+        when_expires_within: crate::config::DEFAULT_KEEPALIVE_WITHIN,
+        source: "the demo".to_owned(),
+    };
+    simulator.set_token_secret(&review.token_id, review.secret.expose());
+    let loaded = crate::config::demo(
+        &simulator.url(),
+        api_token,
+        vec![review],
+        DEMO_POLL_INTERVAL,
+        sources,
+    )?;
     Ok(loaded)
 }
 
@@ -263,10 +280,11 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
                 return ExitCode::FAILURE;
             }
         };
-        let state = match &config.storage_path {
+        let mut state = match &config.storage_path {
             Some(dir) => restore(dir, &org.name, org.origin()),
             None => OrgState::new(&org.name, org.origin()),
         };
+        state.keep_alive(crate::keepalive::track(&org.keepalive));
         let poller = Poller::new(
             state,
             client,

@@ -23,6 +23,10 @@
 //!       system_log: true       # GET /api/v1/logs for API token events (yellow, revocations)
 //!       suspicious_lookback: 24h
 //!       rate_limit_share: 0.5  # of an endpoint's remaining rate limit, per poll
+//!     keepalive:               # optional: tokens idle by design that the exporter uses
+//!       - token_id: 00T1a2b3c4d5e6f7g8h9
+//!         token_file: /etc/okta-token-exporter/breakglass.token   # or token_env: NAME
+//!         when_expires_within: 10d   # default 10d, before the token turns red at 7 days
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -39,6 +43,9 @@ pub const TOKEN_ENV: &str = "OKTA_API_TOKEN";
 
 /// The default `poll_interval`.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(300);
+
+/// The default `when_expires_within` of a kept-alive token: 10 days, before it turns red at 7.
+pub const DEFAULT_KEEPALIVE_WITHIN: Duration = Duration::from_secs(10 * 24 * 3600);
 
 /// A validated configuration, secrets read.
 #[derive(Debug, Clone)]
@@ -59,6 +66,21 @@ pub struct OrgConfig {
     pub url: Url,
     pub auth: Auth,
     pub enrich: EnrichSettings,
+    /// Tokens the exporter keeps alive by using them (`keepalive:`), in the file's order.
+    pub keepalive: Vec<KeepAliveToken>,
+}
+
+/// A token the exporter keeps alive: when its expiry comes within `when_expires_within`, the
+/// exporter makes one read-only call with the token's own secret, which slides its expiry.
+#[derive(Debug, Clone)]
+pub struct KeepAliveToken {
+    /// The token's id as Okta lists it (`00T…`).
+    pub token_id: String,
+    /// The token itself; its `Debug` shows no secret.
+    pub secret: Secret,
+    pub when_expires_within: Duration,
+    /// Where the secret comes from, for messages: the file's path or the variable's name.
+    pub source: String,
 }
 
 impl OrgConfig {
@@ -195,6 +217,16 @@ struct RawOrg {
     url: Spanned<String>,
     auth: Spanned<RawAuth>,
     enrich: Option<RawEnrich>,
+    keepalive: Option<Vec<Spanned<RawKeepAlive>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeepAlive {
+    token_id: Spanned<String>,
+    token_file: Option<Spanned<PathBuf>>,
+    token_env: Option<Spanned<String>>,
+    when_expires_within: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -338,11 +370,16 @@ impl Config {
                 Some(raw) => raw.resolve(&at, &key("enrich"))?,
                 None => EnrichSettings::default(),
             };
+            let keepalive = match &org.keepalive {
+                Some(list) => resolve_keepalive(list, &at, &key("keepalive"), &auth)?,
+                None => Vec::new(),
+            };
             resolved.push(OrgConfig {
                 name: name.to_owned(),
                 url,
                 auth,
                 enrich,
+                keepalive,
             });
         }
         Ok(Config {
@@ -438,6 +475,7 @@ impl Config {
                 url,
                 auth,
                 enrich: EnrichSettings::default(),
+                keepalive: Vec::new(),
             }],
         })
     }
@@ -555,17 +593,86 @@ fn resolve_ssws(
     auth: &Spanned<RawAuth>,
     key: &str,
 ) -> Result<Auth, ConfigError> {
-    let token = match (&ssws.token_file, &ssws.token_env) {
-        (Some(file), None) => {
-            read_token_file(&file.value).map_err(|m| at.at(file, format!("{key}.token_file"), m))?
-        }
-        (None, Some(env)) => read_token_env(&env.value).map_err(|m| at.at(env, format!("{key}.token_env"), m))?,
-        (Some(file), Some(_)) => {
-            return Err(at.at(file, key, "set either token_file or token_env, not both"));
-        }
-        (None, None) => return Err(at.at(auth, key, "set token_file (a file holding the API token) or token_env (an environment variable holding it)")),
-    };
+    let token = read_token_source(&ssws.token_file, &ssws.token_env, at, auth, key)?;
     Ok(Auth::Ssws { token })
+}
+
+/// The API token named by exactly one of `token_file` and `token_env` of the setting at `key`.
+fn read_token_source<T>(
+    file: &Option<Spanned<PathBuf>>,
+    env: &Option<Spanned<String>>,
+    at: &Locator,
+    setting: &Spanned<T>,
+    key: &str,
+) -> Result<Secret, ConfigError> {
+    match (file, env) {
+        (Some(file), None) => {
+            read_token_file(&file.value).map_err(|m| at.at(file, format!("{key}.token_file"), m))
+        }
+        (None, Some(env)) => read_token_env(&env.value).map_err(|m| at.at(env, format!("{key}.token_env"), m)),
+        (Some(file), Some(_)) => Err(at.at(file, key, "set either token_file or token_env, not both")),
+        (None, None) => Err(at.at(setting, key, "set token_file (a file holding the API token) or token_env (an environment variable holding it)")),
+    }
+}
+
+/// The `keepalive:` list of an org: each token id once, each with its own token, none of them
+/// the exporter's own. Ids are not checked against Okta here: an unknown id is reported once the
+/// org is polled.
+fn resolve_keepalive(
+    list: &[Spanned<RawKeepAlive>],
+    at: &Locator,
+    key: &str,
+    auth: &Auth,
+) -> Result<Vec<KeepAliveToken>, ConfigError> {
+    let mut resolved: Vec<KeepAliveToken> = Vec::with_capacity(list.len());
+    for (i, entry) in list.iter().enumerate() {
+        let key = format!("{key}[{i}]");
+        let raw = &entry.value;
+        let token_id = raw.token_id.value.trim();
+        if token_id.is_empty() || !token_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(at.at(
+                &raw.token_id,
+                format!("{key}.token_id"),
+                format!("{token_id:?} is not an Okta token id; copy the id from the token's row in the admin console or from /api/v1/tokens (e.g. 00T1a2b3c4d5e6f7g8h9)"),
+            ));
+        }
+        if let Some(first) = resolved.iter().position(|k| k.token_id == token_id) {
+            return Err(at.at(
+                &raw.token_id,
+                format!("{key}.token_id"),
+                format!("token {token_id} is listed twice, already as keepalive[{first}]"),
+            ));
+        }
+        let secret = read_token_source(&raw.token_file, &raw.token_env, at, entry, &key)?;
+        let at_source = |message: String| match (&raw.token_file, &raw.token_env) {
+            (Some(file), _) => at.at(file, format!("{key}.token_file"), message),
+            (None, Some(env)) => at.at(env, format!("{key}.token_env"), message),
+            (None, None) => at.at(entry, key.clone(), message),
+        };
+        if let Some(first) = resolved.iter().position(|k| k.secret == secret) {
+            return Err(at_source(format!("holds the same token as keepalive[{first}]; each entry needs the secret of its own token")));
+        }
+        if matches!(auth, Auth::Ssws { token } if *token == secret) {
+            return Err(at_source("holds the exporter's own API token for this org, which every poll uses already; list only other tokens".into()));
+        }
+        let when_expires_within = match &raw.when_expires_within {
+            Some(v) => parse_interval(&v.value)
+                .map_err(|m| at.at(v, format!("{key}.when_expires_within"), m))?,
+            None => DEFAULT_KEEPALIVE_WITHIN,
+        };
+        let source = match (&raw.token_file, &raw.token_env) {
+            (Some(file), _) => file.value.display().to_string(),
+            (None, Some(env)) => format!("${}", env.value),
+            (None, None) => String::new(),
+        };
+        resolved.push(KeepAliveToken {
+            token_id: token_id.to_owned(),
+            secret,
+            when_expires_within,
+            source,
+        });
+    }
+    Ok(resolved)
 }
 
 fn resolve_oauth2(raw: &RawOAuth2, at: &Locator, key: &str) -> Result<Auth, ConfigError> {
@@ -763,6 +870,7 @@ pub fn load(sources: &Sources<'_>) -> Result<Loaded, ConfigError> {
 pub fn demo(
     url: &str,
     token: Secret,
+    keepalive: Vec<KeepAliveToken>,
     poll_interval: Duration,
     sources: &Sources<'_>,
 ) -> Result<Loaded, ConfigError> {
@@ -782,6 +890,7 @@ pub fn demo(
             url,
             auth: Auth::Ssws { token },
             enrich: EnrichSettings::default(),
+            keepalive,
         }],
     };
     finish(config, sources)
@@ -801,8 +910,26 @@ fn finish(mut config: Config, sources: &Sources<'_>) -> Result<Loaded, ConfigErr
             message,
         })?);
     }
-    let notes = config.orgs.iter_mut().flat_map(limit_to_scopes).collect();
+    let mut notes: Vec<String> = config.orgs.iter_mut().flat_map(limit_to_scopes).collect();
+    notes.extend(config.orgs.iter().flat_map(keepalive_notes));
     Ok(Loaded { config, notes })
+}
+
+/// What a person should know about an org's keep-alive thresholds: one that is reached only
+/// after the token turns red (and pages), or one so long that a fresh token is used at once.
+pub fn keepalive_notes(org: &OrgConfig) -> Vec<String> {
+    const RED: Duration = Duration::from_secs(7 * 24 * 3600);
+    const OKTA_DEFAULT_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
+    let mut notes = Vec::new();
+    for k in &org.keepalive {
+        let within = humantime::format_duration(k.when_expires_within);
+        if k.when_expires_within <= RED {
+            notes.push(format!("org {}: token {} is kept alive only when it expires within {within}: it turns red, and the expiry alert pages, at 7 days; 10d (the default) uses it before that", org.name, k.token_id));
+        } else if k.when_expires_within >= OKTA_DEFAULT_WINDOW {
+            notes.push(format!("org {}: token {} is kept alive when it expires within {within}: with Okta's default 30-day window that is at every poll; 10d (the default) uses it about once every 20 days", org.name, k.token_id));
+        }
+    }
+    notes
 }
 
 /// Turns off the enrichment an org's OAuth 2.0 scopes do not cover; says what it turned off.
@@ -1121,6 +1248,175 @@ mod tests {
         }
     }
 
+    /// The keepalive list: each entry names a token once, with its own secret, never the
+    /// exporter's; every mistake names its line and key.
+    #[test]
+    fn keepalive_entries_are_checked_before_anything_runs() {
+        let own = token_file("00own-token\n");
+        let kept = token_file("00kept-token\n");
+        let other = token_file("00other-token\n");
+        let empty = token_file("\n");
+        let yaml = |entries: &str| {
+            format!(
+                "orgs:\n  - name: acme\n    url: https://acme.okta.com\n    auth:\n      ssws:\n        token_file: {}\n    keepalive:\n{entries}",
+                own.path().display()
+            )
+        };
+        let entry = |id: &str, file: &Path| {
+            format!(
+                "      - token_id: {id}\n        token_file: {}\n",
+                file.display()
+            )
+        };
+
+        let good = format!(
+            "{}{}        when_expires_within: 14d\n",
+            entry("00Tkept", kept.path()),
+            entry("00Tother", other.path())
+        );
+        let config = Config::from_yaml("c.yml", &yaml(&good)).unwrap();
+        let list = &config.orgs[0].keepalive;
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].token_id, "00Tkept");
+        assert_eq!(list[0].secret.expose(), "00kept-token");
+        assert_eq!(list[0].when_expires_within, DEFAULT_KEEPALIVE_WITHIN);
+        assert_eq!(
+            list[1].when_expires_within,
+            Duration::from_secs(14 * 86_400)
+        );
+        assert_eq!(list[1].source, other.path().display().to_string());
+        assert!(
+            !format!("{config:?}").contains("kept-token"),
+            "Debug shows no secret"
+        );
+
+        // (case, entries, line, key, message)
+        let cases = [
+            (
+                "the same id twice",
+                format!(
+                    "{}{}",
+                    entry("00Tkept", kept.path()),
+                    entry("00Tkept", other.path())
+                ),
+                10,
+                "orgs[0].keepalive[1].token_id",
+                "listed twice, already as keepalive[0]",
+            ),
+            (
+                "the same secret twice",
+                format!(
+                    "{}{}",
+                    entry("00Tkept", kept.path()),
+                    entry("00Tother", kept.path())
+                ),
+                11,
+                "orgs[0].keepalive[1].token_file",
+                "the same token as keepalive[0]",
+            ),
+            (
+                "the exporter's own token",
+                entry("00Town", own.path()),
+                9,
+                "orgs[0].keepalive[0].token_file",
+                "the exporter's own API token",
+            ),
+            (
+                "a missing file",
+                entry("00Tkept", Path::new("/nonexistent/kept.token")),
+                9,
+                "orgs[0].keepalive[0].token_file",
+                "cannot read the token file /nonexistent/kept.token",
+            ),
+            (
+                "an empty file",
+                entry("00Tkept", empty.path()),
+                9,
+                "orgs[0].keepalive[0].token_file",
+                "is empty",
+            ),
+            (
+                "no secret",
+                "      - token_id: 00Tkept\n".to_owned(),
+                8,
+                "orgs[0].keepalive[0]",
+                "set token_file",
+            ),
+            (
+                "not a token id",
+                entry("\"00T kept\"", kept.path()),
+                8,
+                "orgs[0].keepalive[0].token_id",
+                "is not an Okta token id",
+            ),
+            (
+                "a bad threshold",
+                format!(
+                    "{}        when_expires_within: soon\n",
+                    entry("00Tkept", kept.path())
+                ),
+                10,
+                "orgs[0].keepalive[0].when_expires_within",
+                "invalid duration",
+            ),
+            (
+                "an unknown key",
+                format!("{}        when: 10d\n", entry("00Tkept", kept.path())),
+                10,
+                "orgs[0].keepalive[0].when",
+                "unknown field `when`",
+            ),
+        ];
+        for (case, entries, line, key, needle) in cases {
+            let error = Config::from_yaml("c.yml", &yaml(&entries)).expect_err(case);
+            assert_eq!(
+                (error.line, error.key.as_str()),
+                (line, key),
+                "{case}: {error}"
+            );
+            assert!(error.message.contains(needle), "{case}: {error}");
+            for secret in ["own-token", "kept-token", "other-token"] {
+                assert!(!error.to_string().contains(secret), "{case}: {error}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_keepalive_threshold_past_red_or_past_the_window_gets_a_note() {
+        let org = |days: u64| OrgConfig {
+            name: "acme".into(),
+            url: parse_org_url("https://acme.okta.com").unwrap(),
+            auth: Auth::Ssws {
+                token: Secret::new("t"),
+            },
+            enrich: EnrichSettings::default(),
+            keepalive: vec![KeepAliveToken {
+                token_id: "00T1".into(),
+                secret: Secret::new("k"),
+                when_expires_within: Duration::from_secs(days * 86_400),
+                source: "k.token".into(),
+            }],
+        };
+        let cases = [
+            (1, "turns red"),
+            (7, "turns red"),
+            (8, ""),
+            (10, ""),
+            (29, ""),
+            (30, "at every poll"),
+        ];
+        for (days, needle) in cases {
+            let notes = keepalive_notes(&org(days));
+            match needle {
+                "" => assert!(notes.is_empty(), "{days}d: {notes:?}"),
+                _ => assert!(
+                    notes.len() == 1 && notes[0].contains(needle),
+                    "{days}d: {notes:?}"
+                ),
+            }
+        }
+    }
+
     #[test]
     fn org_urls_must_be_https_except_on_loopback() {
         let cases = [
@@ -1323,6 +1619,7 @@ mod tests {
                     scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
                 }),
                 enrich: EnrichSettings::default(),
+                keepalive: Vec::new(),
             };
             let said = limit_to_scopes(&mut org);
             assert_eq!(

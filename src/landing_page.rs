@@ -12,6 +12,7 @@ use base64::Engine as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::Digest as _;
 
+use crate::keepalive::KeepAliveResult;
 use crate::snapshot::OrgSnapshot;
 use crate::status::TokenStatus;
 use crate::token_table::{relative, Filter, OrgTable, TokenRow};
@@ -37,7 +38,7 @@ code{font-size:.95em}small{color:#666}time{white-space:nowrap}\
 .green{background:#d4f3dc;color:#0b5b23}.gray{background:#e5e5e8;color:#3b3b42}\
 .red{background:#fbd9d7;color:#8f1712}.yellow{background:#fff0b3;color:#5c4500}\
 .counts{list-style:none;padding:0;margin:.3em 0}.counts li{display:inline-block;margin-right:.6em}\
-.down{color:#8f1712;font-weight:600}";
+.down{color:#8f1712;font-weight:600}.kept{color:#0b5b23;font-weight:600}";
 
 /// No script, no frames, nothing loaded from anywhere: only the page's own hashed style, and its
 /// filter form sent back to this server.
@@ -197,7 +198,7 @@ fn token_row(html: &mut String, row: &TokenRow, now: DateTime<Utc>) {
          <td>{client}</td><td>{network}</td></tr>",
         class = row.status.as_str(),
         word = row.status.word(),
-        name = escape(&token.name),
+        name = escape(&token.name) + &kept_alive(row, now),
         id = escape(&token.id),
         expires = instant(token.expires_at, now),
         last_used = relative_instant(row.last_used_at, now),
@@ -241,6 +242,26 @@ fn window(window: TimeDelta) -> String {
     .find(|(size, _)| seconds % size == 0 && seconds >= *size)
     .map_or((seconds, "second"), |(size, unit)| (seconds / size, unit));
     format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
+}
+
+/// Below a kept-alive token's name: that the exporter keeps it alive, from when, and how the
+/// last keep-alive went.
+fn kept_alive(row: &TokenRow, now: DateTime<Utc>) -> String {
+    let Some(kept) = row.keepalive else {
+        return String::new();
+    };
+    let within = TimeDelta::from_std(kept.when_expires_within).unwrap_or(TimeDelta::MAX);
+    let last = match (kept.last_result, kept.last_refreshed) {
+        (Some(KeepAliveResult::Refreshed), Some(at)) => {
+            format!("; last refreshed {}", relative_instant(at, now))
+        }
+        (Some(result), _) => format!("; last keep-alive: {}", result.as_str().replace('_', " ")),
+        (None, _) => String::new(),
+    };
+    format!(
+        "<br><small><span class=\"kept\">kept alive</span> when it expires within {}{last}</small>",
+        window(within)
+    )
 }
 
 fn owner(row: &TokenRow) -> String {

@@ -16,6 +16,7 @@ pub mod duration;
 pub mod enrich;
 pub mod exposition;
 pub mod jose;
+pub mod keepalive;
 pub mod landing_page;
 pub mod logging;
 pub mod metrics;

@@ -16,6 +16,7 @@ use prometheus::{Encoder, Registry, TextEncoder};
 use crate::exposition::{
     escape_into, write_label, write_millis_as_seconds, write_series_start, write_token_labels,
 };
+use crate::keepalive::KeepAliveResult;
 use crate::okta::{ApiToken, PollErrorReason};
 use crate::snapshot::{OrgSnapshot, RemovalReason};
 use crate::status::{status, TokenStatus};
@@ -61,10 +62,12 @@ pub enum Family {
     OAuthTokenRequests,
     OAuthTokenExpiry,
     StorageWriteFailures,
+    KeepAlives,
+    KeepAliveLast,
 }
 
 impl Family {
-    pub const ALL: [Family; 27] = [
+    pub const ALL: [Family; 29] = [
         Family::Expiry,
         Family::TimeToExpiry,
         Family::LastUsed,
@@ -92,6 +95,8 @@ impl Family {
         Family::OAuthTokenRequests,
         Family::OAuthTokenExpiry,
         Family::StorageWriteFailures,
+        Family::KeepAlives,
+        Family::KeepAliveLast,
     ];
 
     pub const fn spec(self) -> Spec {
@@ -257,6 +262,18 @@ impl Family {
                 MetricType::COUNTER,
                 &["org"],
                 "Failed writes of the org's state file in --storage.path since start; while it fails, a restart starts without the last known tokens.",
+            ),
+            Family::KeepAlives => (
+                "okta_api_token_keepalive_total",
+                MetricType::COUNTER,
+                &["org", "token_id", "result"],
+                "Keep-alives of the tokens of the org's keepalive list since start, by result: refreshed (a call with the token's own secret, GET /api/v1/users/me, and the next poll listed a later expiry), not_refreshed (the call was accepted but the expiry did not move: the secret is another token's), rejected (401: revoked, expired, owner suspended, or a wrong secret), skipped_owner_inactive (due, but the owner is suspended or deactivated), error (timeout, 5xx, 429).",
+            ),
+            Family::KeepAliveLast => (
+                "okta_api_token_keepalive_last_timestamp_seconds",
+                MetricType::GAUGE,
+                &["org", "token_id"],
+                "When the exporter last kept the token alive: the time of its last call with the token that the next poll confirmed (the expiry moved), in Unix seconds; absent until the first since start.",
             ),
         };
         Spec {
@@ -468,6 +485,19 @@ pub fn org_families(orgs: &[Arc<OrgSnapshot>], now: DateTime<Utc>) -> Vec<Metric
         );
         if let Some(failures) = org.storage_write_failures {
             families.push(Family::StorageWriteFailures, &[name], failures as f64);
+        }
+        for kept in &org.keepalive {
+            for result in KeepAliveResult::ALL {
+                let count = kept.count(result) as f64;
+                families.push(
+                    Family::KeepAlives,
+                    &[name, &kept.token_id, result.as_str()],
+                    count,
+                );
+            }
+            if let Some(at) = kept.last_refreshed {
+                families.push(Family::KeepAliveLast, &[name, &kept.token_id], seconds(at));
+            }
         }
         if let Some(oauth) = &org.oauth {
             for (result, count) in &oauth.requests {

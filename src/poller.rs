@@ -3,7 +3,8 @@
 //! Polls of one org never overlap (the task awaits each poll before sleeping). A complete token
 //! list is enriched (owners, System Log), applied to the poller's own [`OrgState`], written to the
 //! state file when there is one, and published as a new snapshot; a failed poll is published too,
-//! with the last known tokens. A failure is logged once when the org's health changes, not on
+//! with the last known tokens. After a successful poll, the tokens of the `keepalive:` list that
+//! are due are used once each ([`crate::keepalive`]), and the result is published. A failure is logged once when the org's health changes, not on
 //! every attempt, so a long outage does not flood the log.
 
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::config::EnrichSettings;
 use crate::enrich;
+use crate::okta::client::USER_ME;
 use crate::okta::{OktaClient, PollStats};
 use crate::snapshot::{OAuthFacts, Snapshots};
 use crate::state::{OrgState, Transition};
@@ -64,8 +66,14 @@ impl Poller {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let interval = self.state.facts.poll_interval;
         loop {
+            let poll = async {
+                self.poll_once().await;
+                if self.state.facts.up {
+                    self.keep_alive().await;
+                }
+            };
             tokio::select! {
-                _ = self.poll_once() => {}
+                _ = poll => {}
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
             tokio::select! {
@@ -116,6 +124,33 @@ impl Poller {
                 }
             }
         }
+    }
+
+    /// Uses each kept-alive token that is due, once, and publishes what came of it.
+    pub async fn keep_alive(&mut self) {
+        if self.state.keepalive.is_empty() {
+            return;
+        }
+        let facts = &self.state.facts;
+        let tokens = Arc::clone(&facts.tokens);
+        let owners = Arc::clone(&facts.enrichment.owners);
+        let last_limit = facts.rate_limits.get(USER_ME).copied();
+        let name = facts.name.clone();
+        let stats = crate::keepalive::keep_alive(
+            &self.client,
+            &name,
+            &mut self.state.keepalive,
+            &tokens,
+            &owners,
+            crate::keepalive::RateShare {
+                last_limit,
+                share: self.enrich.rate_limit_share,
+            },
+            Utc::now(),
+        )
+        .await;
+        self.state.count_requests(stats);
+        self.publish();
     }
 
     /// One poll: list every token, enrich them, and publish the result.

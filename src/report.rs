@@ -117,8 +117,11 @@ pub async fn run(config: Config, format: ReportFormat, fail_on: FailOn) -> Resul
             source,
         })?
         .count_listed_tokens(Arc::clone(&listed));
+        // The kept-alive tokens are marked; a report never uses them.
+        let mut state = OrgState::new(&org.name, org.origin());
+        state.keep_alive(crate::keepalive::track(&org.keepalive));
         let mut poller = Poller::new(
-            OrgState::new(&org.name, org.origin()),
+            state,
             client,
             config.poll_interval,
             org.enrich.clone(),
@@ -227,7 +230,10 @@ pub fn write_table(out: &mut Vec<u8>, tables: &[OrgTable], now: DateTime<Utc>, c
                         relative(row.time_to_expiry)
                     ),
                     relative(-row.last_used_age),
-                    token.name.clone(),
+                    match row.keepalive {
+                        Some(_) => format!("{} (kept alive)", token.name),
+                        None => token.name.clone(),
+                    },
                     token.id.clone(),
                     owner,
                 ]
@@ -288,7 +294,7 @@ pub fn write_csv(out: &mut Vec<u8>, tables: &[OrgTable]) {
     out.extend_from_slice(
         b"org,id,name,user_id,status,expires_at,time_to_expiry_seconds,last_used_at,\
           last_used_age_seconds,created_at,window_seconds,client_name,network_connection,\
-          owner_login,owner_status\r\n",
+          owner_login,owner_status,keepalive_when_expires_within_seconds\r\n",
     );
     let json = token_table::to_json(tables);
     for org in &json {
@@ -309,6 +315,9 @@ pub fn write_csv(out: &mut Vec<u8>, tables: &[OrgTable]) {
                 csv_text(t.network_connection),
                 csv_text(t.owner_login.unwrap_or_default()),
                 csv_text(t.owner_status.unwrap_or_default()),
+                t.keepalive
+                    .as_ref()
+                    .map_or_else(String::new, |k| k.when_expires_within_seconds.to_string()),
             ];
             out.extend_from_slice(fields.join(",").as_bytes());
             out.extend_from_slice(b"\r\n");

@@ -14,6 +14,7 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
 use crate::enrich::Enrichment;
+use crate::keepalive::KeptAlive;
 use crate::okta::{ApiToken, PollError, PollErrorReason, RateLimit};
 
 /// Why a known token left the list.
@@ -81,6 +82,8 @@ pub struct OrgSnapshot {
     pub enrichment: Enrichment,
     /// Failed writes of the state file since start; `None` without `--storage.path`.
     pub storage_write_failures: Option<u64>,
+    /// The tokens of the org's `keepalive:` list, sorted by id, and what keeping them alive did.
+    pub keepalive: Vec<KeptAlive>,
 }
 
 impl OrgSnapshot {
@@ -91,6 +94,14 @@ impl OrgSnapshot {
             url: url.into(),
             ..OrgSnapshot::default()
         }
+    }
+
+    /// The keep-alive of a token, when the org keeps it alive.
+    pub fn kept_alive(&self, token_id: &str) -> Option<&KeptAlive> {
+        self.keepalive
+            .binary_search_by(|k| k.token_id.as_str().cmp(token_id))
+            .ok()
+            .map(|i| &self.keepalive[i])
     }
 }
 

@@ -2,8 +2,9 @@
 //! that turn a poll's result into the next [`OrgSnapshot`].
 //!
 //! Only the poller of an org holds its [`OrgState`], so nothing here is locked. A failed poll
-//! never touches the token set: only a poll in which every page arrived replaces it. The token
-//! labels are escaped here, once per poll, so that scrapes only copy them.
+//! never touches the token set: only a poll in which every page arrived replaces it, and it
+//! settles the keep-alive calls made after the poll before. The token labels are escaped here,
+//! once per poll, so that scrapes only copy them.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::enrich::{Enrichment, LogCursor, Owner, Suspicion};
+use crate::keepalive::Tracked;
 use crate::okta::client::TokenList;
 use crate::okta::model::status_keeps_tokens_usable;
 use crate::okta::{PollError, PollStats};
@@ -27,6 +29,8 @@ pub struct OrgState {
     pub facts: OrgSnapshot,
     /// The poller's place in the System Log; never published.
     pub log: LogCursor,
+    /// The tokens kept alive, with their secrets; only their facts are published.
+    pub keepalive: Vec<Tracked>,
 }
 
 /// What changed for the log: the poller logs transitions, not every failure.
@@ -45,7 +49,14 @@ impl OrgState {
         OrgState {
             facts: OrgSnapshot::new(name, url),
             log: LogCursor::default(),
+            keepalive: Vec::new(),
         }
+    }
+
+    /// Keeps these tokens alive from now on (sorted by id, as they are published).
+    pub fn keep_alive(&mut self, mut tracked: Vec<Tracked>) {
+        tracked.sort_by(|a, b| a.token.token_id.cmp(&b.token.token_id));
+        self.keepalive = tracked;
     }
 
     /// The state a state file describes: tokens, owners, System Log findings and cursor, the
@@ -161,9 +172,12 @@ impl OrgState {
         record
     }
 
-    /// The snapshot to publish: a copy of the facts (the token set and owners are shared `Arc`s).
+    /// The snapshot to publish: a copy of the facts (the token set and owners are shared `Arc`s)
+    /// and of what the kept-alive tokens publish.
     pub fn snapshot(&self) -> OrgSnapshot {
-        self.facts.clone()
+        let mut snapshot = self.facts.clone();
+        snapshot.keepalive = self.keepalive.iter().map(|t| t.facts.clone()).collect();
+        snapshot
     }
 
     /// Publishes a complete token list with its enrichment. Tokens that left it are counted as
@@ -221,6 +235,7 @@ impl OrgState {
                 .map(|t| crate::exposition::token_labels(&self.facts.name, t))
                 .collect(),
         );
+        crate::keepalive::check_pending(&self.facts.name, &mut self.keepalive, &tokens, now);
         self.facts.tokens = Arc::new(tokens);
         self.facts.enrichment = enrichment;
         let transition = if self.facts.up && self.facts.first_poll_done {
@@ -261,6 +276,12 @@ impl OrgState {
         self.facts.first_poll_done = true;
         self.facts.last_poll = Some(now);
         self.facts.last_poll_duration = Some(duration);
+        self.count_requests(stats);
+    }
+
+    /// Counts the answers and keeps the rate limits that requests outside a poll observed
+    /// (keep-alive calls).
+    pub fn count_requests(&mut self, stats: PollStats) {
         for key in stats.responses {
             *self.facts.responses.entry(key).or_default() += 1;
         }

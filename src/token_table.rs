@@ -10,6 +10,7 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Serialize;
 
 use crate::enrich::Owner;
+use crate::keepalive::KeptAlive;
 use crate::okta::ApiToken;
 use crate::snapshot::OrgSnapshot;
 use crate::status::{status, TokenStatus, RED_WITHIN};
@@ -28,6 +29,8 @@ pub struct TokenRow<'a> {
     pub owner: Option<&'a Owner>,
     /// Marked suspicious by the System Log (the colour is then yellow, whatever the expiry).
     pub suspicious: bool,
+    /// The token's keep-alive, when the org's `keepalive:` list holds it.
+    pub keepalive: Option<&'a KeptAlive>,
 }
 
 impl TokenRow<'_> {
@@ -154,6 +157,7 @@ fn row<'a>(org: &'a OrgSnapshot, token: &'a ApiToken, now: DateTime<Utc>) -> Tok
         last_used_age: now - last_used_at,
         owner: org.enrichment.owners.get(&token.user_id),
         suspicious,
+        keepalive: org.kept_alive(&token.id),
     }
 }
 
@@ -212,6 +216,19 @@ pub struct JsonToken<'a> {
     pub network_connection: &'a str,
     pub owner_login: Option<&'a str>,
     pub owner_status: Option<&'a str>,
+    /// Null unless the exporter keeps the token alive.
+    pub keepalive: Option<JsonKeepAlive>,
+}
+
+/// A kept-alive token's keep-alive in the JSON form.
+#[derive(Debug, Serialize)]
+pub struct JsonKeepAlive {
+    pub when_expires_within_seconds: u64,
+    /// When the last call that refreshed the token was made, since start.
+    pub last_refreshed_at: Option<String>,
+    /// The last result since start: `refreshed`, `not_refreshed`, `rejected`,
+    /// `skipped_owner_inactive` or `error`.
+    pub last_result: Option<&'static str>,
 }
 
 /// The JSON form of a table.
@@ -244,6 +261,11 @@ fn json_token<'a>(row: &TokenRow<'a>) -> JsonToken<'a> {
         network_connection: &token.network_connection,
         owner_login: row.owner.map(|o| o.login.as_str()),
         owner_status: row.owner.map(|o| o.status.as_str()),
+        keepalive: row.keepalive.map(|k| JsonKeepAlive {
+            when_expires_within_seconds: k.when_expires_within.as_secs(),
+            last_refreshed_at: k.last_refreshed.map(rfc3339),
+            last_result: k.last_result.map(|r| r.as_str()),
+        }),
     }
 }
 
@@ -395,6 +417,13 @@ mod tests {
                 fetched_at: now(),
             },
         )]));
+        snapshot.keepalive = vec![KeptAlive {
+            token_id: "00T1".into(),
+            when_expires_within: std::time::Duration::from_secs(864_000),
+            results: [1, 0, 0, 0, 0],
+            last_refreshed: Some(now() - TimeDelta::hours(1)),
+            last_result: Some(crate::keepalive::KeepAliveResult::Refreshed),
+        }];
         let orgs = [Arc::new(snapshot)];
         let tables = table(&orgs, &Filter::default(), now());
         let json = serde_json::to_value(to_json(&tables)).unwrap();
@@ -419,6 +448,11 @@ mod tests {
                     "network_connection": "ANYWHERE",
                     "owner_login": "ci@acme.com",
                     "owner_status": "ACTIVE",
+                    "keepalive": {
+                        "when_expires_within_seconds": 864_000,
+                        "last_refreshed_at": "2026-12-03T11:00:00Z",
+                        "last_result": "refreshed",
+                    },
                 }],
             }])
         );

@@ -31,6 +31,8 @@ pub const API_TOKENS: &str = "/api/v1/api-tokens";
 pub const USER: &str = "/api/v1/users/{id}";
 /// The `endpoint` label of the System Log.
 pub const SYSTEM_LOG: &str = "/api/v1/logs";
+/// The `endpoint` label (and path) of the caller's own user: the keep-alive call.
+pub const USER_ME: &str = "/api/v1/users/me";
 
 /// The `X-Rate-Limit-*` headers of the last answer from an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,6 +258,63 @@ impl OktaClient {
         User::from_json(&body).map_err(|detail| PollError::Decode {
             detail: format!("{USER} for {id}: {detail}"),
         })
+    }
+
+    /// One `GET /api/v1/users/me` authenticated with another API token, `token`, rather than the
+    /// client's credential: Okta counts it as a use of that token and slides its expiry. Sent
+    /// once, never retried (the next poll decides whether to call again), and not sent at all
+    /// while the org's rate-limit reset is pending. Returns the token's owner.
+    pub async fn use_token(
+        &self,
+        token: &Secret,
+        stats: &mut PollStats,
+    ) -> Result<User, PollError> {
+        let pending_reset = self
+            .not_before
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|t| t > SystemTime::now());
+        if pending_reset {
+            return Err(PollError::RateLimited {
+                detail: "waiting for the org's rate-limit reset".into(),
+            });
+        }
+        let mut authorization = HeaderValue::from_str(&format!("SSWS {}", token.expose()))
+            .map_err(|_| PollError::Decode {
+                detail: "the token holds characters that cannot be sent in an HTTP header".into(),
+            })?;
+        authorization.set_sensitive(true);
+        let url = self
+            .base
+            .join(USER_ME)
+            .expect("a fixed path joins any base");
+        let result = async {
+            let response = self
+                .http
+                .get(url)
+                .header(header::ACCEPT, "application/json")
+                .header(header::AUTHORIZATION, authorization)
+                .send()
+                .await
+                .map_err(|e| transport_error(&e))?;
+            stats.record(USER_ME, &response);
+            let status = response.status();
+            let reset = RateLimit::from_headers(response.headers())
+                .map(|r| UNIX_EPOCH + Duration::from_secs(r.reset))
+                .or_else(|| reset_header(response.headers()));
+            let body = self.read_body(response).await?;
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                self.respect_reset(reset);
+            }
+            if !status.is_success() {
+                return Err(PollError::from_status(USER_ME, status.as_u16(), &body));
+            }
+            User::from_json(&body).map_err(|detail| PollError::Decode {
+                detail: format!("{USER_ME}: {detail}"),
+            })
+        }
+        .await;
+        result.map_err(|e| redact(self.redact(e), token))
     }
 
     /// System Log events of these types published in `[since, until)`, oldest first, at most
@@ -530,46 +589,51 @@ impl OktaClient {
 
     /// Belt and braces: no message leaves this client with the credential in it.
     fn redact(&self, error: PollError) -> PollError {
-        let secret = self.secret.expose();
-        if secret.is_empty() || !format!("{error:?}").contains(secret) {
-            return error;
-        }
-        let clean = |s: &str| s.replace(secret, Secret::REDACTED);
-        match error {
-            PollError::Unauthorized { detail } => PollError::Unauthorized {
-                detail: clean(&detail),
-            },
-            PollError::OAuth { detail } => PollError::OAuth {
-                detail: clean(&detail),
-            },
-            PollError::Forbidden { endpoint, detail } => PollError::Forbidden {
-                endpoint,
-                detail: clean(&detail),
-            },
-            PollError::RateLimited { detail } => PollError::RateLimited {
-                detail: clean(&detail),
-            },
-            PollError::ServerError { status, detail } => PollError::ServerError {
-                status,
-                detail: clean(&detail),
-            },
-            PollError::ClientError { status, detail } => PollError::ClientError {
-                status,
-                detail: clean(&detail),
-            },
-            PollError::Timeout { detail } => PollError::Timeout {
-                detail: clean(&detail),
-            },
-            PollError::Connect { detail } => PollError::Connect {
-                detail: clean(&detail),
-            },
-            PollError::Decode { detail } => PollError::Decode {
-                detail: clean(&detail),
-            },
-            PollError::Pagination { detail } => PollError::Pagination {
-                detail: clean(&detail),
-            },
-        }
+        redact(error, &self.secret)
+    }
+}
+
+/// `error` with every occurrence of `secret` replaced by a marker.
+fn redact(error: PollError, secret: &Secret) -> PollError {
+    let secret = secret.expose();
+    if secret.is_empty() || !format!("{error:?}").contains(secret) {
+        return error;
+    }
+    let clean = |s: &str| s.replace(secret, Secret::REDACTED);
+    match error {
+        PollError::Unauthorized { detail } => PollError::Unauthorized {
+            detail: clean(&detail),
+        },
+        PollError::OAuth { detail } => PollError::OAuth {
+            detail: clean(&detail),
+        },
+        PollError::Forbidden { endpoint, detail } => PollError::Forbidden {
+            endpoint,
+            detail: clean(&detail),
+        },
+        PollError::RateLimited { detail } => PollError::RateLimited {
+            detail: clean(&detail),
+        },
+        PollError::ServerError { status, detail } => PollError::ServerError {
+            status,
+            detail: clean(&detail),
+        },
+        PollError::ClientError { status, detail } => PollError::ClientError {
+            status,
+            detail: clean(&detail),
+        },
+        PollError::Timeout { detail } => PollError::Timeout {
+            detail: clean(&detail),
+        },
+        PollError::Connect { detail } => PollError::Connect {
+            detail: clean(&detail),
+        },
+        PollError::Decode { detail } => PollError::Decode {
+            detail: clean(&detail),
+        },
+        PollError::Pagination { detail } => PollError::Pagination {
+            detail: clean(&detail),
+        },
     }
 }
 

@@ -1,0 +1,545 @@
+//! Keeping chosen tokens alive: the opt-in `keepalive:` list of an org.
+//!
+//! Okta revokes a token nobody used for its whole window; any authenticated call slides its
+//! expiry a window forward. For each listed token that comes within `when_expires_within` of its
+//! expiry, the poller makes one read-only call with the token's own secret (`GET
+//! /api/v1/users/me`) after a successful poll, and the next poll checks that Okta moved the expiry.
+//!
+//! The rules are pure functions of what the last poll listed: [`next_step`] decides whether a
+//! token is due, [`check`] reads the effect of a call. A refusal or an expiry that did not move
+//! is said once, with the token id, and the token is not tried again for [`RETRY_AFTER_FAILURE`]:
+//! never a retry loop. [`keep_alive`] makes the calls; each secret is sent only to its org and
+//! appears in no log line, metric, page or error.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::config::KeepAliveToken;
+use crate::enrich::{lookups_allowed, Owner};
+use crate::okta::client::USER_ME;
+use crate::okta::{ApiToken, OktaClient, PollError, PollStats, RateLimit};
+
+/// How long a token whose call was refused, or whose expiry did not move, is left alone.
+pub const RETRY_AFTER_FAILURE: TimeDelta = TimeDelta::hours(24);
+
+/// What became of keeping a token alive once: the `result` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeepAliveResult {
+    /// Okta accepted the call, and the next poll listed a later expiry.
+    Refreshed,
+    /// Okta accepted the call, but the expiry did not move: the secret is another token's.
+    NotRefreshed,
+    /// Okta refused the secret (401): the token is revoked or expired, or its owner suspended.
+    Rejected,
+    /// Due, but its owner is suspended or deactivated: Okta would refuse the call.
+    SkippedOwnerInactive,
+    /// The call failed otherwise (timeout, 5xx, 429, an answer we cannot read).
+    Error,
+}
+
+impl KeepAliveResult {
+    pub const ALL: [KeepAliveResult; 5] = [
+        Self::Refreshed,
+        Self::NotRefreshed,
+        Self::Rejected,
+        Self::SkippedOwnerInactive,
+        Self::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Refreshed => "refreshed",
+            Self::NotRefreshed => "not_refreshed",
+            Self::Rejected => "rejected",
+            Self::SkippedOwnerInactive => "skipped_owner_inactive",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// What the exporter publishes about a kept-alive token: nothing secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptAlive {
+    pub token_id: String,
+    pub when_expires_within: Duration,
+    /// Keep-alives by result since start, in [`KeepAliveResult::ALL`] order.
+    pub results: [u64; 5],
+    /// When the last call that refreshed the token was made.
+    pub last_refreshed: Option<DateTime<Utc>>,
+    pub last_result: Option<KeepAliveResult>,
+}
+
+impl KeptAlive {
+    pub fn count(&self, result: KeepAliveResult) -> u64 {
+        self.results[result as usize]
+    }
+}
+
+/// A call Okta accepted, whose effect the next poll checks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Pending {
+    /// The expiry Okta listed before the call.
+    expires_before: DateTime<Utc>,
+    called_at: DateTime<Utc>,
+}
+
+/// The poller's memory of one kept-alive token: its secret, what it publishes, and what it waits
+/// for. Never published whole.
+#[derive(Debug, Clone)]
+pub struct Tracked {
+    pub token: KeepAliveToken,
+    pub facts: KeptAlive,
+    pending: Option<Pending>,
+    /// No call before this instant: set after a refusal or an expiry that did not move.
+    retry_at: Option<DateTime<Utc>>,
+    /// What was last said about the token, so that a state is logged when it starts.
+    said: Option<Step>,
+}
+
+impl Tracked {
+    pub fn new(token: KeepAliveToken) -> Tracked {
+        let facts = KeptAlive {
+            token_id: token.token_id.clone(),
+            when_expires_within: token.when_expires_within,
+            results: [0; 5],
+            last_refreshed: None,
+            last_result: None,
+        };
+        Tracked {
+            token,
+            facts,
+            pending: None,
+            retry_at: None,
+            said: None,
+        }
+    }
+
+    fn count(&mut self, result: KeepAliveResult) {
+        self.facts.results[result as usize] += 1;
+        self.facts.last_result = Some(result);
+    }
+
+    /// Whether a state is new since it was last said, remembering it.
+    fn first_time(&mut self, step: Step) -> bool {
+        self.said.replace(step) != Some(step)
+    }
+}
+
+/// The tracked tokens of an org's `keepalive:` list.
+pub fn track(tokens: &[KeepAliveToken]) -> Vec<Tracked> {
+    tokens.iter().cloned().map(Tracked::new).collect()
+}
+
+/// What to do about a kept-alive token after a poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Make the call.
+    Call,
+    /// Its expiry is further away than `when_expires_within`.
+    NotDue,
+    /// Okta does not list it: revoked, expired, or a wrong id.
+    NotListed,
+    /// Due, but its owner is suspended or deactivated.
+    OwnerInactive,
+    /// Due, but a recent failure holds it back until this instant.
+    Waiting,
+    /// A call was accepted and the poll that shows its effect has not come yet.
+    Checking,
+}
+
+/// Whether `tracked` is due for a call at `now`, given the token as the last poll listed it and
+/// whether its owner's status keeps tokens usable (`None`: unknown).
+pub fn next_step(
+    tracked: &Tracked,
+    listed: Option<&ApiToken>,
+    owner_usable: Option<bool>,
+    now: DateTime<Utc>,
+) -> Step {
+    let Some(token) = listed else {
+        return Step::NotListed;
+    };
+    if tracked.pending.is_some() {
+        return Step::Checking;
+    }
+    let within = TimeDelta::from_std(tracked.token.when_expires_within).unwrap_or(TimeDelta::MAX);
+    if token.expires_at - now > within {
+        return Step::NotDue;
+    }
+    if owner_usable == Some(false) {
+        return Step::OwnerInactive;
+    }
+    if tracked.retry_at.is_some_and(|at| now < at) {
+        return Step::Waiting;
+    }
+    Step::Call
+}
+
+/// The effect of an accepted call, from the expiry the next poll lists: refreshed when it moved
+/// later than before the call.
+pub fn check(expires_before: DateTime<Utc>, expires_now: DateTime<Utc>) -> KeepAliveResult {
+    if expires_now > expires_before {
+        KeepAliveResult::Refreshed
+    } else {
+        KeepAliveResult::NotRefreshed
+    }
+}
+
+/// Reads the effect of the calls made after the previous poll from the tokens this poll listed
+/// (sorted by id), and logs what it found.
+pub fn check_pending(org: &str, tracked: &mut [Tracked], tokens: &[ApiToken], now: DateTime<Utc>) {
+    for t in tracked.iter_mut() {
+        let Some(pending) = t.pending.take() else {
+            continue;
+        };
+        // A token that left the list is reported by the next step, once.
+        let Some(token) = find(tokens, &t.token.token_id) else {
+            continue;
+        };
+        let result = check(pending.expires_before, token.expires_at);
+        t.count(result);
+        let token_id = t.token.token_id.as_str();
+        if result == KeepAliveResult::Refreshed {
+            t.facts.last_refreshed = Some(pending.called_at);
+            t.retry_at = None;
+            t.said = None;
+            tracing::info!(org, token_id, expires_at = %token.expires_at, "kept the token alive: Okta moved its expiry");
+        } else {
+            t.retry_at = Some(now + RETRY_AFTER_FAILURE);
+            tracing::warn!(org, token_id, source = %t.token.source, expires_at = %token.expires_at, "Okta accepted the keep-alive call but did not move the token's expiry: the secret is another token's; put this token's own secret there; trying again in 24 hours");
+        }
+    }
+}
+
+/// The listed token with this id, from tokens sorted by id.
+fn find<'a>(tokens: &'a [ApiToken], id: &str) -> Option<&'a ApiToken> {
+    tokens
+        .binary_search_by(|t| t.id.as_str().cmp(id))
+        .ok()
+        .map(|i| &tokens[i])
+}
+
+/// How much of the keep-alive endpoint's rate limit the calls may use.
+#[derive(Debug, Clone, Copy)]
+pub struct RateShare {
+    /// The endpoint's last known limit; `None` before its first answer.
+    pub last_limit: Option<RateLimit>,
+    /// The share of what remains of the window (the org's `enrich.rate_limit_share`).
+    pub share: f64,
+}
+
+/// After a successful poll: one call with each due token's own secret, within the rate-limit
+/// share. Returns what the calls observed, for the org's request and rate-limit metrics.
+pub async fn keep_alive(
+    client: &OktaClient,
+    org: &str,
+    tracked: &mut [Tracked],
+    tokens: &[ApiToken],
+    owners: &HashMap<String, Owner>,
+    rate: RateShare,
+    now: DateTime<Utc>,
+) -> PollStats {
+    let mut stats = PollStats::default();
+    let share = rate.share;
+    let mut budget = lookups_allowed(rate.last_limit, share, SystemTime::now());
+    for t in tracked.iter_mut() {
+        let listed = find(tokens, &t.token.token_id);
+        let owner = listed.and_then(|token| owners.get(&token.user_id));
+        let step = next_step(t, listed, owner.and_then(|o| o.usable), now);
+        let token_id = t.token.token_id.clone();
+        let token_id = token_id.as_str();
+        match step {
+            Step::NotDue | Step::Checking => {}
+            Step::Waiting => tracing::debug!(org, token_id, "keep-alive held back after a failure"),
+            Step::NotListed => {
+                if t.first_time(step) {
+                    tracing::warn!(org, token_id, "a token of the keepalive list is not in Okta's list: revoked, expired, or a wrong token_id; nothing to keep alive");
+                }
+            }
+            Step::OwnerInactive => {
+                t.count(KeepAliveResult::SkippedOwnerInactive);
+                if t.first_time(step) {
+                    let status = owner.map_or("", |o| o.status.as_str());
+                    tracing::warn!(org, token_id, owner_status = status, "not keeping the token alive: its owner is suspended or deactivated, so Okta would refuse it");
+                }
+            }
+            Step::Call if budget == Some(0) => {
+                tracing::debug!(org, token_id, endpoint = USER_ME, "keep-alive postponed to the next poll: the endpoint's rate-limit share is used up");
+            }
+            Step::Call => {
+                let expires_before = listed.map_or(now, |token| token.expires_at);
+                let owner_id = listed.map_or("", |token| token.user_id.as_str());
+                let mut call = PollStats::default();
+                let answer = client.use_token(&t.token.secret, &mut call).await;
+                let limit = call.rate_limits.iter().find(|(e, _)| *e == USER_ME);
+                budget = match (limit.map(|(_, l)| *l), budget) {
+                    (Some(limit), _) => lookups_allowed(Some(limit), share, SystemTime::now()),
+                    (None, Some(n)) => Some(n.saturating_sub(1)),
+                    (None, None) => None,
+                };
+                stats.merge(call);
+                record_call(org, t, answer, owner_id, expires_before, now);
+            }
+        }
+    }
+    stats
+}
+
+/// Applies a call's answer to the token's memory, and logs a failure.
+fn record_call(
+    org: &str,
+    t: &mut Tracked,
+    answer: Result<crate::okta::model::User, PollError>,
+    owner_id: &str,
+    expires_before: DateTime<Utc>,
+    now: DateTime<Utc>,
+) {
+    let token_id = t.token.token_id.clone();
+    let token_id = token_id.as_str();
+    let source = t.token.source.clone();
+    match answer {
+        Ok(user) if user.id == owner_id || owner_id.is_empty() => {
+            tracing::debug!(
+                org,
+                token_id,
+                "used the token to keep it alive; the next poll checks its expiry"
+            );
+            t.pending = Some(Pending {
+                expires_before,
+                called_at: now,
+            });
+            t.said = None;
+        }
+        Ok(user) => {
+            t.count(KeepAliveResult::NotRefreshed);
+            t.retry_at = Some(now + RETRY_AFTER_FAILURE);
+            tracing::warn!(org, token_id, %source, answered_for = %user.id, owner = owner_id, "the keep-alive secret belongs to another user's token, not this one; put this token's own secret there; trying again in 24 hours");
+        }
+        Err(PollError::Unauthorized { .. }) => {
+            t.count(KeepAliveResult::Rejected);
+            t.retry_at = Some(now + RETRY_AFTER_FAILURE);
+            tracing::warn!(org, token_id, %source, "Okta refused the kept-alive token (401): it is revoked or expired, its owner is suspended, or the secret is wrong; trying again in 24 hours");
+        }
+        Err(error) => {
+            t.count(KeepAliveResult::Error);
+            if t.first_time(Step::Call) {
+                tracing::warn!(org, token_id, %error, "the keep-alive call failed; trying again after the next poll");
+            } else {
+                tracing::debug!(org, token_id, %error, "the keep-alive call failed again");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-12-03T12:00:00Z")
+            .unwrap()
+            .to_utc()
+    }
+
+    fn tracked(within_days: i64) -> Tracked {
+        Tracked::new(KeepAliveToken {
+            token_id: "00T1".into(),
+            secret: Secret::new("s"),
+            when_expires_within: Duration::from_secs(within_days as u64 * 86_400),
+            source: "/etc/t".into(),
+        })
+    }
+
+    fn token(expires_in: TimeDelta) -> ApiToken {
+        ApiToken {
+            id: "00T1".into(),
+            name: "break-glass".into(),
+            user_id: "00u1".into(),
+            client_name: "Okta API".into(),
+            network_connection: "ANYWHERE".into(),
+            window: TimeDelta::days(30),
+            created: None,
+            expires_at: now() + expires_in,
+        }
+    }
+
+    #[test]
+    fn a_token_is_due_from_its_threshold_on_unless_something_holds_it_back() {
+        let day = TimeDelta::days(1);
+        let second = TimeDelta::seconds(1);
+        let waiting = {
+            let mut t = tracked(10);
+            t.retry_at = Some(now() + TimeDelta::hours(1));
+            t
+        };
+        let waited = {
+            let mut t = tracked(10);
+            t.retry_at = Some(now());
+            t
+        };
+        let checking = {
+            let mut t = tracked(10);
+            t.pending = Some(Pending {
+                expires_before: now(),
+                called_at: now(),
+            });
+            t
+        };
+        // (case, tracked, listed expiry, owner usable, step)
+        let cases = [
+            (
+                "far away",
+                tracked(10),
+                Some(day * 10 + second),
+                Some(true),
+                Step::NotDue,
+            ),
+            (
+                "at the threshold",
+                tracked(10),
+                Some(day * 10),
+                Some(true),
+                Step::Call,
+            ),
+            ("inside", tracked(10), Some(day * 2), None, Step::Call),
+            (
+                "past, still listed",
+                tracked(10),
+                Some(-second),
+                Some(true),
+                Step::Call,
+            ),
+            ("not listed", tracked(10), None, Some(true), Step::NotListed),
+            (
+                "owner suspended",
+                tracked(10),
+                Some(day),
+                Some(false),
+                Step::OwnerInactive,
+            ),
+            (
+                "owner suspended, not due",
+                tracked(10),
+                Some(day * 20),
+                Some(false),
+                Step::NotDue,
+            ),
+            (
+                "after a failure",
+                waiting,
+                Some(day),
+                Some(true),
+                Step::Waiting,
+            ),
+            (
+                "failure waited out",
+                waited,
+                Some(day),
+                Some(true),
+                Step::Call,
+            ),
+            ("call made", checking, Some(day), Some(true), Step::Checking),
+        ];
+        for (case, t, expires_in, usable, want) in cases {
+            let listed = expires_in.map(token);
+            assert_eq!(
+                next_step(&t, listed.as_ref(), usable, now()),
+                want,
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_call_refreshed_the_token_only_when_its_expiry_moved_later() {
+        let before = now();
+        let cases = [
+            (before + TimeDelta::days(30), KeepAliveResult::Refreshed),
+            (
+                before + TimeDelta::milliseconds(1),
+                KeepAliveResult::Refreshed,
+            ),
+            (before, KeepAliveResult::NotRefreshed),
+            (
+                before - TimeDelta::seconds(1),
+                KeepAliveResult::NotRefreshed,
+            ),
+        ];
+        for (after, want) in cases {
+            assert_eq!(check(before, after), want, "{after}");
+        }
+    }
+
+    #[test]
+    fn the_next_poll_settles_a_call_and_a_failure_holds_the_token_back_a_day() {
+        let mut all = vec![tracked(10)];
+        let t = &mut all[0];
+        record_call("acme", t, Ok(user("00u1")), "00u1", now(), now());
+        assert_eq!(t.facts.results, [0; 5], "nothing counted before the check");
+        check_pending("acme", &mut all, &[token(TimeDelta::days(30))], now());
+        let t = &all[0];
+        assert_eq!(t.facts.count(KeepAliveResult::Refreshed), 1);
+        assert_eq!(t.facts.last_refreshed, Some(now()));
+        assert_eq!(t.retry_at, None);
+
+        let mut all = vec![tracked(10)];
+        record_call(
+            "acme",
+            &mut all[0],
+            Ok(user("00u1")),
+            "00u1",
+            now() + TimeDelta::days(3),
+            now(),
+        );
+        check_pending("acme", &mut all, &[token(TimeDelta::days(3))], now());
+        assert_eq!(all[0].facts.count(KeepAliveResult::NotRefreshed), 1);
+        assert_eq!(all[0].facts.last_refreshed, None);
+        assert_eq!(all[0].retry_at, Some(now() + RETRY_AFTER_FAILURE));
+
+        let mut other = tracked(10);
+        record_call("acme", &mut other, Ok(user("00u2")), "00u1", now(), now());
+        assert_eq!(
+            other.facts.count(KeepAliveResult::NotRefreshed),
+            1,
+            "another user's token"
+        );
+        assert!(other.pending.is_none());
+
+        let mut refused = tracked(10);
+        let unauthorized = PollError::Unauthorized {
+            detail: "E0000011".into(),
+        };
+        record_call(
+            "acme",
+            &mut refused,
+            Err(unauthorized),
+            "00u1",
+            now(),
+            now(),
+        );
+        assert_eq!(refused.facts.count(KeepAliveResult::Rejected), 1);
+        assert_eq!(refused.retry_at, Some(now() + RETRY_AFTER_FAILURE));
+
+        let mut failed = tracked(10);
+        let down = PollError::ServerError {
+            status: 503,
+            detail: "down".into(),
+        };
+        record_call("acme", &mut failed, Err(down), "00u1", now(), now());
+        assert_eq!(failed.facts.count(KeepAliveResult::Error), 1);
+        assert_eq!(
+            failed.retry_at, None,
+            "a transient error is tried at the next poll"
+        );
+    }
+
+    fn user(id: &str) -> crate::okta::model::User {
+        crate::okta::model::User {
+            id: id.into(),
+            status: "ACTIVE".into(),
+            login: "svc@acme.example".into(),
+        }
+    }
+}
