@@ -134,10 +134,16 @@ pub fn run(cli: Cli) -> ExitCode {
             for note in &notes {
                 println!("note: {note}");
             }
+            let kept: usize = config.orgs.iter().map(|o| o.keepalive.len()).sum();
             println!(
-                "configuration OK: {} org(s), polled every {}{}",
+                "configuration OK: {} org(s), polled every {}{}{}",
                 config.orgs.len(),
                 humantime::format_duration(config.poll_interval),
+                match kept {
+                    0 => String::new(),
+                    1 => ", 1 token kept alive".to_owned(),
+                    n => format!(", {n} tokens kept alive"),
+                },
                 if web.is_some() { "; web config OK" } else { "" }
             );
             return ExitCode::SUCCESS;

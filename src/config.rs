@@ -922,7 +922,11 @@ pub fn keepalive_notes(org: &OrgConfig) -> Vec<String> {
     const OKTA_DEFAULT_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
     let mut notes = Vec::new();
     for k in &org.keepalive {
-        let within = humantime::format_duration(k.when_expires_within);
+        let within = match k.when_expires_within.as_secs() {
+            86_400 => "1 day".to_owned(),
+            s if s % 86_400 == 0 => format!("{} days", s / 86_400),
+            _ => humantime::format_duration(k.when_expires_within).to_string(),
+        };
         if k.when_expires_within <= RED {
             notes.push(format!("org {}: token {} is kept alive only when it expires within {within}: it turns red, and the expiry alert pages, at 7 days; 10d (the default) uses it before that", org.name, k.token_id));
         } else if k.when_expires_within >= OKTA_DEFAULT_WINDOW {

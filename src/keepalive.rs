@@ -207,7 +207,7 @@ pub fn check_pending(org: &str, tracked: &mut [Tracked], tokens: &[ApiToken], no
             tracing::info!(org, token_id, expires_at = %token.expires_at, "kept the token alive: Okta moved its expiry");
         } else {
             t.retry_at = Some(now + RETRY_AFTER_FAILURE);
-            tracing::warn!(org, token_id, source = %t.token.source, expires_at = %token.expires_at, "Okta accepted the keep-alive call but did not move the token's expiry: the secret is another token's; put this token's own secret there; trying again in 24 hours");
+            tracing::warn!(org, token_id, source = %t.token.source, expires_at = %token.expires_at, "Okta accepted the keep-alive call but the expiry of the token did not move: the secret in source belongs to another token; put the secret of this token there; trying again in 24 hours");
         }
     }
 }
@@ -254,7 +254,7 @@ pub async fn keep_alive(
             Step::Waiting => tracing::debug!(org, token_id, "keep-alive held back after a failure"),
             Step::NotListed => {
                 if t.first_time(step) {
-                    tracing::warn!(org, token_id, "a token of the keepalive list is not in Okta's list: revoked, expired, or a wrong token_id; nothing to keep alive");
+                    tracing::warn!(org, token_id, "Okta does not list this token of the keepalive list: it is revoked or expired, or the token_id is wrong; nothing to keep alive");
                 }
             }
             Step::OwnerInactive => {
@@ -265,7 +265,7 @@ pub async fn keep_alive(
                 }
             }
             Step::Call if budget == Some(0) => {
-                tracing::debug!(org, token_id, endpoint = USER_ME, "keep-alive postponed to the next poll: the endpoint's rate-limit share is used up");
+                tracing::debug!(org, token_id, endpoint = USER_ME, "keep-alive postponed to the next poll: the rate-limit share of the endpoint is used up");
             }
             Step::Call => {
                 let expires_before = listed.map_or(now, |token| token.expires_at);
@@ -314,12 +314,12 @@ fn record_call(
         Ok(user) => {
             t.count(KeepAliveResult::NotRefreshed);
             t.retry_at = Some(now + RETRY_AFTER_FAILURE);
-            tracing::warn!(org, token_id, %source, answered_for = %user.id, owner = owner_id, "the keep-alive secret belongs to another user's token, not this one; put this token's own secret there; trying again in 24 hours");
+            tracing::warn!(org, token_id, %source, answered_for = %user.id, owner = owner_id, "Okta answered the keep-alive call for another user: the secret in source belongs to a token of answered_for, not to this token; put the secret of this token there; trying again in 24 hours");
         }
         Err(PollError::Unauthorized { .. }) => {
             t.count(KeepAliveResult::Rejected);
             t.retry_at = Some(now + RETRY_AFTER_FAILURE);
-            tracing::warn!(org, token_id, %source, "Okta refused the kept-alive token (401): it is revoked or expired, its owner is suspended, or the secret is wrong; trying again in 24 hours");
+            tracing::warn!(org, token_id, %source, "Okta refused the secret in source (401): the token is revoked or expired, its owner is suspended, or the secret is wrong; trying again in 24 hours");
         }
         Err(error) => {
             t.count(KeepAliveResult::Error);

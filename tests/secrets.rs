@@ -14,6 +14,7 @@ use okta_token_exporter::web_config::WebConfigFile;
 
 const TOKEN_CANARY: &str = "00canary-api-token-3e9d";
 const PASSWORD_CANARY: &str = "canary-password-77b1";
+const KEEPALIVE_CANARY: &str = "00canary-kept-alive-token-52c8";
 
 /// The message of a panic that formats `value` with `{:?}` and `{:#?}`.
 fn panic_message_about(value: &dyn std::fmt::Debug) -> String {
@@ -38,6 +39,8 @@ fn no_secret_shows_in_debug_output_or_panic_messages() {
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("okta.token");
     std::fs::write(&token_file, format!("{TOKEN_CANARY}\n")).unwrap();
+    let kept_file = dir.path().join("kept.token");
+    std::fs::write(&kept_file, format!("{KEEPALIVE_CANARY}\n")).unwrap();
     let key_pem = rcgen::KeyPair::generate().unwrap().serialize_pem();
     let key_file = dir.path().join("app.pem");
     std::fs::write(&key_file, &key_pem).unwrap();
@@ -52,14 +55,21 @@ fn no_secret_shows_in_debug_output_or_panic_messages() {
     let config = Config::from_yaml(
         "config.yml",
         &format!(
-            "orgs:\n  - name: ssws\n    url: https://a.okta.com\n    auth:\n      ssws:\n        token_file: {}\n  \
+            "orgs:\n  - name: ssws\n    url: https://a.okta.com\n    auth:\n      ssws:\n        token_file: {}\n    \
+             keepalive:\n      - token_id: 00Tkept\n        token_file: {}\n  \
              - name: app\n    url: https://b.okta.com\n    auth:\n      oauth2:\n        client_id: 0oa1\n        \
              private_key_file: {}\n",
             token_file.display(),
+            kept_file.display(),
             key_file.display()
         ),
     )
     .unwrap();
+    assert_eq!(
+        config.orgs[0].keepalive.len(),
+        1,
+        "a kept-alive token is held"
+    );
     let ssws_client = OktaClient::new(
         "https://a.okta.com".parse().unwrap(),
         Secret::new(TOKEN_CANARY),
@@ -95,6 +105,10 @@ fn no_secret_shows_in_debug_output_or_panic_messages() {
         assert!(
             !text.contains(TOKEN_CANARY) && !text.contains("canary-api"),
             "the API token shows in the {what}: {text}"
+        );
+        assert!(
+            !text.contains(KEEPALIVE_CANARY) && !text.contains("kept-alive-token"),
+            "a kept-alive token shows in the {what}: {text}"
         );
         assert!(
             !text.contains(PASSWORD_CANARY),
