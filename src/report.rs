@@ -289,12 +289,14 @@ pub fn write_table(out: &mut Vec<u8>, tables: &[OrgTable], now: DateTime<Utc>, c
     }
 }
 
-/// The same fields as the JSON form, with the org first.
+/// The same fields as the JSON form, with the org first; the `keepalive` object is flattened to
+/// `keepalive_…` columns, empty when the token is not kept alive.
 pub fn write_csv(out: &mut Vec<u8>, tables: &[OrgTable]) {
     out.extend_from_slice(
         b"org,id,name,user_id,status,expires_at,time_to_expiry_seconds,last_used_at,\
           last_used_age_seconds,created_at,window_seconds,client_name,network_connection,\
-          owner_login,owner_status,keepalive_when_expires_within_seconds\r\n",
+          owner_login,owner_status,keepalive_when_expires_within_seconds,\
+          keepalive_last_refreshed_at,keepalive_last_result\r\n",
     );
     let json = token_table::to_json(tables);
     for org in &json {
@@ -318,6 +320,15 @@ pub fn write_csv(out: &mut Vec<u8>, tables: &[OrgTable]) {
                 t.keepalive
                     .as_ref()
                     .map_or_else(String::new, |k| k.when_expires_within_seconds.to_string()),
+                t.keepalive
+                    .as_ref()
+                    .and_then(|k| k.last_refreshed_at.clone())
+                    .unwrap_or_default(),
+                t.keepalive
+                    .as_ref()
+                    .and_then(|k| k.last_result)
+                    .unwrap_or_default()
+                    .to_owned(),
             ];
             out.extend_from_slice(fields.join(",").as_bytes());
             out.extend_from_slice(b"\r\n");

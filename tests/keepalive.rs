@@ -423,6 +423,22 @@ fn config_check_validates_the_list() {
             assert!(!text.contains(secret), "{case}: a secret in {text}");
         }
     }
+
+    // A secret others may read is said, as for the exporter's own token.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let open = dir.path().join("open.token");
+        std::fs::write(&open, "00open-token\n").unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (code, text) = config(&keepalive_yaml(&[(BREAK_GLASS, &open)]));
+        assert_eq!(code, Some(0), "{text}");
+        let warning = text
+            .lines()
+            .find(|l| l.contains("readable by group or others"))
+            .unwrap_or_else(|| panic!("no permission warning: {text}"));
+        assert!(warning.contains("open.token"), "{warning}");
+    }
 }
 
 /// `report` marks the tokens the configuration keeps alive, and never uses them.

@@ -130,6 +130,7 @@ async fn the_json_lists_every_token_soonest_expiry_first_with_values_at_request_
     assert_eq!(red["client_name"], "Okta API");
     assert_eq!(red["network_connection"], "ANYWHERE");
     assert!(red["owner_login"].is_string() || red["owner_login"].is_null());
+    assert!(red["keepalive"].is_null(), "not kept alive");
     let fields: Vec<&str> = red
         .as_object()
         .unwrap()
@@ -138,7 +139,7 @@ async fn the_json_lists_every_token_soonest_expiry_first_with_values_at_request_
         .collect();
     assert_eq!(
         fields.len(),
-        14,
+        15,
         "exactly the documented fields: {fields:?}"
     );
 }
