@@ -67,15 +67,54 @@ pub fn escape_into(out: &mut Vec<u8>, text: &str, quotes: bool) {
     }
 }
 
-/// Writes `ms / 1000` as the shortest decimal, as `f64`'s `Display` does, without floats on
-/// the common path.
+/// Below this many milliseconds (about 35,000 years), `ms / 1000` as an `f64` is exact to the
+/// millisecond, so its shortest decimal is the integer part and the millisecond digits without
+/// trailing zeros.
+const EXACT_MILLIS: u64 = 1 << 50;
+
+/// Writes `ms / 1000` as the shortest decimal, as `f64`'s `Display` does, with integer digits
+/// only: this runs for every series of a scrape, and `fmt` is the slow part of it.
 pub fn write_millis_as_seconds(out: &mut Vec<u8>, ms: i64) {
-    use std::io::Write as _;
-    if ms % 1000 == 0 {
-        let _ = write!(out, "{}", ms / 1000);
-    } else {
+    let magnitude = ms.unsigned_abs();
+    if magnitude >= EXACT_MILLIS {
+        use std::io::Write as _;
         let _ = write!(out, "{}", ms as f64 / 1000.0);
+        return;
     }
+    if ms < 0 {
+        out.push(b'-');
+    }
+    write_decimal(out, magnitude / 1000);
+    let millis = magnitude % 1000;
+    if millis != 0 {
+        let digits = [
+            b'.',
+            b'0' + (millis / 100) as u8,
+            b'0' + (millis / 10 % 10) as u8,
+            b'0' + (millis % 10) as u8,
+        ];
+        let significant = match (millis % 100, millis % 10) {
+            (0, _) => 2,
+            (_, 0) => 3,
+            _ => 4,
+        };
+        out.extend_from_slice(&digits[..significant]);
+    }
+}
+
+/// Writes `n` in decimal.
+fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
 }
 
 #[cfg(test)]
@@ -95,7 +134,24 @@ mod tests {
             1_764_547_200_000,
             1_764_547_200_123,
             -86_400_001,
-        ] {
+            -500,
+            10,
+            -20,
+            100,
+            1_764_547_200_010,
+            1_764_547_200_100,
+            (1 << 50) - 1,
+            1 << 50,
+            -(1 << 50),
+            i64::MAX,
+            i64::MIN,
+        ]
+        .into_iter()
+        // And a spread of values across every magnitude, fractions included.
+        .chain((0..4000).map(|i: i64| {
+            let magnitude = 10_i64.pow((i % 16) as u32);
+            (magnitude + i * 7919) * if i % 3 == 0 { -1 } else { 1 }
+        })) {
             let mut out = Vec::new();
             write_millis_as_seconds(&mut out, ms);
             assert_eq!(
