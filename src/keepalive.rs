@@ -31,7 +31,8 @@ pub enum KeepAliveResult {
     Refreshed,
     /// Okta accepted the call, but the expiry did not move: the secret is another token's.
     NotRefreshed,
-    /// Okta refused the secret (401): the token is revoked or expired, or its owner suspended.
+    /// Okta refused the call: 401 (the token is revoked or expired, its owner suspended, or the
+    /// secret wrong) or 403 (e.g. a call from outside the token's allowed network zones).
     Rejected,
     /// Due, but its owner is suspended or deactivated: Okta would refuse the call.
     SkippedOwnerInactive,
@@ -321,6 +322,12 @@ fn record_call(
             t.retry_at = Some(now + RETRY_AFTER_FAILURE);
             tracing::warn!(org, token_id, %source, "Okta refused the secret in source (401): the token is revoked or expired, its owner is suspended, or the secret is wrong; trying again in 24 hours");
         }
+        Err(PollError::Forbidden { .. }) => {
+            // Trying at every poll would add a System Log event (and a yellow token) each time.
+            t.count(KeepAliveResult::Rejected);
+            t.retry_at = Some(now + RETRY_AFTER_FAILURE);
+            tracing::warn!(org, token_id, %source, "Okta refused the call with the token (403): a token restricted to network zones must be used from inside them; trying again in 24 hours");
+        }
         Err(error) => {
             t.count(KeepAliveResult::Error);
             if t.first_time(Step::Call) {
@@ -521,6 +528,19 @@ mod tests {
         );
         assert_eq!(refused.facts.count(KeepAliveResult::Rejected), 1);
         assert_eq!(refused.retry_at, Some(now() + RETRY_AFTER_FAILURE));
+
+        let mut outside = tracked(10);
+        let forbidden = PollError::Forbidden {
+            endpoint: USER_ME,
+            detail: "E0000006".into(),
+        };
+        record_call("acme", &mut outside, Err(forbidden), "00u1", now(), now());
+        assert_eq!(outside.facts.count(KeepAliveResult::Rejected), 1);
+        assert_eq!(
+            outside.retry_at,
+            Some(now() + RETRY_AFTER_FAILURE),
+            "not at every poll: each refused call is a System Log event"
+        );
 
         let mut failed = tracked(10);
         let down = PollError::ServerError {

@@ -3,10 +3,11 @@
 //! checked against what the real binary exports and against the README.
 //!
 //! The metric names and label sets the rules, their unit tests and the dashboard may use come
-//! from the real binary: `okta-token-exporter demo` (every token, owner and System Log series)
-//! and an exporter whose org answers every call with 401 (okta_up 0, errors, a last success of
-//! 0), both scraped over loopback. So a unit test cannot feed an input the exporter cannot
-//! produce, and a renamed metric breaks the rules' tests here, not in production.
+//! from the real binary: `okta-token-exporter demo` (every token, owner and System Log series),
+//! an exporter whose org answers every call with 401 (okta_up 0, errors, a last success of 0),
+//! and the keep-alive series of an exporter that keeps a token of a simulated org alive, all
+//! scraped over loopback. So a unit test cannot feed an input the exporter cannot produce, and
+//! a renamed metric breaks the rules' tests here, not in production.
 //!
 //! The rule and Alertmanager checks run Debian's `promtool` and `amtool` (packages `prometheus`
 //! and `prometheus-alertmanager`). Without them those tests print a loud SKIPPED line and pass,
@@ -22,7 +23,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{find, parse_metrics, Exporter, Sample, Setup};
+use common::{find, parse_metrics, set_private, sim_token, Exporter, Sample, Setup};
 use serde_json::Value;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -43,6 +44,12 @@ const TARGET_LABELS: &[&str] = &["job", "instance"];
 const PROMETHEUS_SERIES: &[(&str, &[&str])] = &[("up", &["instance", "job"])];
 /// The org name `Setup` gives the failing exporter's org.
 const FAILING_ORG: &str = "test-org";
+/// The demo's kept-alive token ("Quarterly access review", 18 days from expiry: never called
+/// within a test).
+const DEMO_KEPT_ALIVE: &str = "00Tdemo0000000000006";
+/// The token the keep-alive exporter keeps alive, and its secret.
+const KEPT_ALIVE: &str = "00Tkeepalive00000001";
+const KEPT_ALIVE_SECRET: &str = "00kept-alive-secret-4f2a";
 
 // ---------------------------------------------------------------------------------------------
 // What the real binary exports
@@ -135,6 +142,7 @@ fn scrape_the_real_binary() -> Emitted {
                 .any(|x| x.value >= 1.0)
         },
     ));
+    samples.extend(scrape_a_keepalive());
     let mut label_sets: BTreeMap<String, BTreeSet<BTreeSet<String>>> = BTreeMap::new();
     for sample in &samples {
         label_sets
@@ -146,6 +154,70 @@ fn scrape_the_real_binary() -> Emitted {
         samples,
         label_sets,
     }
+}
+
+/// The keep-alive series of an exporter that keeps a token of a simulated org alive. The demo
+/// exports the keep-alive counters but never calls (its kept-alive token is 18 days from expiry),
+/// so only this shows okta_api_token_keepalive_last_timestamp_seconds, which is absent until
+/// Okta accepts a call. Only the keep-alive series are kept: the rest repeats the demo's, and
+/// would add a third process to what the other checks count.
+fn scrape_a_keepalive() -> Vec<Sample> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime for the simulated org");
+    // Expires in 5 days: within the default `when_expires_within` (10 days), so it is called
+    // after the first poll.
+    let token = sim_token(
+        KEPT_ALIVE,
+        "Break-glass",
+        chrono::TimeDelta::days(5),
+        "P30D",
+    );
+    let simulator = runtime
+        .block_on(okta_simulator::Simulator::start(
+            "00kept-alive-exporter-token",
+            vec![token],
+        ))
+        .expect("start the simulated org");
+    simulator.set_token_secret(KEPT_ALIVE, KEPT_ALIVE_SECRET);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let own = dir.path().join("okta.token");
+    let kept = dir.path().join("kept-alive.token");
+    std::fs::write(&own, "00kept-alive-exporter-token\n").expect("write the token file");
+    std::fs::write(&kept, format!("{KEPT_ALIVE_SECRET}\n")).expect("write the secret file");
+    set_private(&own);
+    set_private(&kept);
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "poll_interval: 300ms\norgs:\n  - name: kept-alive\n    url: {}\n    auth:\n      ssws:\n        token_file: {}\n    keepalive:\n      - token_id: {KEPT_ALIVE}\n        token_file: {}\n",
+            simulator.url(),
+            own.display(),
+            kept.display()
+        ),
+    )
+    .expect("write the config");
+    let exporter = Exporter::spawn(
+        vec![
+            format!("--config.file={}", config.display()),
+            "--web.listen-address=127.0.0.1:0".into(),
+        ],
+        dir,
+    );
+    let samples = exporter.wait_for(
+        "a keep-alive call that Okta accepted",
+        Duration::from_secs(30),
+        |s| !find(s, "okta_api_token_keepalive_last_timestamp_seconds", &[]).is_empty(),
+    );
+    drop(exporter);
+    simulator.shutdown();
+    samples
+        .into_iter()
+        .filter(|s| s.name.starts_with("okta_api_token_keepalive_"))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -649,6 +721,30 @@ fn the_exporter_exports_what_the_rules_assume() {
     assert_eq!(failing("okta_poll_interval_seconds"), [0.3]);
     // OktaExporterOrgPollFailing counts from the process start when that is later.
     assert_eq!(find(samples, "process_start_time_seconds", &[]).len(), 2);
+    // OktaApiTokenKeepAliveFailing: increase() sees a token's first failure only when every
+    // result is exported from the start. The demo keeps one token alive and never calls it.
+    for result in [
+        "refreshed",
+        "not_refreshed",
+        "rejected",
+        "skipped_owner_inactive",
+        "error",
+    ] {
+        assert_eq!(
+            find(
+                samples,
+                "okta_api_token_keepalive_total",
+                &[
+                    ("org", "demo"),
+                    ("token_id", DEMO_KEPT_ALIVE),
+                    ("result", result)
+                ]
+            )
+            .len(),
+            1,
+            "okta_api_token_keepalive_total{{result={result:?}}} of the demo's kept-alive token from the start"
+        );
+    }
     // increase() sees the first removal only when both reasons are exported from the start.
     for reason in ["expired", "revoked"] {
         assert_eq!(
