@@ -11,7 +11,6 @@ use std::time::Duration;
 use chrono::{TimeDelta, Utc};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use okta_token_exporter::compression::{ChunkEncoder, Encoding};
-use okta_token_exporter::exposition::token_labels;
 use okta_token_exporter::landing_page::{self, Page};
 use okta_token_exporter::metrics::ScrapeChunks;
 use okta_token_exporter::okta::ApiToken;
@@ -34,14 +33,9 @@ fn org_with_tokens(n: usize) -> OrgSnapshot {
         })
         .collect();
     let mut org = OrgSnapshot::new("acme-prod", "https://acme.okta.com");
-    // As the poller leaves it: labels escaped once per poll.
-    org.token_labels = Arc::new(
-        tokens
-            .iter()
-            .map(|t| token_labels("acme-prod", t))
-            .collect(),
-    );
     org.tokens = Arc::new(tokens);
+    // As the poller leaves it: labels escaped once per poll.
+    org.prepare_labels();
     org.up = true;
     org.first_poll_done = true;
     org.last_success = Some(now);

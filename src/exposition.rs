@@ -35,6 +35,28 @@ pub fn write_token_labels(out: &mut Vec<u8>, org: &str, token: &ApiToken) {
     }
 }
 
+/// The labels only `okta_api_token_info` has, after the token's own:
+/// `,client_name="…",network_connection="…",owner_login="…",owner_status="…"`, escaped; the
+/// owner's are empty while unknown. Prepared once per poll, like [`token_labels`].
+pub fn info_labels(token: &ApiToken, owner_login: &str, owner_status: &str) -> Box<[u8]> {
+    let mut out = Vec::with_capacity(96);
+    write_info_labels(&mut out, token, owner_login, owner_status);
+    out.into_boxed_slice()
+}
+
+/// Writes what [`info_labels`] returns.
+pub fn write_info_labels(
+    out: &mut Vec<u8>,
+    token: &ApiToken,
+    owner_login: &str,
+    owner_status: &str,
+) {
+    write_label(out, "client_name", &token.client_name);
+    write_label(out, "network_connection", &token.network_connection);
+    write_label(out, "owner_login", owner_login);
+    write_label(out, "owner_status", owner_status);
+}
+
 /// `name{` and the token's labels; the caller adds more labels and the closing `} value`.
 pub fn write_series_start(out: &mut Vec<u8>, name: &str, labels: &[u8]) {
     out.extend_from_slice(name.as_bytes());

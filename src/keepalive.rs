@@ -250,27 +250,27 @@ pub async fn keep_alive(
         let step = next_step(t, listed, owner.and_then(|o| o.usable), now);
         let token_id = t.token.token_id.clone();
         let token_id = token_id.as_str();
-        match step {
-            Step::NotDue | Step::Checking => {}
-            Step::Waiting => tracing::debug!(org, token_id, "keep-alive held back after a failure"),
-            Step::NotListed => {
+        match (step, listed) {
+            (Step::NotDue | Step::Checking, _) => {}
+            (Step::Waiting, _) => {
+                tracing::debug!(org, token_id, "keep-alive held back after a failure")
+            }
+            (Step::NotListed, _) | (Step::Call, None) => {
                 if t.first_time(step) {
                     tracing::warn!(org, token_id, "Okta does not list this token of the keepalive list: it is revoked or expired, or the token_id is wrong; nothing to keep alive");
                 }
             }
-            Step::OwnerInactive => {
+            (Step::OwnerInactive, _) => {
                 t.count(KeepAliveResult::SkippedOwnerInactive);
                 if t.first_time(step) {
                     let status = owner.map_or("", |o| o.status.as_str());
                     tracing::warn!(org, token_id, owner_status = status, "not keeping the token alive: its owner is suspended or deactivated, so Okta would refuse it");
                 }
             }
-            Step::Call if budget == Some(0) => {
+            (Step::Call, Some(_)) if budget == Some(0) => {
                 tracing::debug!(org, token_id, endpoint = USER_ME, "keep-alive postponed to the next poll: the rate-limit share of the endpoint is used up");
             }
-            Step::Call => {
-                let expires_before = listed.map_or(now, |token| token.expires_at);
-                let owner_id = listed.map_or("", |token| token.user_id.as_str());
+            (Step::Call, Some(token)) => {
                 let mut call = PollStats::default();
                 let answer = client.use_token(&t.token.secret, &mut call).await;
                 let limit = call.rate_limits.iter().find(|(e, _)| *e == USER_ME);
@@ -280,34 +280,34 @@ pub async fn keep_alive(
                     (None, None) => None,
                 };
                 stats.merge(call);
-                record_call(org, t, answer, owner_id, expires_before, now);
+                record_call(org, t, answer, token, now);
             }
         }
     }
     stats
 }
 
-/// Applies a call's answer to the token's memory, and logs a failure.
+/// Applies the answer to a call with `listed`'s secret to the token's memory, and logs a failure.
 fn record_call(
     org: &str,
     t: &mut Tracked,
     answer: Result<crate::okta::model::User, PollError>,
-    owner_id: &str,
-    expires_before: DateTime<Utc>,
+    listed: &ApiToken,
     now: DateTime<Utc>,
 ) {
+    let owner_id = listed.user_id.as_str();
     let token_id = t.token.token_id.clone();
     let token_id = token_id.as_str();
     let source = t.token.source.clone();
     match answer {
-        Ok(user) if user.id == owner_id || owner_id.is_empty() => {
+        Ok(user) if user.id == owner_id => {
             tracing::debug!(
                 org,
                 token_id,
                 "used the token to keep it alive; the next poll checks its expiry"
             );
             t.pending = Some(Pending {
-                expires_before,
+                expires_before: listed.expires_at,
                 called_at: now,
             });
             t.said = None;
@@ -483,7 +483,13 @@ mod tests {
     fn the_next_poll_settles_a_call_and_a_failure_holds_the_token_back_a_day() {
         let mut all = vec![tracked(10)];
         let t = &mut all[0];
-        record_call("acme", t, Ok(user("00u1")), "00u1", now(), now());
+        record_call(
+            "acme",
+            t,
+            Ok(user("00u1")),
+            &token(TimeDelta::zero()),
+            now(),
+        );
         assert_eq!(t.facts.results, [0; 5], "nothing counted before the check");
         check_pending("acme", &mut all, &[token(TimeDelta::days(30))], now());
         let t = &all[0];
@@ -496,8 +502,7 @@ mod tests {
             "acme",
             &mut all[0],
             Ok(user("00u1")),
-            "00u1",
-            now() + TimeDelta::days(3),
+            &token(TimeDelta::days(3)),
             now(),
         );
         check_pending("acme", &mut all, &[token(TimeDelta::days(3))], now());
@@ -506,7 +511,13 @@ mod tests {
         assert_eq!(all[0].retry_at, Some(now() + RETRY_AFTER_FAILURE));
 
         let mut other = tracked(10);
-        record_call("acme", &mut other, Ok(user("00u2")), "00u1", now(), now());
+        record_call(
+            "acme",
+            &mut other,
+            Ok(user("00u2")),
+            &token(TimeDelta::zero()),
+            now(),
+        );
         assert_eq!(
             other.facts.count(KeepAliveResult::NotRefreshed),
             1,
@@ -522,8 +533,7 @@ mod tests {
             "acme",
             &mut refused,
             Err(unauthorized),
-            "00u1",
-            now(),
+            &token(TimeDelta::zero()),
             now(),
         );
         assert_eq!(refused.facts.count(KeepAliveResult::Rejected), 1);
@@ -534,7 +544,13 @@ mod tests {
             endpoint: USER_ME,
             detail: "E0000006".into(),
         };
-        record_call("acme", &mut outside, Err(forbidden), "00u1", now(), now());
+        record_call(
+            "acme",
+            &mut outside,
+            Err(forbidden),
+            &token(TimeDelta::zero()),
+            now(),
+        );
         assert_eq!(outside.facts.count(KeepAliveResult::Rejected), 1);
         assert_eq!(
             outside.retry_at,
@@ -547,7 +563,13 @@ mod tests {
             status: 503,
             detail: "down".into(),
         };
-        record_call("acme", &mut failed, Err(down), "00u1", now(), now());
+        record_call(
+            "acme",
+            &mut failed,
+            Err(down),
+            &token(TimeDelta::zero()),
+            now(),
+        );
         assert_eq!(failed.facts.count(KeepAliveResult::Error), 1);
         assert_eq!(
             failed.retry_at, None,

@@ -14,7 +14,7 @@ use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricT
 use prometheus::{Encoder, Registry, TextEncoder};
 
 use crate::exposition::{
-    escape_into, write_label, write_millis_as_seconds, write_series_start, write_token_labels,
+    escape_into, write_info_labels, write_millis_as_seconds, write_series_start, write_token_labels,
 };
 use crate::keepalive::KeepAliveResult;
 use crate::okta::{ApiToken, PollErrorReason};
@@ -573,7 +573,13 @@ fn write_token_series(
                         scratch.as_slice()
                     }
                 };
-                write_token_series_of(out, family, org, token, labels, now);
+                let info = match org.info_labels.get(cursor.token) {
+                    Some(prepared) if org.info_labels.len() == org.tokens.len() => {
+                        Some(prepared.as_ref())
+                    }
+                    _ => None,
+                };
+                write_token_series_of(out, family, org, token, (labels, info), now);
                 cursor.token += 1;
             }
             cursor.org += 1;
@@ -586,13 +592,14 @@ fn write_token_series(
     }
 }
 
-/// One token's series of one family; `labels` are its escaped token labels.
+/// One token's series of one family; `labels` are its escaped token labels and, when prepared,
+/// the escaped labels of `okta_api_token_info`.
 fn write_token_series_of(
     out: &mut Vec<u8>,
     family: Family,
     org: &OrgSnapshot,
     token: &ApiToken,
-    labels: &[u8],
+    (labels, info): (&[u8], Option<&[u8]>),
     now: DateTime<Utc>,
 ) {
     let name = family.spec().name;
@@ -624,11 +631,15 @@ fn write_token_series_of(
         }
         Family::Info => {
             write_series_start(out, name, labels);
-            write_label(out, "client_name", &token.client_name);
-            write_label(out, "network_connection", &token.network_connection);
-            let owner = org.enrichment.owners.get(&token.user_id);
-            write_label(out, "owner_login", owner.map_or("", |o| o.login.as_str()));
-            write_label(out, "owner_status", owner.map_or("", |o| o.status.as_str()));
+            match info {
+                Some(prepared) => out.extend_from_slice(prepared),
+                None => {
+                    let owner = org.enrichment.owners.get(&token.user_id);
+                    let login = owner.map_or("", |o| o.login.as_str());
+                    let status = owner.map_or("", |o| o.status.as_str());
+                    write_info_labels(out, token, login, status);
+                }
+            }
             out.extend_from_slice(b"} 1\n");
             return;
         }
@@ -951,12 +962,8 @@ mod tests {
         let plain = orgs(now);
         let mut prepared = snapshots(now);
         for org in &mut prepared {
-            org.token_labels = Arc::new(
-                org.tokens
-                    .iter()
-                    .map(|t| crate::exposition::token_labels(&org.name, t))
-                    .collect(),
-            );
+            org.prepare_labels();
+            assert_eq!(org.info_labels.len(), org.tokens.len());
         }
         let (mut a, mut b) = (Vec::new(), Vec::new());
         write_token_families(&mut a, &plain, now);

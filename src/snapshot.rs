@@ -60,6 +60,8 @@ pub struct OrgSnapshot {
     /// Each token's labels in the text format, escaped, in the order of `tokens`: prepared once
     /// per poll so that scrapes only copy them.
     pub token_labels: Arc<Vec<Box<[u8]>>>,
+    /// The labels only `okta_api_token_info` has (client, network, owner), likewise.
+    pub info_labels: Arc<Vec<Box<[u8]>>>,
     /// The OAuth 2.0 token requests and access token, when the org uses an app.
     pub oauth: Option<OAuthFacts>,
     /// Whether a poll has finished (successfully or not) since start.
@@ -94,6 +96,30 @@ impl OrgSnapshot {
             url: url.into(),
             ..OrgSnapshot::default()
         }
+    }
+
+    /// Escapes every token's labels once, for the scrapes until the next poll: call it whenever
+    /// the tokens or their owners change.
+    pub fn prepare_labels(&mut self) {
+        let tokens = &self.tokens;
+        self.token_labels = Arc::new(
+            tokens
+                .iter()
+                .map(|t| crate::exposition::token_labels(&self.name, t))
+                .collect(),
+        );
+        let owners = &self.enrichment.owners;
+        self.info_labels = Arc::new(
+            tokens
+                .iter()
+                .map(|t| {
+                    let owner = owners.get(&t.user_id);
+                    let login = owner.map_or("", |o| o.login.as_str());
+                    let status = owner.map_or("", |o| o.status.as_str());
+                    crate::exposition::info_labels(t, login, status)
+                })
+                .collect(),
+        );
     }
 
     /// The keep-alive of a token, when the org keeps it alive.

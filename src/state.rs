@@ -64,12 +64,6 @@ impl OrgState {
     pub fn restore(record: OrgRecord) -> OrgState {
         let mut state = OrgState::new(record.org, record.url);
         let tokens: Vec<_> = record.tokens.iter().map(TokenRecord::to_token).collect();
-        state.facts.token_labels = Arc::new(
-            tokens
-                .iter()
-                .map(|t| crate::exposition::token_labels(&state.facts.name, t))
-                .collect(),
-        );
         state.facts.tokens = Arc::new(tokens);
         state.facts.last_success = Some(record.last_successful_poll);
         state.facts.enrichment.owners = Arc::new(
@@ -100,6 +94,7 @@ impl OrgState {
                 })
                 .collect(),
         );
+        state.facts.prepare_labels();
         state.log.until = record.system_log_until;
         state.log.revoked_by = record
             .revocations
@@ -229,15 +224,10 @@ impl OrgState {
         tokens.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         tokens.dedup_by(|a, b| a.id == b.id);
         self.facts.undecodable_tokens += list.skipped.len() as u64;
-        self.facts.token_labels = Arc::new(
-            tokens
-                .iter()
-                .map(|t| crate::exposition::token_labels(&self.facts.name, t))
-                .collect(),
-        );
         crate::keepalive::check_pending(&self.facts.name, &mut self.keepalive, &tokens, now);
         self.facts.tokens = Arc::new(tokens);
         self.facts.enrichment = enrichment;
+        self.facts.prepare_labels();
         let transition = if self.facts.up && self.facts.first_poll_done {
             Transition::Unchanged
         } else {
@@ -546,6 +536,7 @@ mod tests {
         assert_eq!(restored.to_record(now()), record, "nothing lost on the way");
         assert_eq!(ids(&restored), ["00T1", "00T2"]);
         assert_eq!(restored.facts.token_labels, saved.facts.token_labels);
+        assert_eq!(restored.facts.info_labels, saved.facts.info_labels);
         assert_eq!(restored.facts.last_success, Some(now()));
         assert_eq!(restored.facts.enrichment.owners["00u1"].usable, Some(true));
         assert_eq!(restored.facts.removed[&RemovalReason::Expired], 4);
