@@ -244,8 +244,8 @@ fn window(window: TimeDelta) -> String {
     format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
 }
 
-/// Below a kept-alive token's name: that the exporter keeps it alive, from when, and how the
-/// last keep-alive went.
+/// Below a kept-alive token's name: that the exporter keeps it alive (from when, on hover) and
+/// how the last keep-alive went.
 fn kept_alive(row: &TokenRow, now: DateTime<Utc>) -> String {
     let Some(kept) = row.keepalive else {
         return String::new();
@@ -253,13 +253,13 @@ fn kept_alive(row: &TokenRow, now: DateTime<Utc>) -> String {
     let within = TimeDelta::from_std(kept.when_expires_within).unwrap_or(TimeDelta::MAX);
     let last = match (kept.last_result, kept.last_refreshed) {
         (Some(KeepAliveResult::Refreshed), Some(at)) => {
-            format!("; last refreshed {}", relative_instant(at, now))
+            format!(" · refreshed {}", relative_instant(at, now))
         }
-        (Some(result), _) => format!("; last keep-alive: {}", result.as_str().replace('_', " ")),
+        (Some(result), _) => format!(" · last: {}", result.as_str().replace('_', " ")),
         (None, _) => String::new(),
     };
     format!(
-        "<br><small><span class=\"kept\">kept alive</span> when it expires within {}{last}</small>",
+        "<br><small><span class=\"kept\" title=\"The exporter uses this token when it expires within {}\">kept alive</span>{last}</small>",
         window(within)
     )
 }

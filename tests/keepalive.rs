@@ -184,7 +184,11 @@ async fn a_due_token_is_used_once_and_green_at_the_next_poll_and_one_far_from_ex
     // Both tokens are marked on the page and in the JSON; the secrets are nowhere.
     let (_, _, page) = exporter.get("/");
     assert_eq!(page.matches("kept alive</span>").count(), 2, "{page}");
-    assert!(page.contains("last refreshed"), "{page}");
+    assert!(page.contains(" · refreshed <time"), "{page}");
+    assert!(
+        page.contains("title=\"The exporter uses this token when it expires within 10 days\""),
+        "{page}"
+    );
     let (_, _, json) = exporter.get("/api/v1/tokens");
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     let token = |id: &str| {

@@ -52,9 +52,14 @@ impl Sandbox {
         };
         std::fs::create_dir_all(sandbox.etc()).unwrap();
         std::fs::create_dir_all(sandbox.path().join("var-lib")).unwrap();
-        for token in ["acme.token", "acme-prod.token"] {
+        // The example's kept-alive token is another token than the org's own.
+        for (token, secret) in [
+            ("acme.token", "00readme-canary-token"),
+            ("acme-prod.token", "00readme-canary-token"),
+            ("breakglass.token", "00readme-canary-breakglass"),
+        ] {
             let path = sandbox.etc().join(token);
-            std::fs::write(&path, "00readme-canary-token\n").unwrap();
+            std::fs::write(&path, format!("{secret}\n")).unwrap();
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
