@@ -25,6 +25,9 @@ const GREEN_TOKEN: &str = "00Te2eGreen000000002";
 const ORPHAN_TOKEN: &str = "00Te2eOrphan00000003";
 const SUSPECT_TOKEN: &str = "00Te2eSuspect0000004";
 const GONE_OWNER: &str = "00ue2eGoneOwner00001";
+/// A gray token 9 days from expiry that both replicas keep alive (the dashboard shows it).
+const KEPT_TOKEN: &str = "00Te2eKept0000000005";
+const KEPT_SECRET: &str = "e2e-kept-alive-secret";
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// A child process killed on drop, with its output kept for failure messages.
@@ -308,10 +311,20 @@ async fn a_red_token_pages_through_prometheus_and_alertmanager_and_every_dashboa
                 TimeDelta::days(25),
                 "P30D",
             ),
+            sim_token(KEPT_TOKEN, "Break-glass admin", TimeDelta::days(9), "P30D"),
         ],
     )
     .await
     .unwrap();
+    sim.set_token_secret(KEPT_TOKEN, KEPT_SECRET);
+    let secrets = tempfile::tempdir().unwrap();
+    let kept_file = secrets.path().join("break-glass.token");
+    std::fs::write(&kept_file, format!("{KEPT_SECRET}\n")).unwrap();
+    set_private(&kept_file);
+    let keepalive = format!(
+        "    keepalive:\n      - token_id: {KEPT_TOKEN}\n        token_file: {}\n",
+        kept_file.display()
+    );
     sim.set_user(okta_simulator::SimUser {
         id: GONE_OWNER.to_owned(),
         login: "former.admin@acme.example".to_owned(),
@@ -326,14 +339,31 @@ async fn a_red_token_pages_through_prometheus_and_alertmanager_and_every_dashboa
     // Two replicas, as the README's example Prometheus config scrapes them.
     let mut setup = Setup::new(sim.url(), API_TOKEN);
     setup.poll_interval = "2s";
+    setup.org_yaml = keepalive.clone();
     let replica_a = Exporter::start(setup);
     let mut setup = Setup::new(sim.url(), API_TOKEN);
     setup.poll_interval = "2s";
+    setup.org_yaml = keepalive;
     let replica_b = Exporter::start(setup);
     for replica in [&replica_a, &replica_b] {
         replica.wait_for("the tokens", Duration::from_secs(20), |s| {
-            find(s, "okta_api_token_info", &[]).len() == 4
+            find(s, "okta_api_token_info", &[]).len() == 5
         });
+    }
+    // The replica that polls first keeps the token alive; the other then finds it far from
+    // expiry and leaves it alone.
+    let refreshed = |replica: &Exporter| {
+        !find(
+            &replica.metrics(),
+            "okta_api_token_keepalive_last_timestamp_seconds",
+            &[],
+        )
+        .is_empty()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(refreshed(&replica_a) || refreshed(&replica_b)) {
+        assert!(Instant::now() < deadline, "no replica kept the token alive");
+        std::thread::sleep(Duration::from_millis(50));
     }
 
     let dir = tempfile::tempdir().unwrap();
