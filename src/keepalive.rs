@@ -460,6 +460,25 @@ mod tests {
     }
 
     #[test]
+    fn a_state_is_said_when_it_starts_not_while_it_lasts() {
+        let mut t = tracked(10);
+        let said: Vec<bool> = [
+            Step::NotListed,
+            Step::NotListed,
+            Step::OwnerInactive,
+            Step::OwnerInactive,
+            Step::NotListed,
+        ]
+        .map(|step| t.first_time(step))
+        .into();
+        assert_eq!(said, [true, false, true, false, true]);
+        let listed = track(&[t.token.clone()]);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].facts.token_id, "00T1");
+        assert_eq!(listed[0].said, None, "a fresh start says everything again");
+    }
+
+    #[test]
     fn a_call_refreshed_the_token_only_when_its_expiry_moved_later() {
         let before = now();
         let cases = [
@@ -493,7 +512,8 @@ mod tests {
         assert_eq!(t.facts.results, [0; 5], "nothing counted before the check");
         check_pending("acme", &mut all, &[token(TimeDelta::days(30))], now());
         let t = &all[0];
-        assert_eq!(t.facts.count(KeepAliveResult::Refreshed), 1);
+        let counts = KeepAliveResult::ALL.map(|r| t.facts.count(r));
+        assert_eq!(counts, [1, 0, 0, 0, 0], "refreshed, and nothing else");
         assert_eq!(t.facts.last_refreshed, Some(now()));
         assert_eq!(t.retry_at, None);
 
@@ -524,6 +544,7 @@ mod tests {
             "another user's token"
         );
         assert!(other.pending.is_none());
+        assert_eq!(other.retry_at, Some(now() + RETRY_AFTER_FAILURE));
 
         let mut refused = tracked(10);
         let unauthorized = PollError::Unauthorized {
@@ -575,6 +596,100 @@ mod tests {
             failed.retry_at, None,
             "a transient error is tried at the next poll"
         );
+    }
+
+    /// Against the simulated org: calls stop once what remains of the endpoint's window, times
+    /// the share, is used up; the answers' rate-limit headers keep the count.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_keep_within_the_rate_limit_share_of_the_endpoint() {
+        use okta_simulator::{SimEndpoint, Simulator};
+        let real_now = Utc::now();
+        let ids: Vec<String> = (1..=5).map(|i| format!("00Tkept{i:013}")).collect();
+        let listed: Vec<ApiToken> = ids
+            .iter()
+            .map(|id| ApiToken {
+                id: id.clone(),
+                expires_at: real_now + TimeDelta::days(2),
+                ..token(TimeDelta::zero())
+            })
+            .collect();
+        let sim_tokens = listed
+            .iter()
+            .map(|t| okta_simulator::SimToken {
+                id: t.id.clone(),
+                name: t.name.clone(),
+                user_id: t.user_id.clone(),
+                client_name: t.client_name.clone(),
+                token_window: "P30D".into(),
+                network_connection: None,
+                created: real_now - TimeDelta::days(60),
+                expires_at: t.expires_at,
+                use_every: None,
+            })
+            .collect();
+        let sim = Simulator::start("admin", sim_tokens).await.unwrap();
+        // Four calls a minute: after each call, half of what remains may be used.
+        sim.set_endpoint_rate_limit(SimEndpoint::Users, 4);
+        let mut tracked: Vec<Tracked> = ids
+            .iter()
+            .map(|id| {
+                sim.set_token_secret(id, &format!("secret-{id}"));
+                Tracked::new(KeepAliveToken {
+                    token_id: id.clone(),
+                    secret: Secret::new(format!("secret-{id}")),
+                    when_expires_within: Duration::from_secs(10 * 86_400),
+                    source: "test".into(),
+                })
+            })
+            .collect();
+        let client = OktaClient::new(
+            sim.url().parse().unwrap(),
+            Secret::new("admin"),
+            crate::config::HttpSettings::default(),
+        )
+        .unwrap();
+        let called = |tracked: &[Tracked]| tracked.iter().filter(|t| t.pending.is_some()).count();
+        let owners = HashMap::new();
+
+        let unknown = RateShare {
+            last_limit: None,
+            share: 0.5,
+        };
+        let stats = keep_alive(
+            &client,
+            "acme",
+            &mut tracked,
+            &listed,
+            &owners,
+            unknown,
+            real_now,
+        )
+        .await;
+        // 4 left: call, 3 left (1.5 may be used), call, 2 left, call, 1 left (0.5): stop.
+        assert_eq!(called(&tracked), 3, "{:?}", stats.responses);
+        assert_eq!(stats.responses, [(USER_ME, 200); 3]);
+        assert!(
+            tracked.iter().all(|t| t.facts.results == [0; 5]),
+            "postponed, not failed"
+        );
+
+        let mut fresh: Vec<Tracked> = tracked
+            .iter()
+            .map(|t| Tracked::new(t.token.clone()))
+            .collect();
+        let spent = RateShare {
+            last_limit: Some(RateLimit {
+                limit: 4,
+                remaining: 1,
+                reset: u64::MAX, // a broken header: believed as the far future,
+            }),
+            share: 0.5,
+        };
+        keep_alive(
+            &client, "acme", &mut fresh, &listed, &owners, spent, real_now,
+        )
+        .await;
+        assert_eq!(called(&fresh), 0, "the last known window has no share left");
     }
 
     fn user(id: &str) -> crate::okta::model::User {

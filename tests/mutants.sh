@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Test strength of the pure modules: cargo-mutants changes each function of the rules (status,
 # durations, Link parsing, token decoding, the text-format writer, content-coding negotiation,
-# the poller's state transitions and the state file) and checks that a unit test fails.
+# the poller's state transitions, the state file and the keep-alive rules) and checks that a
+# unit test fails.
 # Needs `cargo install cargo-mutants`. Not part of CI: a whole run takes over an hour on 2 cores.
 # It edits the source files while it runs: run it in a clean checkout (a git worktree), not here.
 # Usage: bash tests/mutants.sh [extra cargo-mutants flags]; the summary is in mutants.out/.
@@ -17,6 +18,7 @@ files=(
   src/compression.rs
   src/state.rs
   src/storage.rs
+  src/keepalive.rs
 )
 args=()
 for f in "${files[@]}"; do args+=(--file "$f"); done
