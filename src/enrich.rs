@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::task::JoinSet;
@@ -180,7 +180,7 @@ pub async fn refresh(
 /// `None` when its limit is not known yet (the caller probes with one request).
 pub fn lookups_allowed(last: Option<RateLimit>, share: f64, now: SystemTime) -> Option<u64> {
     let last = last?;
-    let reset = UNIX_EPOCH + Duration::from_secs(last.reset);
+    let reset = crate::okta::client::epoch_seconds(last.reset);
     let remaining = if now >= reset {
         last.limit
     } else {
@@ -335,6 +335,7 @@ async fn read_system_log(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn a_poll_may_use_its_share_of_what_remains_of_the_window() {

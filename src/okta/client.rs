@@ -300,7 +300,7 @@ impl OktaClient {
             stats.record(USER_ME, &response);
             let status = response.status();
             let reset = RateLimit::from_headers(response.headers())
-                .map(|r| UNIX_EPOCH + Duration::from_secs(r.reset))
+                .map(|r| epoch_seconds(r.reset))
                 .or_else(|| reset_header(response.headers()));
             let body = self.read_body(response).await?;
             if status == StatusCode::TOO_MANY_REQUESTS {
@@ -511,7 +511,7 @@ impl OktaClient {
             _ => None,
         };
         let reset = RateLimit::from_headers(response.headers())
-            .map(|r| UNIX_EPOCH + Duration::from_secs(r.reset))
+            .map(|r| epoch_seconds(r.reset))
             .or_else(|| reset_header(response.headers()));
         let headers = response.headers().clone();
         let body = self.read_body(response).await.map_err(|e| (e, reset))?;
@@ -560,8 +560,12 @@ impl OktaClient {
     }
 
     fn respect_reset(&self, reset: Option<SystemTime>) {
-        // Without a reset header, assume Okta's one-minute window.
-        let reset = reset.unwrap_or_else(|| SystemTime::now() + Duration::from_secs(60));
+        // Without a reset header, assume Okta's one-minute window; a reset hours away is a broken
+        // header, not a reason to stop polling for good.
+        let now = SystemTime::now();
+        let reset = reset
+            .unwrap_or_else(|| now + Duration::from_secs(60))
+            .min(now + LONGEST_BELIEVED_RESET);
         let mut not_before = self.not_before.lock().unwrap_or_else(|e| e.into_inner());
         *not_before = Some(not_before.map_or(reset, |t| t.max(reset)));
     }
@@ -663,8 +667,17 @@ fn reset_header(headers: &HeaderMap) -> Option<SystemTime> {
         .trim()
         .parse()
         .ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(secs))
+    Some(epoch_seconds(secs))
 }
+
+/// Epoch seconds from a header as a time. A value past what the clock holds (no real answer has
+/// one) is read as far in the future, never as a panic.
+pub fn epoch_seconds(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs.min(1 << 40))
+}
+
+/// The longest wait a rate-limit answer is believed for: Okta's windows last about a minute.
+const LONGEST_BELIEVED_RESET: Duration = Duration::from_secs(3600);
 
 fn is_json(headers: &HeaderMap) -> bool {
     headers
@@ -782,6 +795,21 @@ mod tests {
         let started = tokio::time::Instant::now();
         client.wait_for_rate_limit_reset().await.unwrap();
         assert!(started.elapsed() >= Duration::from_secs(59));
+    }
+
+    /// A reset header no clock can hold neither panics nor stops polling for good.
+    #[tokio::test(start_paused = true)]
+    async fn an_absurd_reset_is_believed_for_an_hour_at_most() {
+        assert!(epoch_seconds(u64::MAX) > SystemTime::now());
+        let client = client(Duration::from_secs(7200));
+        client.respect_reset(Some(epoch_seconds(u64::MAX)));
+        let started = tokio::time::Instant::now();
+        client.wait_for_rate_limit_reset().await.unwrap();
+        let waited = started.elapsed();
+        assert!(
+            waited <= LONGEST_BELIEVED_RESET + Duration::from_secs(1),
+            "{waited:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
