@@ -299,9 +299,7 @@ impl OktaClient {
                 .map_err(|e| transport_error(&e))?;
             stats.record(USER_ME, &response);
             let status = response.status();
-            let reset = RateLimit::from_headers(response.headers())
-                .map(|r| epoch_seconds(r.reset))
-                .or_else(|| reset_header(response.headers()));
+            let reset = reset_header(response.headers());
             let body = self.read_body(response).await?;
             if status == StatusCode::TOO_MANY_REQUESTS {
                 self.respect_reset(reset);
@@ -510,9 +508,7 @@ impl OktaClient {
             (Some(_), StatusCode::FORBIDDEN) => Some(forbidden_for_app(response.headers())),
             _ => None,
         };
-        let reset = RateLimit::from_headers(response.headers())
-            .map(|r| epoch_seconds(r.reset))
-            .or_else(|| reset_header(response.headers()));
+        let reset = reset_header(response.headers());
         let headers = response.headers().clone();
         let body = self.read_body(response).await.map_err(|e| (e, reset))?;
         if !status.is_success() {
@@ -659,6 +655,8 @@ fn backoff_ceiling(base: Duration, failures: u32) -> Duration {
     base.saturating_mul(1 << failures.saturating_sub(1).min(16))
 }
 
+/// When the answer's rate-limit window resets (`X-Rate-Limit-Reset`), also on answers without
+/// the other rate-limit headers (a concurrency 429).
 fn reset_header(headers: &HeaderMap) -> Option<SystemTime> {
     let secs: u64 = headers
         .get("x-rate-limit-reset")?
