@@ -273,10 +273,14 @@ pub async fn keep_alive(
             (Step::Call, Some(token)) => {
                 let mut call = PollStats::default();
                 let answer = client.use_token(&t.token.secret, &mut call).await;
+                // The share is set once per poll, from the first limit known, and each call
+                // spends one of it (as the owner lookups do).
                 let limit = call.rate_limits.iter().find(|(e, _)| *e == USER_ME);
-                budget = match (limit.map(|(_, l)| *l), budget) {
-                    (Some(limit), _) => lookups_allowed(Some(limit), share, SystemTime::now()),
-                    (None, Some(n)) => Some(n.saturating_sub(1)),
+                budget = match (budget, limit) {
+                    (Some(n), _) => Some(n.saturating_sub(1)),
+                    (None, Some((_, limit))) => {
+                        lookups_allowed(Some(*limit), share, SystemTime::now())
+                    }
                     (None, None) => None,
                 };
                 stats.merge(call);
@@ -665,9 +669,9 @@ mod tests {
             real_now,
         )
         .await;
-        // 4 left: call, 3 left (1.5 may be used), call, 2 left, call, 1 left (0.5): stop.
-        assert_eq!(called(&tracked), 3, "{:?}", stats.responses);
-        assert_eq!(stats.responses, [(USER_ME, 200); 3]);
+        // Unknown at first: one call, which says 3 remain; half of them (1) may still be used.
+        assert_eq!(called(&tracked), 2, "{:?}", stats.responses);
+        assert_eq!(stats.responses, [(USER_ME, 200); 2]);
         assert!(
             tracked.iter().all(|t| t.facts.results == [0; 5]),
             "postponed, not failed"

@@ -267,7 +267,7 @@ impl Family {
                 "okta_api_token_keepalive_total",
                 MetricType::COUNTER,
                 &["org", "token_id", "result"],
-                "Keep-alives of the tokens of the org's keepalive list since start, by result: refreshed (a call with the token's own secret, GET /api/v1/users/me, and the next poll listed a later expiry), not_refreshed (the call was accepted but the expiry did not move: the secret is another token's), rejected (401: revoked, expired, owner suspended, or a wrong secret), skipped_owner_inactive (due, but the owner is suspended or deactivated), error (timeout, 5xx, 429).",
+                "Keep-alives of the tokens of the org's keepalive list since start, by result: refreshed (a call with the token's own secret, GET /api/v1/users/me, and the next poll listed a later expiry), not_refreshed (the call was accepted but the expiry did not move: the secret is another token's), rejected (401: revoked, expired, owner suspended, or a wrong secret; 403: e.g. a call from outside the token's network zones), skipped_owner_inactive (due, but the owner is suspended or deactivated), error (any other failure: timeout, 5xx, 429, an answer that cannot be read).",
             ),
             Family::KeepAliveLast => (
                 "okta_api_token_keepalive_last_timestamp_seconds",
