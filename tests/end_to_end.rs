@@ -330,12 +330,11 @@ async fn a_red_token_pages_through_prometheus_and_alertmanager_and_every_dashboa
         login: "former.admin@acme.example".to_owned(),
         status: "DEPROVISIONED".to_owned(),
     });
-    sim.push_log_event(okta_simulator::SimLogEvent {
-        published: chrono::Utc::now() - TimeDelta::minutes(30),
-        event_type: "system.api_token.request_outside_allowed_range".to_owned(),
-        token_id: SUSPECT_TOKEN.to_owned(),
-        actor: "terraform@acme.example".to_owned(),
-    });
+    sim.push_log_event(okta_simulator::SimLogEvent::outside_allowed_range(
+        chrono::Utc::now() - TimeDelta::minutes(30),
+        SUSPECT_TOKEN,
+        "terraform@acme.example",
+    ));
     // Two replicas, as the README's example Prometheus config scrapes them.
     let mut setup = Setup::new(sim.url(), API_TOKEN);
     setup.poll_interval = "2s";

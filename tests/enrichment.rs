@@ -114,12 +114,11 @@ async fn a_call_from_outside_the_allowed_range_turns_a_token_yellow_until_the_lo
         0.0
     );
 
-    sim.push_log_event(SimLogEvent {
-        published: Utc::now(),
-        event_type: "system.api_token.request_outside_allowed_range".into(),
-        token_id: suspect.into(),
-        actor: "intruder@elsewhere.example".into(),
-    });
+    sim.push_log_event(SimLogEvent::outside_allowed_range(
+        Utc::now(),
+        suspect,
+        "intruder@elsewhere.example",
+    ));
     let yellow = exporter.wait_for("yellow", WAIT, |s| status_of(s, suspect) == "yellow");
     assert_eq!(
         value(&yellow, "okta_api_tokens", &[("status", "yellow")]),
@@ -179,12 +178,12 @@ async fn a_revocation_in_the_system_log_names_who_revoked_the_vanished_token() {
         find(s, "okta_api_token_info", &[]).len() == 3
     });
     sim.remove_token("00T00000000000000002");
-    sim.push_log_event(SimLogEvent {
-        published: Utc::now(),
-        event_type: "system.api_token.revoke".into(),
-        token_id: "00T00000000000000002".into(),
-        actor: "security.admin@acme.example".into(),
-    });
+    sim.push_log_event(SimLogEvent::revoke(
+        Utc::now(),
+        "00T00000000000000002",
+        None,
+        "security.admin@acme.example",
+    ));
     let samples = exporter.wait_for("the removal", WAIT, |s| {
         find(s, "okta_api_token_info", &[]).len() == 2
     });

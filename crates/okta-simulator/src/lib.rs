@@ -2,28 +2,36 @@
 //! tests.
 //!
 //! It serves `GET /api/v1/api-tokens` the way Okta does: cursor pagination with one `Link` header
-//! per relation, `X-Rate-Limit-*` headers on every answer, Okta's JSON error bodies, 401 for a
-//! wrong `SSWS` token; users and the System Log as the exporter reads them. Tokens that have a
-//! `use_every` are "used" as wall time passes, so values move; tokens whose expiry passed
-//! disappear, as Okta revokes them. A token given a secret ([`Simulator::set_token_secret`]) is
-//! used, as in Okta, by every call authenticated with that secret: its expiry slides a window
-//! forward, and `GET /api/v1/users/me` answers its owner.
+//! per relation, `X-Rate-Limit-*` headers and a `Date` header on every answer, Okta's JSON error
+//! bodies, 401 for a wrong `SSWS` token; users, and the System Log with Okta's bounded and polling
+//! queries ([`system_log`]: ingestion order, late events, opaque `after` cursors). Tokens that
+//! have a `use_every` are "used" as time passes, so values move; tokens whose expiry passed
+//! disappear, as Okta revokes them; deactivating a user ([`Simulator::deactivate_user`]) deletes
+//! all of that user's tokens at once and logs `user.lifecycle.deactivate`. A token given a secret
+//! ([`Simulator::set_token_secret`]) is used, as in Okta, by every call authenticated with that
+//! secret: its expiry slides a window forward, and `GET /api/v1/users/me` answers its owner.
+//!
+//! The org has its own clock: system time plus an offset (zero unless a test skews it), read for
+//! `Date`, `X-Rate-Limit-Reset`, rate-limit windows, token use and expiry, and the System Log.
 //!
 //! Two layers. The core, always compiled, is what `demo` runs: the org model, the demo data and a
 //! plain HTTP server; it keeps no per-request memory, so a demo that runs for days holds flat
 //! memory. The `testing` feature adds what only tests need: one-shot [`Fault`]s (errors, rate
-//! limits, HTML pages, broken JSON, bad `next` links, delays), the log of every request received,
-//! HTTPS, withdrawn permissions, and an OAuth 2.0 authorization server with its JOSE verification
-//! ([`jose`]). The exporter depends on the core; its tests enable `testing`.
+//! limits, HTML pages, broken JSON, bad `next` links, delays) for the token listing and for the
+//! users, `users/me` and logs endpoints, the log of every request received, HTTPS, withdrawn
+//! permissions, a skewed org clock, and an OAuth 2.0 authorization server with its JOSE
+//! verification ([`jose`]). The exporter depends on the core; its tests enable `testing`.
 
 #[cfg(feature = "testing")]
 pub mod jose;
 #[cfg(feature = "testing")]
 mod oauth;
+pub mod system_log;
 mod window;
 
 #[cfg(feature = "testing")]
 pub use oauth::{SimDpop, SimOAuthApp};
+pub use system_log::{SimLogEvent, SimTarget};
 
 /// A clock the simulated org reads instead of the system's, so tests can move time. The same
 /// type as the exporter's `okta::oauth::Clock`, so one value can drive both.
@@ -76,27 +84,25 @@ pub struct SimUser {
     pub status: String,
 }
 
-/// One System Log event about an API token.
-#[derive(Clone, Debug)]
-pub struct SimLogEvent {
-    pub published: DateTime<Utc>,
-    /// e.g. `system.api_token.revoke`.
-    pub event_type: String,
-    /// The token the event is about.
-    pub token_id: String,
-    /// Who did it (`alternateId`, a login).
-    pub actor: String,
-}
-
-/// Endpoints whose permission the simulator can withdraw, answering 403 `E0000006`.
+/// Endpoints besides the token listing: their permission can be withdrawn (403 `E0000006`),
+/// their rate limit set, and (feature `testing`) one-shot faults queued for them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SimEndpoint {
+    /// `GET /api/v1/users/{id}`.
     Users,
+    /// `GET /api/v1/logs`.
     Logs,
+    /// `GET /api/v1/users/me`. It counts against the users endpoint's rate limit, as it is one
+    /// of `/api/v1/users/{id}`: setting its limit sets that one.
+    Me,
 }
 
+/// The admin who deactivates users ([`Simulator::deactivate_user`]): the System Log's actor.
+pub const SIM_ADMIN_LOGIN: &str = "security.admin@simulated.example";
+
 #[cfg(feature = "testing")]
-/// A one-shot misbehaviour, consumed by the listing request it applies to.
+/// A one-shot misbehaviour, consumed by the request it applies to: a listing request
+/// ([`Simulator::push_fault`]) or a request to another endpoint ([`Simulator::push_endpoint_fault`]).
 #[derive(Clone, Debug)]
 pub enum Fault {
     /// This status with Okta's JSON error body.
@@ -105,8 +111,9 @@ pub enum Fault {
         error_code: String,
         summary: String,
     },
-    /// 429 with `X-Rate-Limit-Reset` `reset_after` from now (whole seconds, rounded up). A
-    /// concurrency limit reports limit and remaining as 0.
+    /// 429 `E0000047` with `X-Rate-Limit-Reset` `reset_after` from the org's now (whole seconds,
+    /// rounded up). A concurrency limit reports `X-Rate-Limit-Limit` and `-Remaining` as 0 (not
+    /// the endpoint's limit); the next answer brings the real figures again.
     RateLimited {
         reset_after: Duration,
         concurrency: bool,
@@ -187,6 +194,11 @@ struct State {
     /// Faults for a given page number (1-based), or for any listing request (`None`).
     #[cfg(feature = "testing")]
     faults: VecDeque<(Option<usize>, Fault)>,
+    /// Faults for the next request to another endpoint.
+    #[cfg(feature = "testing")]
+    endpoint_faults: VecDeque<(SimEndpoint, Fault)>,
+    /// The org's clock is system time plus this.
+    clock_offset: TimeDelta,
     rate_limit: u32,
     /// Per-minute limits of the users and logs endpoints.
     endpoint_limits: std::collections::HashMap<SimEndpoint, u32>,
@@ -195,7 +207,7 @@ struct State {
     #[cfg(feature = "testing")]
     requests: Vec<RecordedRequest>,
     users: std::collections::BTreeMap<String, SimUser>,
-    log: Vec<SimLogEvent>,
+    log: system_log::SystemLog,
     #[cfg(feature = "testing")]
     forbidden: std::collections::HashSet<SimEndpoint>,
     /// The OAuth 2.0 authorization server, once an app is registered.
@@ -308,6 +320,9 @@ impl Simulator {
                 page_size: 200,
                 #[cfg(feature = "testing")]
                 faults: VecDeque::new(),
+                #[cfg(feature = "testing")]
+                endpoint_faults: VecDeque::new(),
+                clock_offset: TimeDelta::zero(),
                 rate_limit: 600,
                 endpoint_limits: std::collections::HashMap::from([
                     (SimEndpoint::Users, USERS_LIMIT),
@@ -317,7 +332,7 @@ impl Simulator {
                 #[cfg(feature = "testing")]
                 requests: Vec::new(),
                 users: Default::default(),
-                log: Vec::new(),
+                log: system_log::SystemLog::new(),
                 #[cfg(feature = "testing")]
                 forbidden: Default::default(),
                 #[cfg(feature = "testing")]
@@ -357,7 +372,8 @@ impl Simulator {
     /// The tokens as they stand now (after simulated use and expiry).
     pub fn tokens(&self) -> Vec<SimToken> {
         let mut state = self.lock();
-        state.advance(Utc::now());
+        let now = state.now_utc();
+        state.advance(now);
         state.tokens.iter().map(|(t, _)| t.clone()).collect()
     }
 
@@ -390,8 +406,28 @@ impl Simulator {
     }
 
     #[cfg(feature = "testing")]
+    /// Queues a fault for the next request to `endpoint` (any page of the System Log), e.g.
+    /// `Fault::RateLimited { concurrency: true, .. }`: 429 `E0000047` with
+    /// `X-Rate-Limit-Limit: 0` and `X-Rate-Limit-Remaining: 0`. It applies once the caller is
+    /// authenticated, before the permission check.
+    pub fn push_endpoint_fault(&self, endpoint: SimEndpoint, fault: Fault) {
+        self.lock().endpoint_faults.push_back((endpoint, fault));
+    }
+
+    #[cfg(feature = "testing")]
+    /// Drops every queued fault, of the listing and of the other endpoints.
     pub fn clear_faults(&self) {
-        self.lock().faults.clear();
+        let mut state = self.lock();
+        state.faults.clear();
+        state.endpoint_faults.clear();
+    }
+
+    #[cfg(feature = "testing")]
+    /// Skews the org's clock: its now is system time plus `offset`, for the `Date` header,
+    /// `X-Rate-Limit-Reset`, rate-limit windows, token use and expiry and the System Log. Tests
+    /// of an exporter whose local clock is wrong set it.
+    pub fn set_clock_offset(&self, offset: TimeDelta) {
+        self.lock().clock_offset = offset;
     }
 
     /// Adds or replaces a user.
@@ -410,13 +446,60 @@ impl Simulator {
         }
     }
 
-    /// Records a System Log event; events are kept in `published` order.
-    pub fn push_log_event(&self, event: SimLogEvent) {
+    /// Records a System Log event, on time: the org persisted it at its `published` time. It
+    /// takes the next ingestion sequence number. Returns its `uuid`.
+    pub fn push_log_event(&self, event: SimLogEvent) -> String {
+        let persisted = event.published;
+        self.lock().log.push(event, persisted)
+    }
+
+    /// Records a System Log event late: received now (the org's clock), whatever its
+    /// `published`, which may be minutes in the past, as Okta's System Log guide warns. A
+    /// polling reader gets it from its next `next` link; a reader that moves its own bounded
+    /// window past its `published` misses it. Returns its `uuid`.
+    pub fn push_late_log_event(&self, event: SimLogEvent) -> String {
         let mut state = self.lock();
-        let at = state
-            .log
-            .partition_point(|e| e.published <= event.published);
-        state.log.insert(at, event);
+        let now = state.now_utc();
+        state.log.push(event, now)
+    }
+
+    /// Deactivates a user, as an admin does in Okta: the user's status becomes `DEPROVISIONED`,
+    /// every token of the user is deleted at once, and the System Log gets a
+    /// `user.lifecycle.deactivate` event (target: the user; actor: [`SIM_ADMIN_LOGIN`]; no token)
+    /// published now. A user never set is made up (`{id}@simulated.example`). Returns the ids of
+    /// the deleted tokens.
+    pub fn deactivate_user(&self, user_id: &str) -> Vec<String> {
+        self.deactivate_user_late(user_id, TimeDelta::zero())
+    }
+
+    /// [`Simulator::deactivate_user`], its event published `published_ago` before now but
+    /// received only now (a late event; see [`Simulator::push_late_log_event`]). The tokens are
+    /// gone now.
+    pub fn deactivate_user_late(&self, user_id: &str, published_ago: TimeDelta) -> Vec<String> {
+        let mut state = self.lock();
+        let now = state.now_utc();
+        let user = state
+            .users
+            .entry(user_id.to_owned())
+            .or_insert_with(|| SimUser {
+                id: user_id.to_owned(),
+                login: format!("{user_id}@simulated.example"),
+                status: "ACTIVE".to_owned(),
+            });
+        user.status = "DEPROVISIONED".to_owned();
+        let login = user.login.clone();
+        let mut deleted = Vec::new();
+        state.tokens.retain(|(t, _)| {
+            let owned = t.user_id == user_id;
+            if owned {
+                deleted.push(t.id.clone());
+            }
+            !owned
+        });
+        let event =
+            SimLogEvent::user_deactivated(now - published_ago, user_id, &login, SIM_ADMIN_LOGIN);
+        state.log.push(event, now);
+        deleted
     }
 
     #[cfg(feature = "testing")]
@@ -431,8 +514,12 @@ impl Simulator {
     }
 
     /// Requests allowed per one-minute window on the users or logs endpoint (default 2,000 and
-    /// 120, Okta's published limits).
+    /// 120, Okta's published limits). `Me` shares the users endpoint's window.
     pub fn set_endpoint_rate_limit(&self, endpoint: SimEndpoint, limit: u32) {
+        let endpoint = match endpoint {
+            SimEndpoint::Me => SimEndpoint::Users,
+            other => other,
+        };
         self.lock().endpoint_limits.insert(endpoint, limit);
     }
 
@@ -536,38 +623,28 @@ impl Simulator {
         .collect()
     }
 
-    /// The demo System Log: creations, an update, a revocation of a token no longer listed, and a
-    /// call with the SIEM token from outside its allowed zones two hours ago.
+    /// The demo System Log: creations, an update, a revocation in the admin console of a token no
+    /// longer listed, and a call with the SIEM token from outside its allowed zones two hours ago.
     pub fn demo_log(now: DateTime<Utc>) -> Vec<SimLogEvent> {
-        let event = |ago: TimeDelta, event_type: &str, token: u32, actor: &str| SimLogEvent {
-            published: now - ago,
-            event_type: event_type.to_owned(),
-            token_id: format!("00Tdemo{token:013}"),
-            actor: actor.to_owned(),
-        };
+        let token = |n: u32| format!("00Tdemo{n:013}");
+        let admin = "admin@acme.example";
         vec![
-            event(
-                TimeDelta::hours(20),
+            SimLogEvent::token_event(
+                now - TimeDelta::hours(20),
                 "system.api_token.create",
-                1,
-                "admin@acme.example",
+                &token(1),
+                admin,
             ),
-            event(
-                TimeDelta::hours(12),
+            SimLogEvent::token_event(
+                now - TimeDelta::hours(12),
                 "system.api_token.update",
-                3,
-                "admin@acme.example",
+                &token(3),
+                admin,
             ),
-            event(
-                TimeDelta::hours(6),
-                "system.api_token.revoke",
-                99,
-                "admin@acme.example",
-            ),
-            event(
-                TimeDelta::hours(2),
-                "system.api_token.request_outside_allowed_range",
-                3,
+            SimLogEvent::revoke(now - TimeDelta::hours(6), &token(99), None, admin),
+            SimLogEvent::outside_allowed_range(
+                now - TimeDelta::hours(2),
+                &token(3),
                 "siem.reader@acme.example",
             ),
         ]
@@ -674,6 +751,24 @@ fn window_of(token: &SimToken) -> TimeDelta {
 }
 
 impl State {
+    /// The org's clock: system time plus the offset a test set.
+    fn now(&self) -> SystemTime {
+        let now = SystemTime::now();
+        let offset = self.clock_offset;
+        let shifted = match offset.to_std() {
+            Ok(ahead) => now.checked_add(ahead),
+            Err(_) => (-offset)
+                .to_std()
+                .ok()
+                .and_then(|behind| now.checked_sub(behind)),
+        };
+        shifted.unwrap_or(now)
+    }
+
+    fn now_utc(&self) -> DateTime<Utc> {
+        self.now().into()
+    }
+
     /// Applies simulated use, then revokes what expired.
     fn advance(&mut self, now: DateTime<Utc>) {
         for (token, last_use) in &mut self.tokens {
@@ -705,23 +800,41 @@ impl State {
         Some(token.user_id.clone())
     }
 
-    /// Counts the request against its bucket's window; returns (limit, remaining, reset epoch s)
-    /// and whether it is over the limit.
-    fn rate_limit(&mut self, bucket: Bucket, now: SystemTime) -> ((u32, u32, u64), bool) {
-        let limit = match bucket {
+    /// The per-minute limit of a bucket.
+    fn limit(&self, bucket: Bucket) -> u32 {
+        match bucket {
             Bucket::Tokens => self.rate_limit,
             Bucket::Users => self.endpoint_limits[&SimEndpoint::Users],
             Bucket::Logs => self.endpoint_limits[&SimEndpoint::Logs],
-        };
+        }
+    }
+
+    /// Counts the request against its bucket's window; returns (limit, remaining, reset epoch s)
+    /// and whether it is over the limit. A window starts on a whole second of the org's clock, so
+    /// `X-Rate-Limit-Reset` minus the `Date` header is the whole seconds left in it.
+    fn rate_limit(&mut self, bucket: Bucket, now: SystemTime) -> ((u32, u32, u64), bool) {
+        let limit = self.limit(bucket);
         let (start, used) = match self.windows.get(&bucket) {
-            Some(&(start, used)) if now < start + Duration::from_secs(60) => (start, used),
-            _ => (now, 0),
+            Some(&(start, used)) if start <= now && now < start + Duration::from_secs(60) => {
+                (start, used)
+            }
+            _ => (whole_second(now), 0),
         };
         let over = used >= limit;
         let used = if over { used } else { used + 1 };
         self.windows.insert(bucket, (start, used));
         let reset = epoch_seconds_ceil(start + Duration::from_secs(60));
         ((limit, limit - used, reset), over)
+    }
+
+    #[cfg(feature = "testing")]
+    /// The first fault queued for this endpoint, removed from the queue.
+    fn take_endpoint_fault(&mut self, endpoint: SimEndpoint) -> Option<Fault> {
+        let index = self
+            .endpoint_faults
+            .iter()
+            .position(|(e, _)| *e == endpoint)?;
+        self.endpoint_faults.remove(index).map(|(_, fault)| fault)
     }
 
     #[cfg(feature = "testing")]
@@ -744,6 +857,19 @@ impl State {
             false
         }
     }
+}
+
+/// `t` without its fraction of a second.
+fn whole_second(t: SystemTime) -> SystemTime {
+    let since_epoch = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    UNIX_EPOCH + Duration::from_secs(since_epoch.as_secs())
+}
+
+/// An HTTP date (RFC 7231 IMF-fixdate): `Sun, 06 Nov 1994 08:49:37 GMT`.
+fn http_date(t: SystemTime) -> String {
+    DateTime::<Utc>::from(t)
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
 }
 
 fn epoch_seconds_ceil(t: SystemTime) -> u64 {
@@ -834,6 +960,7 @@ impl Simulator {
         if let Some(delay) = answer.delay {
             tokio::time::sleep(delay).await;
         }
+        let date = http_date(self.lock().now());
         let mut response = Response::new(Full::new(Bytes::from(answer.body)));
         *response.status_mut() =
             StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -842,6 +969,9 @@ impl Simulator {
             header::CONTENT_TYPE,
             HeaderValue::from_static(answer.content_type),
         );
+        if let Ok(date) = HeaderValue::from_str(&date) {
+            headers.insert(header::DATE, date);
+        }
         for (name, value) in answer.headers {
             if let Ok(value) = HeaderValue::from_str(&value) {
                 headers.insert(name, value);
@@ -860,7 +990,8 @@ impl Simulator {
     }
 
     fn answer(&self, request: &Request<Incoming>) -> Answer {
-        let now = SystemTime::now();
+        #[cfg(feature = "testing")]
+        let received_at = SystemTime::now();
         #[cfg(feature = "testing")]
         let header = |name: header::HeaderName| {
             request
@@ -870,6 +1001,7 @@ impl Simulator {
                 .map(str::to_owned)
         };
         let mut state = self.lock();
+        let now = state.now();
         let (rate, over_limit) = state.rate_limit(Bucket::of(request.uri().path()), now);
         let presented = request
             .headers()
@@ -882,7 +1014,7 @@ impl Simulator {
                 .token_secrets
                 .get(secret)
                 .cloned()
-                .and_then(|id| state.use_token(&id, Utc::now()))
+                .and_then(|id| state.use_token(&id, now.into()))
                 .map(Caller::Token),
             None => None,
         };
@@ -926,7 +1058,7 @@ impl Simulator {
             authorization: header(header::AUTHORIZATION),
             user_agent: header(header::USER_AGENT),
             accept: header(header::ACCEPT),
-            received_at: now,
+            received_at,
             status: answer.status,
         });
         answer
@@ -982,16 +1114,43 @@ impl Simulator {
                 "The endpoint does not support the provided HTTP method",
             );
         }
-        state.advance(Utc::now());
-        if path == ME_PATH {
-            return self.me(state, &caller);
+        let now = state.now_utc();
+        state.advance(now);
+        let (endpoint, answer, next) = if path == ME_PATH {
+            (SimEndpoint::Me, self.me(state, &caller), None)
+        } else if let Some(id) = path.strip_prefix("/api/v1/users/") {
+            (SimEndpoint::Users, self.user(state, id), None)
+        } else if path == LOGS_PATH {
+            let (answer, next) = self.logs(state, query, now);
+            (SimEndpoint::Logs, answer, next)
+        } else {
+            return self.token_route(state, path, query);
+        };
+        let self_url = format!("{}{path}?{query}", self.url());
+        #[cfg(feature = "testing")]
+        let (mut answer, next) = {
+            let fault = state.take_endpoint_fault(endpoint);
+            let limit = state.limit(Bucket::of(path));
+            let mut answer = answer;
+            match Self::apply_fault(fault, limit, state.now(), &self_url, next, &mut answer) {
+                Ok(next) => (answer, next),
+                Err(instead) => return *instead,
+            }
+        };
+        #[cfg(not(feature = "testing"))]
+        let (mut answer, _) = (answer, endpoint);
+        // Only the System Log pages (and a fault asking for a `next` link) carry links.
+        if endpoint == SimEndpoint::Logs || next.is_some() {
+            answer.links.push(format!("<{self_url}>; rel=\"self\""));
         }
-        if let Some(id) = path.strip_prefix("/api/v1/users/") {
-            return self.user(state, id);
+        if let Some(next) = next {
+            answer.links.push(format!("<{next}>; rel=\"next\""));
         }
-        if path == LOGS_PATH {
-            return self.logs(state, query);
-        }
+        answer
+    }
+
+    /// `GET /api/v1/api-tokens/{id}` and the listing.
+    fn token_route(&self, state: &mut State, path: &str, query: &str) -> Answer {
         if let Some(id) = path.strip_prefix("/api/v1/api-tokens/") {
             return match state.tokens.iter().find(|(t, _)| t.id == id) {
                 Some((token, _)) => ok_json(
@@ -1047,7 +1206,14 @@ impl Simulator {
         });
         let mut answer = ok_json(Value::Array(page).to_string().into_bytes(), Vec::new());
         #[cfg(feature = "testing")]
-        let next = match Self::apply_fault(state, page_number, &self_url, next, &mut answer) {
+        let next = match Self::apply_fault(
+            state.take_fault(page_number),
+            state.rate_limit,
+            state.now(),
+            &self_url,
+            next,
+            &mut answer,
+        ) {
             Ok(next) => next,
             Err(instead) => return *instead,
         };
@@ -1060,24 +1226,26 @@ impl Simulator {
         answer
     }
 
-    /// Applies the fault queued for this page, if any, to the answer about to be sent: returns the
-    /// `next` link to send, or the answer to send instead.
+    /// Applies a fault taken from a queue, if any, to the answer about to be sent (`limit` is the
+    /// endpoint's, `now` the org's): returns the `next` link to send, or the answer to send
+    /// instead.
     #[cfg(feature = "testing")]
     fn apply_fault(
-        state: &mut State,
-        page_number: usize,
+        fault: Option<Fault>,
+        limit: u32,
+        now: SystemTime,
         self_url: &str,
         next: Option<String>,
         answer: &mut Answer,
     ) -> Result<Option<String>, Box<Answer>> {
         let mut next = next;
-        match state.take_fault(page_number) {
+        match fault {
             None => {}
             Some(Fault::OktaError { status, error_code, summary }) => return Err(Box::new(error(status, &error_code, &summary))),
             Some(Fault::RateLimited { reset_after, concurrency }) => {
                 let mut limited = error(429, "E0000047", "API call exceeded rate limit due to too many requests.");
-                let reset = epoch_seconds_ceil(SystemTime::now() + reset_after);
-                limited.rate = if concurrency { (0, 0, reset) } else { (state.rate_limit, 0, reset) };
+                let reset = epoch_seconds_ceil(now + reset_after);
+                limited.rate = if concurrency { (0, 0, reset) } else { (limit, 0, reset) };
                 return Err(Box::new(limited));
             }
             Some(Fault::Html { status }) => {
@@ -1128,9 +1296,17 @@ impl Simulator {
         }
     }
 
-    /// `GET /api/v1/users/me`: the caller. Any authenticated caller may read itself; a token's
-    /// caller is its owner (made up as an active user when the test did not set one).
+    /// `GET /api/v1/users/me`: the caller. Any authenticated caller may read itself (unless a
+    /// test withdrew it); a token's caller is its owner (made up as an active user when the test
+    /// did not set one).
     fn me(&self, state: &State, caller: &Caller) -> Answer {
+        if state.is_forbidden(SimEndpoint::Me) {
+            return error(
+                403,
+                "E0000006",
+                "You do not have permission to perform the requested action",
+            );
+        }
         let user = match caller {
             Caller::Admin => SimUser {
                 id: ADMIN_USER_ID.to_owned(),
@@ -1161,89 +1337,34 @@ impl Simulator {
         )
     }
 
-    /// `GET /api/v1/logs`: events with `since <= published < until` whose type the `filter`
-    /// names (`eventType eq "…"` terms joined by `or`), oldest first, `limit` per page.
-    fn logs(&self, state: &State, query: &str) -> Answer {
+    /// `GET /api/v1/logs` at the org's time `now`: the page ([`system_log`] has the rules) and
+    /// the URL of its `next` link, which keeps the query's parameters with a new `after`.
+    fn logs(&self, state: &State, query: &str, now: DateTime<Utc>) -> (Answer, Option<String>) {
         if state.is_forbidden(SimEndpoint::Logs) {
-            return error(
+            let refused = error(
                 403,
                 "E0000006",
                 "You do not have permission to perform the requested action",
             );
+            return (refused, None);
         }
-        let mut since = Utc::now() - TimeDelta::days(7);
-        let mut until = None;
-        let mut types: Vec<String> = Vec::new();
-        let mut limit = 100;
-        let mut after = 0;
-        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            let parsed = match key.as_ref() {
-                "since" => DateTime::parse_from_rfc3339(&value)
-                    .map(|t| since = t.to_utc())
-                    .is_ok(),
-                "until" => DateTime::parse_from_rfc3339(&value)
-                    .map(|t| until = Some(t.to_utc()))
-                    .is_ok(),
-                "limit" => value
-                    .parse()
-                    .map(|n: usize| limit = n.clamp(1, 1000))
-                    .is_ok(),
-                "after" => value.parse().map(|n: usize| after = n).is_ok(),
-                "filter" => {
-                    types = value
-                        .split('"')
-                        .skip(1)
-                        .step_by(2)
-                        .map(str::to_owned)
-                        .collect();
-                    true
-                }
-                _ => true,
-            };
-            if !parsed {
-                return error(400, "E0000001", &format!("Api validation failed: {key}"));
+        match state.log.query(query, now) {
+            Err(refused) => (error(refused.status, refused.code, &refused.summary), None),
+            Ok(page) => {
+                let next = page.next_after.map(|after| {
+                    let rest: String = url::form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(
+                            url::form_urlencoded::parse(query.as_bytes())
+                                .filter(|(k, _)| k != "after"),
+                        )
+                        .append_pair("after", &after)
+                        .finish();
+                    format!("{}{LOGS_PATH}?{rest}", self.url())
+                });
+                let body = Value::Array(page.events).to_string().into_bytes();
+                (ok_json(body, Vec::new()), next)
             }
         }
-        let until_or_now = until.unwrap_or_else(Utc::now);
-        let matching: Vec<&SimLogEvent> = state
-            .log
-            .iter()
-            .filter(|e| e.published >= since && e.published < until_or_now)
-            .filter(|e| types.is_empty() || types.contains(&e.event_type))
-            .collect();
-        let page: Vec<Value> = matching
-            .iter()
-            .skip(after)
-            .take(limit)
-            .map(|e| self.event_json(e))
-            .collect();
-        let end = after + page.len();
-        let mut links = vec![format!("<{}{LOGS_PATH}?{query}>; rel=\"self\"", self.url())];
-        // Like Okta: a query without `until` always has a next link; with one, only while more remain.
-        if end < matching.len() || until.is_none() {
-            let rest: String = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(
-                    url::form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != "after"),
-                )
-                .append_pair("after", &end.to_string())
-                .finish();
-            links.push(format!("<{}{LOGS_PATH}?{rest}>; rel=\"next\"", self.url()));
-        }
-        ok_json(Value::Array(page).to_string().into_bytes(), links)
-    }
-
-    fn event_json(&self, event: &SimLogEvent) -> Value {
-        json!({
-            "uuid": format!("{:032x}", event.published.timestamp_nanos_opt().unwrap_or_default() as u128 ^ event.token_id.len() as u128),
-            "published": event.published.to_rfc3339_opts(SecondsFormat::Millis, true),
-            "eventType": event.event_type,
-            "displayMessage": event.event_type,
-            "severity": "INFO",
-            "actor": { "id": "00uactor", "type": "User", "alternateId": event.actor, "displayName": event.actor },
-            "target": [ { "id": event.token_id, "type": "Token", "alternateId": "unknown", "displayName": event.token_id } ],
-            "transaction": { "type": "WEB", "id": "Y", "detail": { "requestApiTokenId": event.token_id } },
-            "outcome": { "result": "SUCCESS" },
-        })
     }
 
     fn token_json(&self, token: &SimToken) -> Value {
@@ -1443,6 +1564,338 @@ mod tests {
         sim.set_user_status("00u1", "ACTIVE");
         assert!(sim.remove_token("00T00000000000000002"));
         assert_eq!(get(&me, "own-secret-2").await.status(), 401, "revoked");
+    }
+
+    fn next_link(response: &reqwest::Response) -> Option<String> {
+        response
+            .headers()
+            .get_all("link")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .find(|l| l.ends_with("rel=\"next\""))
+            .map(|l| l[1..l.find('>').unwrap()].to_owned())
+    }
+
+    fn header_number(response: &reqwest::Response, name: &str) -> i64 {
+        response.headers()[name].to_str().unwrap().parse().unwrap()
+    }
+
+    fn epoch(t: SystemTime) -> i64 {
+        t.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    }
+
+    async fn json(response: reqwest::Response) -> Value {
+        serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+    }
+
+    /// Every answer, refusals included, has an IMF-fixdate `Date` from the org's clock, and
+    /// `X-Rate-Limit-Reset` minus `Date` is what is left of the window, however skewed the clock.
+    #[tokio::test]
+    async fn every_answer_dates_itself_by_the_orgs_clock_consistently_with_the_reset() {
+        let sim = Simulator::start("t", tokens(1)).await.unwrap();
+        let skew = TimeDelta::hours(3);
+        sim.set_clock_offset(skew);
+        let since = (Utc::now() + skew - TimeDelta::minutes(1))
+            .to_rfc3339_opts(SecondsFormat::Millis, true);
+        for (path, token, status) in [
+            ("/api/v1/api-tokens".to_owned(), "t", 200),
+            ("/api/v1/users/me".to_owned(), "t", 200),
+            (format!("/api/v1/logs?since={since}"), "t", 200),
+            ("/api/v1/api-tokens".to_owned(), "wrong", 401),
+            ("/api/v1/nowhere".to_owned(), "t", 404),
+        ] {
+            let before = epoch(SystemTime::now());
+            let response = get(&format!("{}{path}", sim.url()), token).await;
+            let after = epoch(SystemTime::now());
+            assert_eq!(response.status(), status, "{path}");
+            let date = response.headers()["date"].to_str().unwrap().to_owned();
+            assert!(date.ends_with(" GMT") && date.len() == 29, "{date}");
+            let date = DateTime::parse_from_rfc2822(&date).unwrap().timestamp();
+            let skew = skew.num_seconds();
+            assert!(
+                (before + skew..=after + skew).contains(&date),
+                "{path}: {date}"
+            );
+            let reset = header_number(&response, "x-rate-limit-reset");
+            assert!(
+                (1..=60).contains(&(reset - date)),
+                "{path}: {reset} - {date}"
+            );
+        }
+        // A window opened under one clock does not outlive a clock set back.
+        sim.set_clock_offset(TimeDelta::zero());
+        let response = get(&format!("{}/api/v1/api-tokens", sim.url()), "t").await;
+        let date = DateTime::parse_from_rfc2822(response.headers()["date"].to_str().unwrap())
+            .unwrap()
+            .timestamp();
+        assert!((date - epoch(SystemTime::now())).abs() <= 1);
+        let reset = header_number(&response, "x-rate-limit-reset");
+        assert!((1..=60).contains(&(reset - date)), "{reset} - {date}");
+        assert_eq!(
+            header_number(&response, "x-rate-limit-remaining"),
+            599,
+            "a new window"
+        );
+    }
+
+    /// A one-shot concurrency 429 on users, `users/me` or the logs: limit and remaining 0,
+    /// `E0000047`, a reset; only that endpoint, once; the next answer has the real figures.
+    #[tokio::test]
+    async fn a_concurrency_limit_hits_the_endpoint_it_was_queued_for_once() {
+        let sim = Simulator::start("t", tokens(1)).await.unwrap();
+        sim.set_user(SimUser {
+            id: "00u1".into(),
+            login: "svc@acme.example".into(),
+            status: "ACTIVE".into(),
+        });
+        let since =
+            (Utc::now() - TimeDelta::minutes(5)).to_rfc3339_opts(SecondsFormat::Millis, true);
+        let paths = [
+            (SimEndpoint::Users, "/api/v1/users/00u1".to_owned(), 2000),
+            (SimEndpoint::Me, "/api/v1/users/me".to_owned(), 2000),
+            (
+                SimEndpoint::Logs,
+                format!("/api/v1/logs?since={since}"),
+                120,
+            ),
+        ];
+        for (endpoint, path, limit) in &paths {
+            sim.push_endpoint_fault(
+                *endpoint,
+                Fault::RateLimited {
+                    reset_after: Duration::from_secs(5),
+                    concurrency: true,
+                },
+            );
+            for (other, other_path, _) in &paths {
+                if other != endpoint {
+                    let response = get(&format!("{}{other_path}", sim.url()), "t").await;
+                    assert_eq!(
+                        response.status(),
+                        200,
+                        "{other:?} while {endpoint:?} is faulted"
+                    );
+                }
+            }
+            assert_eq!(
+                get(&format!("{}/api/v1/api-tokens", sim.url()), "t")
+                    .await
+                    .status(),
+                200
+            );
+
+            let limited = get(&format!("{}{path}", sim.url()), "t").await;
+            assert_eq!(limited.status(), 429, "{endpoint:?}");
+            assert_eq!(limited.headers()["x-rate-limit-limit"], "0");
+            assert_eq!(limited.headers()["x-rate-limit-remaining"], "0");
+            let date = DateTime::parse_from_rfc2822(limited.headers()["date"].to_str().unwrap())
+                .unwrap()
+                .timestamp();
+            let reset = header_number(&limited, "x-rate-limit-reset");
+            assert!((5..=6).contains(&(reset - date)), "{reset} - {date}");
+            assert_eq!(json(limited).await["errorCode"], "E0000047");
+
+            let again = get(&format!("{}{path}", sim.url()), "t").await;
+            assert_eq!(again.status(), 200, "{endpoint:?}: once");
+            assert_eq!(header_number(&again, "x-rate-limit-limit"), *limit);
+            let remaining = header_number(&again, "x-rate-limit-remaining");
+            assert!(remaining > 0 && remaining < *limit, "{remaining}");
+        }
+        // Not a concurrency limit: the endpoint's own limit, none remaining.
+        sim.push_endpoint_fault(
+            SimEndpoint::Logs,
+            Fault::RateLimited {
+                reset_after: Duration::from_secs(30),
+                concurrency: false,
+            },
+        );
+        let limited = get(&format!("{}/api/v1/logs", sim.url()), "t").await;
+        assert_eq!(limited.status(), 429);
+        assert_eq!(limited.headers()["x-rate-limit-limit"], "120");
+        assert_eq!(limited.headers()["x-rate-limit-remaining"], "0");
+
+        // Other faults apply to these endpoints too.
+        sim.push_endpoint_fault(SimEndpoint::Me, Fault::Html { status: 503 });
+        let html = get(&format!("{}/api/v1/users/me", sim.url()), "t").await;
+        assert_eq!(html.status(), 503);
+        assert!(html.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        sim.push_endpoint_fault(SimEndpoint::Users, Fault::Html { status: 502 });
+        sim.clear_faults();
+        assert_eq!(
+            get(&format!("{}/api/v1/users/00u1", sim.url()), "t")
+                .await
+                .status(),
+            200
+        );
+        sim.forbid(SimEndpoint::Me, true);
+        assert_eq!(
+            get(&format!("{}/api/v1/users/me", sim.url()), "t")
+                .await
+                .status(),
+            403
+        );
+    }
+
+    /// Deactivating a user deletes all of the user's tokens at once and logs
+    /// `user.lifecycle.deactivate` with the user as target; late, when asked.
+    #[tokio::test]
+    async fn deactivating_a_user_deletes_all_their_tokens_at_once() {
+        let mut all = tokens(4);
+        all[3].user_id = "00u2".into();
+        let sim = Simulator::start("t", all).await.unwrap();
+        sim.set_user(SimUser {
+            id: "00u1".into(),
+            login: "svc@acme.example".into(),
+            status: "ACTIVE".into(),
+        });
+        sim.set_token_secret("00T00000000000000000", "own-secret");
+        let started = Utc::now();
+        let since = (started - TimeDelta::minutes(1)).to_rfc3339_opts(SecondsFormat::Millis, true);
+        let filter = "eventType eq \"user.lifecycle.deactivate\"";
+        let poll = format!(
+            "{}/api/v1/logs?since={since}&filter={}",
+            sim.url(),
+            url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
+        );
+        let first = get(&poll, "t").await;
+        let next = next_link(&first).expect("a polling query always has a next link");
+        assert_eq!(json(first).await, json!([]));
+
+        let deleted = sim.deactivate_user("00u1");
+        assert_eq!(
+            deleted,
+            [
+                "00T00000000000000000",
+                "00T00000000000000001",
+                "00T00000000000000002"
+            ]
+        );
+        let listed = json(get(&format!("{}/api/v1/api-tokens", sim.url()), "t").await).await;
+        let ids: Vec<&str> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["00T00000000000000003"]);
+        let user = json(get(&format!("{}/api/v1/users/00u1", sim.url()), "t").await).await;
+        assert_eq!(user["status"], "DEPROVISIONED");
+        let me = get(&format!("{}/api/v1/users/me", sim.url()), "own-secret").await;
+        assert_eq!(me.status(), 401, "the token is gone");
+
+        let response = get(&next, "t").await;
+        let next = next_link(&response).unwrap();
+        let events = json(response).await;
+        assert_eq!(events.as_array().unwrap().len(), 1, "{events}");
+        let event = &events[0];
+        assert_eq!(event["eventType"], "user.lifecycle.deactivate");
+        assert_eq!(
+            event["target"],
+            json!([{"id": "00u1", "type": "User", "alternateId": "svc@acme.example",
+                    "displayName": "svc@acme.example", "detailEntry": null}])
+        );
+        assert_eq!(event["actor"]["alternateId"], SIM_ADMIN_LOGIN);
+        assert_eq!(event["transaction"]["detail"], json!({}));
+
+        // Late: published ten minutes ago, received now. A reader moving its own window from now
+        // on misses it; the polling reader's next link has it.
+        let window_start = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        assert_eq!(
+            sim.deactivate_user_late("00u2", TimeDelta::minutes(10)),
+            ["00T00000000000000003"]
+        );
+        let window_end =
+            (Utc::now() + TimeDelta::seconds(1)).to_rfc3339_opts(SecondsFormat::Millis, true);
+        let bounded = format!(
+            "{}/api/v1/logs?since={window_start}&until={window_end}",
+            sim.url()
+        );
+        let bounded = get(&bounded, "t").await;
+        assert_eq!(next_link(&bounded), None, "a bounded query ends");
+        assert_eq!(json(bounded).await, json!([]));
+        let response = get(&next, "t").await;
+        assert!(next_link(&response).is_some());
+        let events = json(response).await;
+        assert_eq!(events[0]["target"][0]["id"], "00u2", "{events}");
+        let published =
+            DateTime::parse_from_rfc3339(events[0]["published"].as_str().unwrap()).unwrap();
+        assert!(published < started - TimeDelta::minutes(9), "{published}");
+        let unknown = sim.deactivate_user("00u9");
+        assert!(unknown.is_empty());
+        let user = json(get(&format!("{}/api/v1/users/00u9", sim.url()), "t").await).await;
+        assert_eq!(user["status"], "DEPROVISIONED");
+    }
+
+    /// Through HTTP: the `next` link of a polling query keeps `since`, `filter` and `limit`, and
+    /// carries an opaque cursor; a late event comes through it; a forged cursor is refused.
+    #[tokio::test]
+    async fn the_system_log_next_link_keeps_the_query_and_carries_an_opaque_cursor() {
+        let sim = Simulator::start("t", tokens(1)).await.unwrap();
+        let now = Utc::now();
+        let first_uuid = sim.push_log_event(SimLogEvent::token_event(
+            now - TimeDelta::minutes(3),
+            "system.api_token.create",
+            "00T1",
+            "admin@acme.example",
+        ));
+        let since = (now - TimeDelta::minutes(5)).to_rfc3339_opts(SecondsFormat::Millis, true);
+        let filter = "eventType sw \"system.api_token.\"";
+        let mut url = url::Url::parse(&format!("{}/api/v1/logs", sim.url())).unwrap();
+        url.query_pairs_mut()
+            .append_pair("since", &since)
+            .append_pair("filter", filter)
+            .append_pair("limit", "1");
+        let response = get(url.as_str(), "t").await;
+        let next = url::Url::parse(&next_link(&response).unwrap()).unwrap();
+        let events = json(response).await;
+        assert_eq!(events[0]["uuid"], first_uuid.as_str());
+        let pairs: std::collections::HashMap<String, String> =
+            next.query_pairs().into_owned().collect();
+        assert_eq!(pairs["since"], since);
+        assert_eq!(pairs["filter"], filter);
+        assert_eq!(pairs["limit"], "1");
+        assert!(
+            pairs["after"].parse::<u64>().is_err(),
+            "not a bare index: {}",
+            pairs["after"]
+        );
+
+        sim.push_late_log_event(SimLogEvent::revoke(
+            now - TimeDelta::minutes(4),
+            "00T2",
+            Some("00T1"),
+            "admin@acme.example",
+        ));
+        sim.push_log_event(SimLogEvent::user_deactivated(now, "00u1", "x", "admin"));
+        let response = get(next.as_str(), "t").await;
+        let after_late = next_link(&response).unwrap();
+        let events = json(response).await;
+        assert_eq!(events[0]["eventType"], "system.api_token.revoke");
+        assert_eq!(
+            events[0]["transaction"]["detail"]["requestApiTokenId"],
+            "00T1"
+        );
+        let response = get(&after_late, "t").await;
+        assert!(next_link(&response).is_some());
+        assert_eq!(
+            json(response).await,
+            json!([]),
+            "the user event does not match the filter"
+        );
+
+        let forged = next.as_str().replace("after=", "after=0");
+        let refused = get(&forged, "t").await;
+        assert_eq!(refused.status(), 400);
+        assert_eq!(json(refused).await["errorCode"], "E0000001");
+        let old = (now - TimeDelta::days(181)).to_rfc3339_opts(SecondsFormat::Millis, true);
+        let mut url = url::Url::parse(&format!("{}/api/v1/logs", sim.url())).unwrap();
+        url.query_pairs_mut().append_pair("since", &old);
+        let refused = get(url.as_str(), "t").await;
+        assert_eq!(refused.status(), 400);
+        assert_eq!(json(refused).await["errorCode"], "E0000053");
     }
 
     #[tokio::test]
