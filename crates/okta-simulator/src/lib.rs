@@ -1138,9 +1138,9 @@ impl Simulator {
             }
         };
         #[cfg(not(feature = "testing"))]
-        let (mut answer, _) = (answer, endpoint);
-        // Only the System Log pages (and a fault asking for a `next` link) carry links.
-        if endpoint == SimEndpoint::Logs || next.is_some() {
+        let mut answer = answer;
+        // Only the System Log's pages (and a fault asking for a `next` link) carry links.
+        if (endpoint == SimEndpoint::Logs && answer.status == 200) || next.is_some() {
             answer.links.push(format!("<{self_url}>; rel=\"self\""));
         }
         if let Some(next) = next {
