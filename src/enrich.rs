@@ -31,13 +31,31 @@ pub const TOKEN_EVENTS: [&str; 5] = [
 /// A call made with a token from outside its allowed network zones: what makes a token yellow.
 pub const OUTSIDE_ALLOWED_RANGE: &str = "system.api_token.request_outside_allowed_range";
 const REVOKE: &str = "system.api_token.revoke";
+/// A user's deactivation: Okta deletes every API token of the user at once.
+pub const USER_DEACTIVATE: &str = "user.lifecycle.deactivate";
+
+/// Every System Log event type the exporter reads.
+pub const READ_EVENTS: [&str; 6] = [
+    TOKEN_EVENTS[0],
+    TOKEN_EVENTS[1],
+    TOKEN_EVENTS[2],
+    TOKEN_EVENTS[3],
+    TOKEN_EVENTS[4],
+    USER_DEACTIVATE,
+];
+
+/// The event types that are about one token, and so must name it.
+pub const ATTRIBUTED_EVENTS: [&str; 2] = [REVOKE, OUTSIDE_ALLOWED_RANGE];
 
 /// User lookups in flight at once.
 const CONCURRENT_LOOKUPS: usize = 4;
-/// System Log pages (of 1,000 events) read per poll at most.
+/// System Log pages (of 1,000 events) read per poll at most; the next poll reads on from there.
 const MAX_LOG_PAGES: usize = 5;
-/// How long a revocation seen in the log is remembered to explain a token's disappearance.
+/// How long a revocation or a deactivation seen in the log is remembered to explain a token's
+/// disappearance.
 const REVOCATION_MEMORY: TimeDelta = TimeDelta::days(7);
+/// Okta refuses a `since` older than 180 days (400, E0000053); a query starts a little later.
+const OLDEST_QUERYABLE: TimeDelta = TimeDelta::days(180);
 
 /// A token's owner as last looked up.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,15 +94,30 @@ pub struct Enrichment {
     pub system_log_off: Option<Off>,
     /// System Log events read, by type, since the exporter started.
     pub events: BTreeMap<&'static str, u64>,
+    /// Events of the types in [`ATTRIBUTED_EVENTS`] that named no token, by type, since start.
+    pub unattributed: BTreeMap<&'static str, u64>,
+    /// Owner lookups that failed (not counting 404), since start.
+    pub owner_errors: u64,
+    /// System Log reads that failed, since start.
+    pub system_log_errors: u64,
 }
 
 /// The poller's own place in the System Log: never published, only carried from poll to poll.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LogCursor {
-    /// Where the next System Log query starts: the end of the last successful one.
+    /// The `next` link of the polling query: where the next read goes on.
+    pub next: Option<String>,
+    /// Where a new polling query starts when there is no `next` link (a state file of an
+    /// earlier version, or a link Okta no longer accepts): the time of the last read.
     pub until: Option<DateTime<Utc>>,
     /// Revocations seen in the log: token id to (who, when).
     pub revoked_by: HashMap<String, (String, DateTime<Utc>)>,
+    /// Deactivations seen in the log: user id to (who, when).
+    pub deactivated: HashMap<String, (String, DateTime<Utc>)>,
+    /// Whether the last read failed (to warn when it starts failing, not at every poll).
+    pub failing: bool,
+    /// Event types that named no token, warned about once.
+    pub unattributed_warned: HashSet<&'static str>,
 }
 
 impl Enrichment {
@@ -98,10 +131,17 @@ impl Enrichment {
                 .unwrap_or(TimeDelta::days(1)),
             system_log_off: (!settings.system_log).then_some(Off::Configured),
             events: if settings.system_log {
-                TOKEN_EVENTS.iter().map(|t| (*t, 0)).collect()
+                READ_EVENTS.iter().map(|t| (*t, 0)).collect()
             } else {
                 BTreeMap::new()
             },
+            unattributed: if settings.system_log {
+                ATTRIBUTED_EVENTS.iter().map(|t| (*t, 0)).collect()
+            } else {
+                BTreeMap::new()
+            },
+            owner_errors: 0,
+            system_log_errors: 0,
         }
     }
 
@@ -113,6 +153,7 @@ impl Enrichment {
         self.system_log_off = fresh.system_log_off;
         self.suspicious_lookback = fresh.suspicious_lookback;
         self.events = fresh.events;
+        self.unattributed = fresh.unattributed;
     }
 
     /// Whether the token counts as suspicious (yellow) at `now`.
@@ -133,13 +174,16 @@ impl Default for Enrichment {
 }
 
 /// Refreshes owners and System Log findings after a complete token poll. Never fails: what
-/// cannot be read this time keeps its last known value.
+/// cannot be read this time keeps its last known value. `vanished_owners` are the owners of
+/// tokens that left the list in this poll: looked up first, so that a deactivated owner explains
+/// the disappearance.
 #[allow(clippy::too_many_arguments)] // each is one thing the refresh reads or updates
 pub async fn refresh(
     client: &Arc<OktaClient>,
     org: &str,
     settings: &EnrichSettings,
     tokens: &[ApiToken],
+    vanished_owners: &[&str],
     mut enrichment: Enrichment,
     cursor: &mut LogCursor,
     rate_limits: &BTreeMap<&'static str, RateLimit>,
@@ -152,6 +196,7 @@ pub async fn refresh(
             org,
             settings,
             tokens,
+            vanished_owners,
             &mut enrichment,
             rate_limits.get(USER).copied(),
             stats,
@@ -189,25 +234,39 @@ pub fn lookups_allowed(last: Option<RateLimit>, share: f64, now: SystemTime) -> 
     Some((remaining as f64 * share).floor() as u64)
 }
 
+#[allow(clippy::too_many_arguments)] // as `refresh`: each is one thing the lookups read or update
 async fn refresh_owners(
     client: &Arc<OktaClient>,
     org: &str,
     settings: &EnrichSettings,
     tokens: &[ApiToken],
+    vanished_owners: &[&str],
     enrichment: &mut Enrichment,
     last_limit: Option<RateLimit>,
     stats: &mut PollStats,
 ) {
     let mut owners: HashMap<String, Owner> = (*enrichment.owners).clone();
+    let vanished: HashSet<&str> = vanished_owners
+        .iter()
+        .copied()
+        .filter(|id| !id.is_empty())
+        .collect();
     let wanted: HashSet<&str> = tokens
         .iter()
         .map(|t| t.user_id.as_str())
         .filter(|id| !id.is_empty())
+        .chain(vanished.iter().copied())
         .collect();
     owners.retain(|id, _| wanted.contains(id.as_str()));
-    // Never looked up first, then the stalest.
+    // The owners of vanished tokens first, then those never looked up, then the stalest.
     let mut queue: Vec<&str> = wanted.into_iter().collect();
-    queue.sort_by_key(|id| (owners.get(*id).map(|o| o.fetched_at), *id));
+    queue.sort_by_key(|id| {
+        (
+            !vanished.contains(id),
+            owners.get(*id).map(|o| o.fetched_at),
+            *id,
+        )
+    });
 
     let mut budget = lookups_allowed(last_limit, settings.rate_limit_share, SystemTime::now());
     let mut queue = queue.into_iter().peekable();
@@ -255,6 +314,7 @@ async fn refresh_owners(
                     owners.remove(&id);
                 }
                 Err(error) => {
+                    enrichment.owner_errors += 1;
                     tracing::debug!(org, user_id = %id, error = %error, "owner lookup failed; keeping the last known owner");
                     stop |= error.reason() == PollErrorReason::RateLimited;
                 }
@@ -276,6 +336,10 @@ fn owner(user: User) -> Owner {
     }
 }
 
+/// Reads the System Log on from where the last read stopped, as Okta recommends for polling:
+/// one polling query (no `until`) whose `next` links are followed from poll to poll, so that an
+/// event published late is still read. Each page moves the cursor, so a failure or the page cap
+/// loses nothing: the next poll reads on from the last page that arrived.
 async fn read_system_log(
     client: &OktaClient,
     org: &str,
@@ -284,50 +348,137 @@ async fn read_system_log(
     now: DateTime<Utc>,
     stats: &mut PollStats,
 ) {
-    let since = cursor.until.unwrap_or(now - enrichment.suspicious_lookback);
-    match client
-        .system_log(&TOKEN_EVENTS, since, now, MAX_LOG_PAGES, stats)
-        .await
-    {
-        Ok(events) => {
-            let mut suspicious = (*enrichment.suspicious).clone();
-            for event in events {
-                let Some(&event_type) = TOKEN_EVENTS.iter().find(|t| **t == event.event_type)
-                else {
-                    continue;
-                };
-                *enrichment.events.entry(event_type).or_default() += 1;
-                for token_id in &event.token_ids {
-                    match event_type {
-                        OUTSIDE_ALLOWED_RANGE => {
-                            let entry = suspicious.entry(token_id.clone()).or_insert(Suspicion {
-                                last: event.published,
-                                count: 0,
-                            });
-                            entry.last = entry.last.max(event.published);
-                            entry.count += 1;
-                        }
-                        REVOKE => {
-                            cursor
-                                .revoked_by
-                                .insert(token_id.clone(), (event.actor.clone(), event.published));
-                        }
-                        _ => {}
-                    }
+    let mut suspicious = (*enrichment.suspicious).clone();
+    let mut result = Ok(());
+    for _ in 0..MAX_LOG_PAGES {
+        let url = match &cursor.next {
+            Some(next) => next.clone(),
+            None => {
+                client.system_log_query(&READ_EVENTS, query_start(org, cursor, enrichment, now))
+            }
+        };
+        match client.system_log_page(&url, stats).await {
+            Ok(page) => {
+                for event in &page.events {
+                    apply_event(org, event, enrichment, &mut suspicious, cursor);
+                }
+                cursor.until = Some(now);
+                cursor.next = page.next;
+                if !page.full || cursor.next.is_none() {
+                    break;
                 }
             }
-            cursor
-                .revoked_by
-                .retain(|_, (_, at)| now - *at <= REVOCATION_MEMORY);
-            enrichment.suspicious = Arc::new(suspicious);
-            cursor.until = Some(now);
+            Err(error) => {
+                result = Err(error);
+                break;
+            }
+        }
+    }
+    cursor
+        .revoked_by
+        .retain(|_, (_, at)| now - *at <= REVOCATION_MEMORY);
+    cursor
+        .deactivated
+        .retain(|_, (_, at)| now - *at <= REVOCATION_MEMORY);
+    enrichment.suspicious = Arc::new(suspicious);
+    match result {
+        Ok(()) => {
+            if std::mem::take(&mut cursor.failing) {
+                tracing::info!(org, "reading the System Log works again");
+            }
         }
         Err(error) if error.reason() == PollErrorReason::Forbidden => {
             tracing::warn!(org, error = %error, "System Log queries are off for this org: the credential may not read it; no yellow tokens, token metrics are unaffected");
             enrichment.system_log_off = Some(Off::Forbidden);
         }
         Err(error) => {
-            tracing::debug!(org, error = %error, "System Log query failed; the next poll asks again from the same point");
+            enrichment.system_log_errors += 1;
+            // Okta refuses a cursor it no longer serves (400): start a new query next time
+            // rather than asking for the same refused page for ever.
+            let refused = matches!(error, PollError::ClientError { status: 400, .. });
+            if refused {
+                cursor.next = None;
+            }
+            let first = !std::mem::replace(&mut cursor.failing, true);
+            if first || refused {
+                tracing::warn!(org, error = %error, restart = refused, "reading the System Log failed; yellow tokens and revocations may be missed until it works again (the next poll reads on from where it stopped)");
+            } else {
+                tracing::debug!(org, error = %error, "reading the System Log failed again");
+            }
+        }
+    }
+}
+
+/// Where a new polling query starts: where the last read ended (the lookback before it on a
+/// first start), never further back than Okta serves nor in the future.
+fn query_start(
+    org: &str,
+    cursor: &LogCursor,
+    enrichment: &Enrichment,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let wanted = cursor
+        .until
+        .unwrap_or(now - enrichment.suspicious_lookback)
+        .min(now);
+    let oldest = now - OLDEST_QUERYABLE + TimeDelta::hours(1);
+    if wanted < oldest {
+        tracing::warn!(org, since = %wanted, "the System Log is read from {oldest} on: Okta serves no query further back than 180 days, so older events are skipped");
+        oldest
+    } else {
+        wanted
+    }
+}
+
+/// What one event says: a token used from outside its zones (the requesting token, or the
+/// targeted one when Okta names no requester), a token revoked (its target only: the
+/// requesting token is the one that made the call), an owner deactivated.
+fn apply_event(
+    org: &str,
+    event: &crate::okta::model::LogEvent,
+    enrichment: &mut Enrichment,
+    suspicious: &mut HashMap<String, Suspicion>,
+    cursor: &mut LogCursor,
+) {
+    let Some(&event_type) = READ_EVENTS.iter().find(|t| **t == event.event_type) else {
+        return;
+    };
+    *enrichment.events.entry(event_type).or_default() += 1;
+    let tokens: Vec<&String> = match event_type {
+        OUTSIDE_ALLOWED_RANGE => match &event.requesting_token {
+            Some(token) => vec![token],
+            None => event.target_tokens.iter().collect(),
+        },
+        REVOKE => event.target_tokens.iter().collect(),
+        USER_DEACTIVATE => {
+            for user in &event.target_users {
+                cursor
+                    .deactivated
+                    .insert(user.clone(), (event.actor.clone(), event.published));
+            }
+            return;
+        }
+        _ => return,
+    };
+    if tokens.is_empty() {
+        *enrichment.unattributed.entry(event_type).or_default() += 1;
+        if cursor.unattributed_warned.insert(event_type) {
+            tracing::warn!(org, event_type, uuid = %event.uuid, "a System Log event names no API token where Okta's event catalog says it does; has the event's shape changed? Tokens it concerns are not marked");
+        }
+        return;
+    }
+    for token_id in tokens {
+        if event_type == OUTSIDE_ALLOWED_RANGE {
+            let entry = suspicious.entry(token_id.clone()).or_insert(Suspicion {
+                last: event.published,
+                count: 0,
+            });
+            entry.last = entry.last.max(event.published);
+            entry.count += 1;
+        } else {
+            cursor
+                .revoked_by
+                .insert(token_id.clone(), (event.actor.clone(), event.published));
         }
     }
 }
@@ -413,8 +564,9 @@ mod tests {
         assert_eq!(enrichment.system_log_off, None);
         assert_eq!(
             enrichment.events.len(),
-            TOKEN_EVENTS.len(),
+            READ_EVENTS.len(),
             "event counters start at zero"
         );
+        assert_eq!(enrichment.unattributed.len(), ATTRIBUTED_EVENTS.len());
     }
 }

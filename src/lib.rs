@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod okta;
 pub mod password;
 pub mod poller;
+pub mod removal;
 pub mod report;
 pub mod secret;
 pub mod server;

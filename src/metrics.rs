@@ -64,10 +64,15 @@ pub enum Family {
     StorageWriteFailures,
     KeepAlives,
     KeepAliveLast,
+    RemovedToken,
+    ConsecutiveFailures,
+    RateLimitExceeded,
+    EnrichmentErrors,
+    UnattributedEvents,
 }
 
 impl Family {
-    pub const ALL: [Family; 29] = [
+    pub const ALL: [Family; 34] = [
         Family::Expiry,
         Family::TimeToExpiry,
         Family::LastUsed,
@@ -97,6 +102,11 @@ impl Family {
         Family::StorageWriteFailures,
         Family::KeepAlives,
         Family::KeepAliveLast,
+        Family::RemovedToken,
+        Family::ConsecutiveFailures,
+        Family::RateLimitExceeded,
+        Family::EnrichmentErrors,
+        Family::UnattributedEvents,
     ];
 
     pub const fn spec(self) -> Spec {
@@ -213,7 +223,7 @@ impl Family {
                 "okta_api_tokens_removed_total",
                 MetricType::COUNTER,
                 &["org", "reason"],
-                "API tokens that left the org's list since the exporter started: expired (their last known expiry had passed) or revoked (gone before expiry: revoked, or owner deactivated).",
+                "API tokens that left the org's list, by reason as known when they left: expired (their last known expiry had passed), revoked (gone before expiry), owner_deactivated (Okta deleted them with their deactivated owner). Carried across restarts with --storage.path; each replica counts what it saw.",
             ),
             Family::Undecodable => (
                 "okta_api_tokens_undecodable_total",
@@ -237,7 +247,7 @@ impl Family {
                 "okta_api_token_events_total",
                 MetricType::COUNTER,
                 &["org", "event_type"],
-                "System Log events about API tokens (create, enable, update, revoke, request_outside_allowed_range) read since the exporter started.",
+                "System Log events read since the exporter started, by type: API token events (create, enable, update, revoke, request_outside_allowed_range) and user deactivations (user.lifecycle.deactivate, which delete the user's tokens).",
             ),
             Family::EnrichmentEnabled => (
                 "okta_enrichment_enabled",
@@ -274,6 +284,36 @@ impl Family {
                 MetricType::GAUGE,
                 &["org", "token_id"],
                 "When the exporter last kept the token alive: the time of its last call with the token that the next poll confirmed (the expiry moved), in Unix seconds; absent until the first since start.",
+            ),
+            Family::RemovedToken => (
+                "okta_api_token_removed_timestamp_seconds",
+                MetricType::GAUGE,
+                &["org", "token_id", "token_name", "user_id", "reason", "owner_login", "last_status"],
+                "When this exporter saw the API token leave the org's list (the successful poll that no longer listed it), in Unix seconds; exported for 24 hours, kept across restarts with --storage.path. reason: expired, revoked or owner_deactivated; last_status: its console colour at the last poll that listed it (green: it was in use).",
+            ),
+            Family::ConsecutiveFailures => (
+                "okta_poll_consecutive_failures",
+                MetricType::GAUGE,
+                &["org"],
+                "Polls of the org that failed in a row since the last successful one; 0 after a success.",
+            ),
+            Family::RateLimitExceeded => (
+                "okta_rate_limit_exceeded_last_timestamp_seconds",
+                MetricType::GAUGE,
+                &["org", "endpoint"],
+                "When Okta last answered the exporter's call to the endpoint with HTTP 429 (rate limit exceeded), in Unix seconds; absent until the first. Kept across restarts with --storage.path.",
+            ),
+            Family::EnrichmentErrors => (
+                "okta_enrichment_errors_total",
+                MetricType::COUNTER,
+                &["org", "kind"],
+                "Enrichment reads that failed since the exporter started, by kind: owners (a GET /api/v1/users/{id} other than 404) and system_log (a read of GET /api/v1/logs; the next poll reads on from where it stopped).",
+            ),
+            Family::UnattributedEvents => (
+                "okta_system_log_events_unattributed_total",
+                MetricType::COUNTER,
+                &["org", "event_type"],
+                "System Log events that should name an API token (revoke, request_outside_allowed_range) but named none, since the exporter started: above 0, Okta's event shape may have changed and tokens it concerns are not marked.",
             ),
         };
         Spec {
@@ -455,6 +495,14 @@ pub fn org_families(orgs: &[Arc<OrgSnapshot>], now: DateTime<Utc>) -> Vec<Metric
                 *count as f64,
             );
         }
+        families.push(
+            Family::ConsecutiveFailures,
+            &[name],
+            org.consecutive_failures as f64,
+        );
+        for (endpoint, at) in &org.rate_limited_at {
+            families.push(Family::RateLimitExceeded, &[name, endpoint], seconds(*at));
+        }
         for (endpoint, limit) in &org.rate_limits {
             families.push(Family::RateLimit, &[name, endpoint], limit.limit as f64);
             families.push(
@@ -468,7 +516,40 @@ pub fn org_families(orgs: &[Arc<OrgSnapshot>], now: DateTime<Utc>) -> Vec<Metric
             let count = org.removed.get(&reason).copied().unwrap_or(0);
             families.push(Family::Removed, &[name, reason.as_str()], count as f64);
         }
+        for removed in org.removed_tokens.iter().filter(|r| r.remembered_at(now)) {
+            families.push(
+                Family::RemovedToken,
+                &[
+                    name,
+                    &removed.token_id,
+                    &removed.token_name,
+                    &removed.user_id,
+                    removed.reason.as_str(),
+                    &removed.owner_login,
+                    removed.last_status.as_str(),
+                ],
+                seconds(removed.removed_at),
+            );
+        }
         families.push(Family::Undecodable, &[name], org.undecodable_tokens as f64);
+        for (event_type, count) in &org.enrichment.unattributed {
+            families.push(
+                Family::UnattributedEvents,
+                &[name, event_type],
+                *count as f64,
+            );
+        }
+        let enrichment = &org.enrichment;
+        families.push(
+            Family::EnrichmentErrors,
+            &[name, "owners"],
+            enrichment.owner_errors as f64,
+        );
+        families.push(
+            Family::EnrichmentErrors,
+            &[name, "system_log"],
+            enrichment.system_log_errors as f64,
+        );
         for (event_type, count) in &org.enrichment.events {
             families.push(Family::TokenEvents, &[name, event_type], *count as f64);
         }

@@ -163,11 +163,20 @@ impl Poller {
             Ok(list) => {
                 let mut rate_limits = self.state.facts.rate_limits.clone();
                 rate_limits.extend(stats.rate_limits.iter().copied());
+                let vanished_owners: Vec<String> = self
+                    .state
+                    .vanished_owners(&list)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
+                let vanished_owners: Vec<&str> =
+                    vanished_owners.iter().map(String::as_str).collect();
                 let enrichment = enrich::refresh(
                     &self.client,
                     &name,
                     &self.enrich,
                     &list.tokens,
+                    &vanished_owners,
                     self.state.facts.enrichment.clone(),
                     &mut self.state.log,
                     &rate_limits,
@@ -176,7 +185,10 @@ impl Poller {
                 .await;
                 let (count, pages) = (list.tokens.len(), list.pages);
                 for token in &list.skipped {
-                    tracing::warn!(org = %name, token_id = token.id.as_deref().unwrap_or("?"), reason = %token.reason, "skipped a token object that cannot be decoded");
+                    let key = (token.id.clone(), token.reason.clone());
+                    if self.state.undecodable_warned.insert(key) {
+                        tracing::warn!(org = %name, token_id = token.id.as_deref().unwrap_or("?"), reason = %token.reason, "skipped a token object that cannot be decoded (said once per token and reason; okta_api_tokens_undecodable_total counts every poll)");
+                    }
                 }
                 let duration = started.elapsed();
                 let transition =

@@ -16,26 +16,7 @@ use chrono::{DateTime, Utc};
 use crate::enrich::Enrichment;
 use crate::keepalive::KeptAlive;
 use crate::okta::{ApiToken, PollError, PollErrorReason, RateLimit};
-
-/// Why a known token left the list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RemovalReason {
-    /// Its last known expiry has passed: Okta revoked it for lack of use.
-    Expired,
-    /// It vanished before its expiry: revoked by an admin, or its owner was deactivated.
-    Revoked,
-}
-
-impl RemovalReason {
-    pub const ALL: [RemovalReason; 2] = [Self::Expired, Self::Revoked];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Expired => "expired",
-            Self::Revoked => "revoked",
-        }
-    }
-}
+pub use crate::removal::{RemovalReason, RemovedToken};
 
 /// The OAuth 2.0 side of an org at publication time.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -74,10 +55,16 @@ pub struct OrgSnapshot {
     /// The last poll's failure, when it failed.
     pub last_error: Option<PollError>,
     pub poll_errors: BTreeMap<PollErrorReason, u64>,
+    /// Failed polls in a row since the last successful one (0 after a success).
+    pub consecutive_failures: u64,
     /// Answers received, by endpoint and HTTP status.
     pub responses: BTreeMap<(&'static str, u16), u64>,
     pub rate_limits: BTreeMap<&'static str, RateLimit>,
+    /// When Okta last answered an endpoint with 429.
+    pub rate_limited_at: BTreeMap<&'static str, DateTime<Utc>>,
     pub removed: BTreeMap<RemovalReason, u64>,
+    /// The tokens that left the list within [`crate::removal::MEMORY`], oldest first.
+    pub removed_tokens: Arc<Vec<RemovedToken>>,
     /// Token objects that could not be decoded, over all polls.
     pub undecodable_tokens: u64,
     /// Owners and System Log findings.

@@ -14,13 +14,18 @@ use chrono::{DateTime, Utc};
 
 use crate::enrich::{Enrichment, LogCursor, Owner, Suspicion};
 use crate::keepalive::Tracked;
-use crate::okta::client::TokenList;
+use crate::okta::client::{TokenList, API_TOKENS, SYSTEM_LOG, USER, USER_ME};
 use crate::okta::model::status_keeps_tokens_usable;
-use crate::okta::{PollError, PollStats};
-use crate::snapshot::{OrgSnapshot, RemovalReason};
+use crate::okta::{ApiToken, PollError, PollStats};
+use crate::removal::{self, Evidence, RemovalReason, RemovedToken};
+use crate::snapshot::OrgSnapshot;
 use crate::storage::{
-    Counters, OrgRecord, OwnerRecord, RevocationRecord, SuspicionRecord, TokenRecord,
+    Counters, DeactivationRecord, OrgRecord, OwnerRecord, RateLimitedRecord, RemovedTokenRecord,
+    RevocationRecord, SuspicionRecord, TokenRecord,
 };
+
+/// The endpoints whose last 429 is kept, by their `endpoint` label.
+const ENDPOINTS: [&str; 4] = [API_TOKENS, USER, SYSTEM_LOG, USER_ME];
 
 /// One org as its poller knows it.
 #[derive(Debug, Clone, Default)]
@@ -31,6 +36,9 @@ pub struct OrgState {
     pub log: LogCursor,
     /// The tokens kept alive, with their secrets; only their facts are published.
     pub keepalive: Vec<Tracked>,
+    /// Token objects that could not be decoded, by id and reason, already warned about: a
+    /// token Okta keeps listing that way is said once, not at every poll.
+    pub undecodable_warned: HashSet<(Option<String>, String)>,
 }
 
 /// What changed for the log: the poller logs transitions, not every failure.
@@ -50,6 +58,7 @@ impl OrgState {
             facts: OrgSnapshot::new(name, url),
             log: LogCursor::default(),
             keepalive: Vec::new(),
+            undecodable_warned: HashSet::new(),
         }
     }
 
@@ -96,21 +105,49 @@ impl OrgState {
         );
         state.facts.prepare_labels();
         state.log.until = record.system_log_until;
+        state.log.next = record.system_log_next;
         state.log.revoked_by = record
             .revocations
             .into_iter()
             .map(|r| (r.token_id, (r.actor, r.at)))
             .collect();
+        state.log.deactivated = record
+            .deactivations
+            .into_iter()
+            .map(|d| (d.user_id, (d.actor, d.at)))
+            .collect();
+        let counters = &record.counters;
         state.facts.removed = BTreeMap::from([
+            (RemovalReason::Expired, counters.tokens_removed_expired),
+            (RemovalReason::Revoked, counters.tokens_removed_revoked),
             (
-                RemovalReason::Expired,
-                record.counters.tokens_removed_expired,
-            ),
-            (
-                RemovalReason::Revoked,
-                record.counters.tokens_removed_revoked,
+                RemovalReason::OwnerDeactivated,
+                counters.tokens_removed_owner_deactivated,
             ),
         ]);
+        state.facts.removed_tokens = Arc::new(
+            record
+                .removed_tokens
+                .into_iter()
+                .map(|r| RemovedToken {
+                    token_id: r.token_id,
+                    token_name: r.token_name,
+                    user_id: r.user_id,
+                    owner_login: r.owner_login,
+                    reason: r.reason,
+                    removed_at: r.removed_at,
+                    last_status: r.last_status,
+                })
+                .collect(),
+        );
+        state.facts.rate_limited_at = record
+            .rate_limited
+            .into_iter()
+            .filter_map(|r| {
+                let endpoint = ENDPOINTS.into_iter().find(|e| *e == r.endpoint)?;
+                Some((endpoint, r.at))
+            })
+            .collect();
         state
     }
 
@@ -159,11 +196,46 @@ impl OrgState {
             .collect();
         revocations.sort_by(|a, b| a.token_id.cmp(&b.token_id));
         record.revocations = revocations;
+        record.system_log_next = self.log.next.clone();
+        let mut deactivations: Vec<_> = self
+            .log
+            .deactivated
+            .iter()
+            .map(|(user_id, (actor, at))| DeactivationRecord {
+                user_id: user_id.clone(),
+                actor: actor.clone(),
+                at: *at,
+            })
+            .collect();
+        deactivations.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        record.deactivations = deactivations;
         let removed = |reason| facts.removed.get(&reason).copied().unwrap_or(0);
         record.counters = Counters {
             tokens_removed_expired: removed(RemovalReason::Expired),
             tokens_removed_revoked: removed(RemovalReason::Revoked),
+            tokens_removed_owner_deactivated: removed(RemovalReason::OwnerDeactivated),
         };
+        record.removed_tokens = facts
+            .removed_tokens
+            .iter()
+            .map(|r| RemovedTokenRecord {
+                token_id: r.token_id.clone(),
+                token_name: r.token_name.clone(),
+                user_id: r.user_id.clone(),
+                owner_login: r.owner_login.clone(),
+                reason: r.reason,
+                removed_at: r.removed_at,
+                last_status: r.last_status,
+            })
+            .collect();
+        record.rate_limited = facts
+            .rate_limited_at
+            .iter()
+            .map(|(endpoint, at)| RateLimitedRecord {
+                endpoint: (*endpoint).to_owned(),
+                at: *at,
+            })
+            .collect();
         record
     }
 
@@ -175,9 +247,34 @@ impl OrgState {
         snapshot
     }
 
+    /// The owners of known tokens that `list` no longer lists (and that are not merely
+    /// undecodable this time): looked up before [`OrgState::apply_success`] decides why they left.
+    pub fn vanished_owners<'a>(&'a self, list: &TokenList) -> Vec<&'a str> {
+        let gone = self.vanished(list);
+        let mut owners: Vec<&str> = gone.iter().map(|t| t.user_id.as_str()).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        owners
+    }
+
+    fn vanished(&self, list: &TokenList) -> Vec<&ApiToken> {
+        let listed: HashSet<&str> = list.tokens.iter().map(|t| t.id.as_str()).collect();
+        let undecodable: HashSet<&str> = list
+            .skipped
+            .iter()
+            .filter_map(|s| s.id.as_deref())
+            .collect();
+        self.facts
+            .tokens
+            .iter()
+            .filter(|p| !listed.contains(p.id.as_str()) && !undecodable.contains(p.id.as_str()))
+            .collect()
+    }
+
     /// Publishes a complete token list with its enrichment. Tokens that left it are counted as
-    /// removed (revoked when the System Log says so, else by their last known expiry); a token
-    /// that Okta still lists but we could not decode this time keeps its last known record.
+    /// removed and remembered for a day, with why ([`removal::reason`]): a revocation or an
+    /// owner's deactivation in the System Log, their last known expiry, their owner's status.
+    /// A token that Okta still lists but we could not decode this time keeps its last record.
     pub fn apply_success(
         &mut self,
         list: TokenList,
@@ -186,43 +283,89 @@ impl OrgState {
         duration: Duration,
         stats: PollStats,
     ) -> Transition {
-        let mut tokens = list.tokens;
-        let listed: HashSet<&str> = tokens.iter().map(|t| t.id.as_str()).collect();
-        let undecodable: HashSet<&str> = list
-            .skipped
-            .iter()
-            .filter_map(|s| s.id.as_deref())
-            .collect();
-        let mut kept = Vec::new();
-        for previous in self
+        let org = self.facts.name.clone();
+        let last_look = self.facts.last_success.unwrap_or(now);
+        let mut removed_tokens: Vec<RemovedToken> = self
             .facts
-            .tokens
+            .removed_tokens
             .iter()
-            .filter(|p| !listed.contains(p.id.as_str()))
-        {
-            if undecodable.contains(previous.id.as_str()) {
-                kept.push(previous.clone());
-            } else {
-                let reason = match self.log.revoked_by.get(&previous.id) {
+            .filter(|r| r.remembered_at(now))
+            .cloned()
+            .collect();
+        let vanished: Vec<ApiToken> = self.vanished(&list).into_iter().cloned().collect();
+        for previous in &vanished {
+            let owner = enrichment
+                .owners
+                .get(&previous.user_id)
+                .or_else(|| self.facts.enrichment.owners.get(&previous.user_id));
+            let revoked = self.log.revoked_by.get(&previous.id);
+            let deactivated = self.log.deactivated.get(&previous.user_id);
+            let evidence = Evidence {
+                expires_at: Some(previous.expires_at),
+                revoked_at: revoked.map(|(_, at)| *at),
+                owner_deactivated_at: deactivated.map(|(_, at)| *at),
+                owner_status: owner.map(|o| o.status.as_str()),
+            };
+            let reason = removal::reason(evidence, now);
+            let (id, name) = (&previous.id, &previous.name);
+            match reason {
+                RemovalReason::Revoked => match revoked {
                     Some((actor, at)) => {
-                        tracing::info!(org = %self.facts.name, token_id = %previous.id, token_name = %previous.name, revoked_by = %actor, at = %at, "token revoked");
-                        RemovalReason::Revoked
-                    }
-                    None if previous.expires_at <= now => {
-                        tracing::info!(org = %self.facts.name, token_id = %previous.id, token_name = %previous.name, expired_at = %previous.expires_at, "token expired");
-                        RemovalReason::Expired
+                        tracing::info!(org, token_id = %id, token_name = %name, revoked_by = %actor, at = %at, "token revoked")
                     }
                     None => {
-                        tracing::info!(org = %self.facts.name, token_id = %previous.id, token_name = %previous.name, "token gone before its expiry: revoked, or its owner deactivated");
-                        RemovalReason::Revoked
+                        tracing::info!(org, token_id = %id, token_name = %name, "token gone before its expiry: revoked")
                     }
-                };
-                *self.facts.removed.entry(reason).or_default() += 1;
+                },
+                RemovalReason::Expired => {
+                    tracing::info!(org, token_id = %id, token_name = %name, expired_at = %previous.expires_at, "token expired")
+                }
+                RemovalReason::OwnerDeactivated => {
+                    let by = deactivated.map_or("", |(actor, _)| actor.as_str());
+                    tracing::warn!(org, token_id = %id, token_name = %name, user_id = %previous.user_id, deactivated_by = by, "token deleted: its owner was deactivated")
+                }
             }
+            *self.facts.removed.entry(reason).or_default() += 1;
+            let suspicious = self.facts.enrichment.is_suspicious(id, last_look);
+            removed_tokens.push(RemovedToken {
+                token_id: id.clone(),
+                token_name: name.clone(),
+                user_id: previous.user_id.clone(),
+                owner_login: owner.map(|o| o.login.clone()).unwrap_or_default(),
+                reason,
+                removed_at: now,
+                last_status: crate::status::status(
+                    last_look,
+                    previous.expires_at,
+                    previous.last_used(),
+                    suspicious,
+                ),
+            });
         }
-        tokens.extend(kept);
+        let log = &self.log;
+        let late = removal::explain_late(
+            &mut removed_tokens,
+            |user| log.deactivated.get(user).map(|(_, at)| *at),
+            |token| log.revoked_by.contains_key(token),
+        );
+        if late > 0 {
+            tracing::warn!(org, tokens = late, "tokens counted revoked were deleted because their owner was deactivated (the System Log published it late)");
+        }
+        let mut tokens = list.tokens;
+        let listed: HashSet<String> = tokens.iter().map(|t| t.id.clone()).collect();
+        let gone: HashSet<&str> = vanished.iter().map(|t| t.id.as_str()).collect();
+        tokens.extend(
+            self.facts
+                .tokens
+                .iter()
+                .filter(|p| !listed.contains(&p.id) && !gone.contains(p.id.as_str()))
+                .cloned(),
+        );
         tokens.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         tokens.dedup_by(|a, b| a.id == b.id);
+        // A token listed again (an id Okta reuses never, but a restored state may hold one).
+        removed_tokens.retain(|r| !listed.contains(&r.token_id));
+        self.facts.removed_tokens = Arc::new(removed_tokens);
         self.facts.undecodable_tokens += list.skipped.len() as u64;
         crate::keepalive::check_pending(&self.facts.name, &mut self.keepalive, &tokens, now);
         self.facts.tokens = Arc::new(tokens);
@@ -234,6 +377,7 @@ impl OrgState {
             Transition::Recovered
         };
         self.facts.up = true;
+        self.facts.consecutive_failures = 0;
         self.facts.last_success = Some(now);
         self.facts.last_error = None;
         self.finish(now, duration, stats);
@@ -249,6 +393,7 @@ impl OrgState {
         stats: PollStats,
     ) -> Transition {
         *self.facts.poll_errors.entry(error.reason()).or_default() += 1;
+        self.facts.consecutive_failures += 1;
         let same_as_before = !self.facts.up
             && self.facts.first_poll_done
             && self.facts.last_error.as_ref().map(PollError::reason) == Some(error.reason());
@@ -276,6 +421,10 @@ impl OrgState {
             *self.facts.responses.entry(key).or_default() += 1;
         }
         self.facts.rate_limits.extend(stats.rate_limits);
+        for (endpoint, at) in stats.rate_limited {
+            let last = self.facts.rate_limited_at.entry(endpoint).or_insert(at);
+            *last = (*last).max(at);
+        }
     }
 }
 
@@ -283,7 +432,8 @@ impl OrgState {
 mod tests {
     use super::*;
     use crate::okta::model::SkippedToken;
-    use crate::okta::{ApiToken, PollErrorReason, RateLimit};
+    use crate::okta::{PollErrorReason, RateLimit};
+    use crate::status::TokenStatus;
     use chrono::TimeDelta;
 
     fn token(id: &str, expires_at: DateTime<Utc>) -> ApiToken {
@@ -386,6 +536,127 @@ mod tests {
     }
 
     #[test]
+    fn a_vanished_token_is_remembered_with_why_its_colour_and_its_owner_for_a_day() {
+        let mut state = OrgState::new("acme", "");
+        let polled = now() - TimeDelta::minutes(5);
+        // 00T1 in use (green), its owner deactivated in the log; 00T2 idle and past expiry;
+        // 00T3 idle (gray), its owner looked up DEPROVISIONED; 00T4 revoked by an admin.
+        let mut in_use = token("00T1", now() + TimeDelta::days(30));
+        in_use.user_id = "00uleaver".into();
+        let mut idle = token("00T3", now() + TimeDelta::days(20));
+        idle.user_id = "00ugone".into();
+        state.apply_success_plain(
+            list(
+                vec![
+                    in_use,
+                    token("00T2", now() - TimeDelta::seconds(1)),
+                    idle,
+                    token("00T4", now() + TimeDelta::days(20)),
+                ],
+                vec![],
+            ),
+            polled,
+            Duration::ZERO,
+            PollStats::default(),
+        );
+        state.log.deactivated.insert(
+            "00uleaver".into(),
+            ("it@acme.com".into(), now() - TimeDelta::minutes(2)),
+        );
+        state.log.revoked_by.insert(
+            "00T4".into(),
+            ("it@acme.com".into(), now() - TimeDelta::minutes(1)),
+        );
+        let owner = Owner {
+            login: "gone@acme.com".into(),
+            status: "DEPROVISIONED".into(),
+            usable: Some(false),
+            fetched_at: now(),
+        };
+        let enrichment = Enrichment {
+            owners: Arc::new([("00ugone".to_string(), owner)].into()),
+            ..Enrichment::default()
+        };
+        assert_eq!(
+            state.vanished_owners(&list(vec![], vec![])),
+            ["00u1", "00ugone", "00uleaver"]
+        );
+        state.apply_success(
+            list(vec![], vec![]),
+            enrichment,
+            now(),
+            Duration::ZERO,
+            PollStats::default(),
+        );
+        let removed: Vec<_> = state
+            .facts
+            .removed_tokens
+            .iter()
+            .map(|r| {
+                (
+                    r.token_id.as_str(),
+                    r.reason,
+                    r.last_status,
+                    r.owner_login.as_str(),
+                    r.removed_at,
+                )
+            })
+            .collect();
+        assert_eq!(
+            removed,
+            [
+                (
+                    "00T1",
+                    RemovalReason::OwnerDeactivated,
+                    TokenStatus::Green,
+                    "",
+                    now()
+                ),
+                ("00T2", RemovalReason::Expired, TokenStatus::Red, "", now()),
+                (
+                    "00T3",
+                    RemovalReason::OwnerDeactivated,
+                    TokenStatus::Gray,
+                    "gone@acme.com",
+                    now()
+                ),
+                ("00T4", RemovalReason::Revoked, TokenStatus::Gray, "", now()),
+            ]
+        );
+        assert_eq!(state.facts.removed[&RemovalReason::OwnerDeactivated], 2);
+        // A day later, the next poll forgets them; the counters stay.
+        state.apply_success_plain(
+            list(vec![], vec![]),
+            now() + TimeDelta::hours(24) + TimeDelta::seconds(1),
+            Duration::ZERO,
+            PollStats::default(),
+        );
+        assert!(state.facts.removed_tokens.is_empty());
+        assert_eq!(state.facts.removed[&RemovalReason::Expired], 1);
+    }
+
+    #[test]
+    fn failures_in_a_row_are_counted_until_a_success() {
+        let mut state = OrgState::new("acme", "");
+        let fail = |s: &mut OrgState| {
+            let e = PollError::from_status("/api/v1/api-tokens", 503, b"");
+            s.apply_failure(e, now(), Duration::ZERO, PollStats::default());
+            s.facts.consecutive_failures
+        };
+        assert_eq!(state.facts.consecutive_failures, 0);
+        assert_eq!(fail(&mut state), 1);
+        assert_eq!(fail(&mut state), 2);
+        state.apply_success_plain(
+            list(vec![], vec![]),
+            now(),
+            Duration::ZERO,
+            PollStats::default(),
+        );
+        assert_eq!(state.facts.consecutive_failures, 0);
+        assert_eq!(fail(&mut state), 1);
+    }
+
+    #[test]
     fn a_revocation_in_the_system_log_wins_over_the_expiry_guess() {
         let mut state = OrgState::new("acme", "");
         let past = now() - TimeDelta::seconds(5);
@@ -479,11 +750,13 @@ mod tests {
         let stats = PollStats {
             responses: vec![("/api/v1/api-tokens", 200), ("/api/v1/api-tokens", 200)],
             rate_limits: vec![("/api/v1/api-tokens", limit)],
+            rate_limited: vec![("/api/v1/api-tokens", now())],
         };
         state.apply_success_plain(list(vec![], vec![]), now(), Duration::ZERO, stats.clone());
         state.apply_success_plain(list(vec![], vec![]), now(), Duration::ZERO, stats);
         assert_eq!(state.facts.responses[&("/api/v1/api-tokens", 200)], 4);
         assert_eq!(state.facts.rate_limits["/api/v1/api-tokens"], limit);
+        assert_eq!(state.facts.rate_limited_at["/api/v1/api-tokens"], now());
     }
 
     /// A state with something in every part the state file keeps.
@@ -512,10 +785,19 @@ mod tests {
             ..Enrichment::default()
         };
         state.log.until = Some(now() - TimeDelta::minutes(5));
+        state.log.next = Some("https://acme.okta.com/api/v1/logs?after=abc".into());
         state.log.revoked_by.insert(
             "00T9".into(),
             ("admin@acme.com".into(), now() - TimeDelta::days(2)),
         );
+        state.log.deactivated.insert(
+            "00u7".into(),
+            ("admin@acme.com".into(), now() - TimeDelta::days(1)),
+        );
+        state
+            .facts
+            .rate_limited_at
+            .insert(USER, now() - TimeDelta::minutes(3));
         state.apply_success(
             list(vec![token("00T1", later), token("00T2", later)], vec![]),
             enrichment,
@@ -525,6 +807,19 @@ mod tests {
         );
         state.facts.removed.insert(RemovalReason::Expired, 4);
         state.facts.removed.insert(RemovalReason::Revoked, 2);
+        state
+            .facts
+            .removed
+            .insert(RemovalReason::OwnerDeactivated, 1);
+        state.facts.removed_tokens = Arc::new(vec![RemovedToken {
+            token_id: "00T8".into(),
+            token_name: "gone".into(),
+            user_id: "00u7".into(),
+            owner_login: "leaver@acme.com".into(),
+            reason: RemovalReason::OwnerDeactivated,
+            removed_at: now() - TimeDelta::hours(3),
+            last_status: TokenStatus::Green,
+        }]);
         state
     }
 
@@ -540,6 +835,10 @@ mod tests {
         assert_eq!(restored.facts.last_success, Some(now()));
         assert_eq!(restored.facts.enrichment.owners["00u1"].usable, Some(true));
         assert_eq!(restored.facts.removed[&RemovalReason::Expired], 4);
+        assert_eq!(restored.facts.removed[&RemovalReason::OwnerDeactivated], 1);
+        assert_eq!(restored.facts.removed_tokens, saved.facts.removed_tokens);
+        assert_eq!(restored.facts.rate_limited_at, saved.facts.rate_limited_at);
+        assert_eq!(restored.facts.consecutive_failures, 0);
         assert_eq!(restored.log, saved.log);
         assert!(!restored.facts.up, "up only after a poll of this run");
         assert!(!restored.facts.first_poll_done);

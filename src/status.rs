@@ -6,8 +6,11 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-/// A token's colour in the Okta admin console.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A token's colour in the Okta admin console (in the state file as its label value).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum TokenStatus {
     Green,
     Gray,

@@ -22,6 +22,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::okta::ApiToken;
+use crate::removal::RemovalReason;
+use crate::status::TokenStatus;
 
 /// The value of `format` in every state file.
 pub const FORMAT: &str = "okta-token-exporter/org-state";
@@ -59,6 +61,46 @@ pub struct OrgRecord {
     /// Counters that keep counting across restarts.
     #[serde(default)]
     pub counters: Counters,
+    /// The `next` link of the System Log polling query: where reading goes on.
+    #[serde(default)]
+    pub system_log_next: Option<String>,
+    /// Owner deactivations seen in the System Log, remembered to explain disappearances.
+    #[serde(default)]
+    pub deactivations: Vec<DeactivationRecord>,
+    /// Tokens that left the list within the last day, so that their alerts outlive a restart.
+    #[serde(default)]
+    pub removed_tokens: Vec<RemovedTokenRecord>,
+    /// When Okta last answered each endpoint with 429.
+    #[serde(default)]
+    pub rate_limited: Vec<RateLimitedRecord>,
+}
+
+/// A user deactivation read from the System Log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeactivationRecord {
+    pub user_id: String,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A token that left the list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemovedTokenRecord {
+    pub token_id: String,
+    pub token_name: String,
+    pub user_id: String,
+    #[serde(default)]
+    pub owner_login: String,
+    pub reason: RemovalReason,
+    pub removed_at: DateTime<Utc>,
+    pub last_status: TokenStatus,
+}
+
+/// The last 429 of an endpoint (its `endpoint` label).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateLimitedRecord {
+    pub endpoint: String,
+    pub at: DateTime<Utc>,
 }
 
 /// A token's metadata, as Okta listed it.
@@ -108,6 +150,8 @@ pub struct Counters {
     pub tokens_removed_expired: u64,
     #[serde(default)]
     pub tokens_removed_revoked: u64,
+    #[serde(default)]
+    pub tokens_removed_owner_deactivated: u64,
 }
 
 /// Why a state file was not used or not written.
@@ -351,6 +395,10 @@ impl OrgRecord {
             suspicious: Vec::new(),
             revocations: Vec::new(),
             counters: Counters::default(),
+            system_log_next: None,
+            deactivations: Vec::new(),
+            removed_tokens: Vec::new(),
+            rate_limited: Vec::new(),
         }
     }
 }

@@ -44,13 +44,20 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    fn from_headers(headers: &HeaderMap) -> Option<RateLimit> {
-        let read =
-            |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
-        Some(RateLimit {
-            limit: read("x-rate-limit-limit")?,
-            remaining: read("x-rate-limit-remaining")?,
-            reset: read("x-rate-limit-reset")?,
+    /// The window an answer describes, with its reset on this host's clock (see [`reset_at`]).
+    /// `None` without the headers, and for a concurrency 429: Okta then reports limit and
+    /// remaining as 0, which means "too many calls at once", not "no call allowed"; the next
+    /// answer brings the real figures, so the last real ones are kept instead.
+    fn from_headers(headers: &HeaderMap, now: SystemTime) -> Option<RateLimit> {
+        let limit = read_number(headers, "x-rate-limit-limit")?;
+        let remaining = read_number(headers, "x-rate-limit-remaining")?;
+        let reset = reset_at(headers, now)?;
+        (limit > 0).then(|| RateLimit {
+            limit,
+            remaining,
+            reset: reset
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() + u64::from(d.subsec_nanos() > 0)),
         })
     }
 
@@ -73,12 +80,17 @@ pub struct PollStats {
     pub responses: Vec<(&'static str, u16)>,
     /// The rate-limit headers per endpoint: the latest window, its lowest `remaining`.
     pub rate_limits: Vec<(&'static str, RateLimit)>,
+    /// When an endpoint last answered 429.
+    pub rate_limited: Vec<(&'static str, DateTime<Utc>)>,
 }
 
 impl PollStats {
     fn record(&mut self, endpoint: &'static str, response: &Response) {
         self.responses.push((endpoint, response.status().as_u16()));
-        if let Some(limit) = RateLimit::from_headers(response.headers()) {
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            self.rate_limited.push((endpoint, Utc::now()));
+        }
+        if let Some(limit) = RateLimit::from_headers(response.headers(), SystemTime::now()) {
             self.record_rate_limit(endpoint, limit);
         }
     }
@@ -93,10 +105,24 @@ impl PollStats {
     /// Adds what another request (e.g. a concurrent lookup) observed.
     pub fn merge(&mut self, other: PollStats) {
         self.responses.extend(other.responses);
+        self.rate_limited.extend(other.rate_limited);
         for (endpoint, limit) in other.rate_limits {
             self.record_rate_limit(endpoint, limit);
         }
     }
+}
+
+/// Events per System Log page, the most Okta serves.
+pub const LOG_PAGE_SIZE: usize = 1000;
+
+/// One page of a System Log polling query.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct LogPage {
+    pub events: Vec<LogEvent>,
+    /// Where the query goes on: a polling query always has one, even after an empty page.
+    pub next: Option<String>,
+    /// Whether the page was full, so that more may be waiting right now.
+    pub full: bool,
 }
 
 /// Every token of an org, from a poll in which every page arrived.
@@ -315,16 +341,12 @@ impl OktaClient {
         result.map_err(|e| redact(self.redact(e), token))
     }
 
-    /// System Log events of these types published in `[since, until)`, oldest first, at most
-    /// `max_pages` pages of 1,000.
-    pub async fn system_log(
-        &self,
-        event_types: &[&str],
-        since: DateTime<Utc>,
-        until: DateTime<Utc>,
-        max_pages: usize,
-        stats: &mut PollStats,
-    ) -> Result<Vec<LogEvent>, PollError> {
+    /// The first URL of a System Log *polling* query, as Okta's System Log guide recommends
+    /// for reading it continuously: events of these types published since `since`, oldest
+    /// first, without `until`. Its pages always carry a `next` link; following them never
+    /// misses an event published late, where a reader that moves its own `[since, until)`
+    /// window does.
+    pub fn system_log_query(&self, event_types: &[&str], since: DateTime<Utc>) -> String {
         let filter = event_types
             .iter()
             .map(|t| format!("eventType eq \"{t}\""))
@@ -336,16 +358,36 @@ impl OktaClient {
             .expect("a fixed path joins any base");
         url.query_pairs_mut()
             .append_pair("since", &since.to_rfc3339_opts(SecondsFormat::Millis, true))
-            .append_pair("until", &until.to_rfc3339_opts(SecondsFormat::Millis, true))
             .append_pair("filter", &filter)
             .append_pair("sortOrder", "ASCENDING")
-            .append_pair("limit", "1000");
-        let mut events = Vec::new();
-        self.paginate(url, SYSTEM_LOG, max_pages, stats, |value| {
-            events.extend(LogEvent::from_json(&value))
-        })
-        .await?;
-        Ok(events)
+            .append_pair("limit", &LOG_PAGE_SIZE.to_string());
+        url.into()
+    }
+
+    /// One page of the System Log at `url`: a [`OktaClient::system_log_query`], or the `next`
+    /// link of an earlier page (only ever to the org's own origin).
+    pub async fn system_log_page(
+        &self,
+        url: &str,
+        stats: &mut PollStats,
+    ) -> Result<LogPage, PollError> {
+        let url = self.same_origin(url)?;
+        let (headers, body) = self.get(&url, SYSTEM_LOG, stats).await?;
+        let values: Vec<serde_json::Value> =
+            serde_json::from_slice(&body).map_err(|e| PollError::Decode {
+                detail: format!("a page of {SYSTEM_LOG} is not a JSON list: {e}"),
+            })?;
+        let full = values.len() >= LOG_PAGE_SIZE;
+        let events = values.iter().filter_map(LogEvent::from_json).collect();
+        let links = headers
+            .get_all(header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        let next = match next_link(links) {
+            Some(next) => Some(self.same_origin(&next)?.into()),
+            None => None,
+        };
+        Ok(LogPage { events, next, full })
     }
 
     /// GETs `url` and every `next` page after it, handing each element of each page's JSON list
@@ -655,17 +697,33 @@ fn backoff_ceiling(base: Duration, failures: u32) -> Duration {
     base.saturating_mul(1 << failures.saturating_sub(1).min(16))
 }
 
-/// When the answer's rate-limit window resets (`X-Rate-Limit-Reset`), also on answers without
+/// When the answer's rate-limit window resets, on this host's clock, also on answers without
 /// the other rate-limit headers (a concurrency 429).
 fn reset_header(headers: &HeaderMap) -> Option<SystemTime> {
-    let secs: u64 = headers
-        .get("x-rate-limit-reset")?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(epoch_seconds(secs))
+    reset_at(headers, SystemTime::now())
+}
+
+fn read_number(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// When the window of an answer received at `now` resets, on this host's clock. Okta's
+/// `X-Rate-Limit-Reset` is an instant on Okta's clock; like Okta's own SDKs, the wait is that
+/// instant minus the answer's `Date` (Okta's clock at the answer), so a skewed local clock
+/// neither retries early nor waits too long. Without a readable `Date` the reset is taken as
+/// it is.
+pub fn reset_at(headers: &HeaderMap, now: SystemTime) -> Option<SystemTime> {
+    let reset = epoch_seconds(read_number(headers, "x-rate-limit-reset")?);
+    let okta_now = headers
+        .get(header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| DateTime::parse_from_rfc2822(v.trim()).ok())
+        .and_then(|date| u64::try_from(date.timestamp()).ok())
+        .map(epoch_seconds);
+    Some(match okta_now {
+        Some(date) => now + reset.duration_since(date).unwrap_or_default(),
+        None => reset,
+    })
 }
 
 /// Epoch seconds from a header as a time. A value past what the clock holds (no real answer has
@@ -715,6 +773,91 @@ mod tests {
             stats.record_rate_limit("/api/v1/users", limit(remaining, 100));
         }
         assert_eq!(stats.rate_limits, [("/api/v1/users", limit(17, 100))]);
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn the_reset_is_read_against_the_answers_date_not_the_local_clock() {
+        // Okta's clock: 2026-12-05T12:00:00Z = 1796472000.
+        let okta_now = 1_796_472_000u64;
+        let date = "Sat, 05 Dec 2026 12:00:00 GMT";
+        let reset = (okta_now + 30).to_string();
+        let local = |skew: i64| epoch_seconds(okta_now.checked_add_signed(skew).unwrap());
+        // (local clock's skew from Okta's, Date header, expected wait from the local now)
+        let cases: [(i64, Option<&str>, u64); 5] = [
+            (0, Some(date), 30),
+            (3_600, Some(date), 30),  // local clock an hour ahead: still 30 s
+            (-3_600, Some(date), 30), // an hour behind: still 30 s, not 3,630
+            (0, None, 30),
+            (-3_600, None, 3_630), // without Date, the reset is taken as it is
+        ];
+        for (skew, date, wait) in cases {
+            let mut pairs = vec![("x-rate-limit-reset", reset.as_str())];
+            if let Some(date) = date {
+                pairs.push(("date", date));
+            }
+            let now = local(skew);
+            let at = reset_at(&headers(&pairs), now).unwrap();
+            assert_eq!(
+                at.duration_since(now).unwrap(),
+                Duration::from_secs(wait),
+                "skew {skew}, date {date:?}"
+            );
+        }
+        let past = headers(&[("x-rate-limit-reset", "100"), ("date", date)]);
+        assert_eq!(
+            reset_at(&past, local(0)),
+            Some(local(0)),
+            "a past reset: no wait"
+        );
+    }
+
+    #[test]
+    fn a_concurrency_429s_zero_limit_is_no_reading() {
+        let now = epoch_seconds(1_796_558_400);
+        let answer = |limit: &str, remaining: &str| {
+            RateLimit::from_headers(
+                &headers(&[
+                    ("x-rate-limit-limit", limit),
+                    ("x-rate-limit-remaining", remaining),
+                    ("x-rate-limit-reset", "1796558460"),
+                ]),
+                now,
+            )
+        };
+        assert_eq!(
+            answer("0", "0"),
+            None,
+            "too many at once, not no calls at all"
+        );
+        assert_eq!(
+            answer("600", "0"),
+            Some(RateLimit {
+                limit: 600,
+                remaining: 0,
+                reset: 1_796_558_460
+            })
+        );
+        let mut stats = PollStats::default();
+        let ok = RateLimit {
+            limit: 600,
+            remaining: 500,
+            reset: 1_796_558_460,
+        };
+        stats.record_rate_limit(API_TOKENS, ok);
+        assert!(answer("0", "0").is_none());
+        assert_eq!(
+            stats.rate_limits,
+            [(API_TOKENS, ok)],
+            "the last real figures stay"
+        );
     }
 
     fn client(max_wait: Duration) -> OktaClient {

@@ -169,6 +169,9 @@ fn permission_for(endpoint: &str) -> &'static str {
     match endpoint {
         "/api/v1/users/{id}" => "read access to users (OAuth scope okta.users.read)",
         "/api/v1/logs" => "read access to the System Log (OAuth scope okta.logs.read)",
+        // The keep-alive call, made with a listed token's own secret: any valid token may read
+        // its own user, so a 403 is about where the call came from, never about a scope.
+        "/api/v1/users/me" => "nothing a scope grants: any token may read its own user, so Okta refused where the call came from (a token restricted to network zones must be used from inside them)",
         _ => "read access to API tokens (OAuth scope okta.apiTokens.read; for an SSWS token, an admin role of its owner that can view API tokens, such as Read-Only Administrator)",
     }
 }
@@ -249,6 +252,27 @@ mod tests {
             let text = err.to_string();
             for needle in *needles {
                 assert!(text.contains(needle), "{status}: {text:?} lacks {needle:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn each_endpoint_names_what_its_403_lacks() {
+        let body = br#"{"errorCode":"E0000006","errorSummary":"You do not have permission to perform the requested action"}"#;
+        let cases = [
+            (TOKENS, "okta.apiTokens.read"),
+            ("/api/v1/users/{id}", "okta.users.read"),
+            ("/api/v1/logs", "okta.logs.read"),
+            ("/api/v1/users/me", "network zones"),
+        ];
+        for (endpoint, needle) in cases {
+            let text = PollError::from_status(endpoint, 403, body).to_string();
+            assert!(
+                text.contains(needle),
+                "{endpoint}: {text:?} lacks {needle:?}"
+            );
+            if endpoint == "/api/v1/users/me" {
+                assert!(!text.contains("okta.apiTokens.read"), "{text}");
             }
         }
     }

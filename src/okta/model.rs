@@ -165,50 +165,68 @@ pub fn status_keeps_tokens_usable(status: &str) -> Option<bool> {
     }
 }
 
-/// A System Log event about API tokens.
+/// A System Log event the exporter reads: about API tokens, or a user's deactivation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogEvent {
+    /// Okta's unique id of the event.
+    pub uuid: String,
     pub published: DateTime<Utc>,
     pub event_type: String,
-    /// The tokens it concerns: API token ids (`00T…`) among its targets, and the token the
-    /// request was made with (`transaction.detail.requestApiTokenId`).
-    pub token_ids: Vec<String>,
+    /// API token ids (`00T…`) among its targets: the token a revocation is about.
+    pub target_tokens: Vec<String>,
+    /// Users among its targets: the user a deactivation is about.
+    pub target_users: Vec<String>,
+    /// The token the request was made with (`transaction.detail.requestApiTokenId`): the token
+    /// a call from outside its network zones is about, and the token that made any other call.
+    pub requesting_token: Option<String>,
     /// Who acted (`actor.alternateId`, usually a login); empty when absent.
     pub actor: String,
 }
 
 impl LogEvent {
     /// Decodes one element of a System Log page; `None` for an event without a time or type.
+    /// `target` may be absent or `null` (Okta's catalog lists `targets: null` for some types).
     pub fn from_json(value: &serde_json::Value) -> Option<LogEvent> {
         let published = parse_timestamp(value.get("published")?.as_str()?).ok()?;
         let event_type = value.get("eventType")?.as_str()?.to_owned();
-        let mut token_ids: Vec<String> = value
+        let targets: Vec<&serde_json::Value> = value
             .get("target")
             .and_then(|t| t.as_array())
             .into_iter()
             .flatten()
-            .filter_map(|t| t.get("id")?.as_str())
-            .filter(|id| id.starts_with("00T"))
-            .map(str::to_owned)
             .collect();
-        let requested_with = value
+        let target_ids = |keep: &dyn Fn(&str, &str) -> bool| -> Vec<String> {
+            targets
+                .iter()
+                .filter_map(|t| {
+                    let id = t.get("id")?.as_str()?;
+                    let kind = t.get("type").and_then(|k| k.as_str()).unwrap_or_default();
+                    keep(id, kind).then(|| id.to_owned())
+                })
+                .collect()
+        };
+        let target_tokens = target_ids(&|id, _| id.starts_with("00T"));
+        let target_users = target_ids(&|id, kind| kind == "User" && !id.is_empty());
+        let requesting_token = value
             .pointer("/transaction/detail/requestApiTokenId")
-            .and_then(|v| v.as_str());
-        if let Some(id) = requested_with.filter(|id| !id.is_empty()) {
-            if !token_ids.iter().any(|t| t == id) {
-                token_ids.push(id.to_owned());
-            }
-        }
-        let actor = value
-            .pointer("/actor/alternateId")
             .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned();
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned);
+        let text = |pointer: &str| {
+            value
+                .pointer(pointer)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
         Some(LogEvent {
+            uuid: text("/uuid"),
             published,
             event_type,
-            token_ids,
-            actor,
+            target_tokens,
+            target_users,
+            requesting_token,
+            actor: text("/actor/alternateId"),
         })
     }
 }
@@ -322,20 +340,33 @@ mod tests {
     }
 
     #[test]
-    fn log_events_name_their_tokens_from_targets_and_the_requesting_token() {
+    fn log_events_keep_targets_apart_from_the_requesting_token() {
         let event = json!({
-            "published": "2026-11-22T10:00:00.000Z", "eventType": "system.api_token.request_outside_allowed_range",
+            "uuid": "b1a2", "published": "2026-11-22T10:00:00.000Z", "eventType": "system.api_token.revoke",
             "actor": {"alternateId": "svc@acme.com"},
             "target": [{"id": "00Ttarget", "type": "Token"}, {"id": "00uSomeUser", "type": "User"}],
             "transaction": {"detail": {"requestApiTokenId": "00Trequest"}}
         });
         let decoded = LogEvent::from_json(&event).unwrap();
-        assert_eq!(decoded.token_ids, ["00Ttarget", "00Trequest"]);
+        assert_eq!(decoded.uuid, "b1a2");
+        assert_eq!(decoded.target_tokens, ["00Ttarget"]);
+        assert_eq!(decoded.target_users, ["00uSomeUser"]);
+        assert_eq!(decoded.requesting_token.as_deref(), Some("00Trequest"));
         assert_eq!(decoded.actor, "svc@acme.com");
         assert_eq!(
             decoded.published,
             parse_timestamp("2026-11-22T10:00:00Z").unwrap()
         );
+        // Okta's catalog: `targets: null` for a call from outside the allowed zones.
+        let outside = json!({
+            "published": "2026-11-22T10:00:00.000Z",
+            "eventType": "system.api_token.request_outside_allowed_range",
+            "target": null,
+            "transaction": {"detail": {"requestApiTokenId": "00Tcaller"}}
+        });
+        let decoded = LogEvent::from_json(&outside).unwrap();
+        assert!(decoded.target_tokens.is_empty() && decoded.target_users.is_empty());
+        assert_eq!(decoded.requesting_token.as_deref(), Some("00Tcaller"));
         assert!(
             LogEvent::from_json(&json!({"eventType": "x"})).is_none(),
             "no time"
