@@ -16,11 +16,16 @@ pub fn token_labels(org: &str, token: &ApiToken) -> Box<[u8]> {
 
 /// `org="…",token_id="…",token_name="…",user_id="…"`, escaped.
 pub fn write_token_labels(out: &mut Vec<u8>, org: &str, token: &ApiToken) {
+    write_token_labels_of(out, [org, &token.id, &token.name, &token.user_id]);
+}
+
+/// The token labels from their values: org, token id, token name, owner's user id.
+pub fn write_token_labels_of(out: &mut Vec<u8>, [org, id, name, user_id]: [&str; 4]) {
     for (i, (name, value)) in [
         ("org", org),
-        ("token_id", &token.id),
-        ("token_name", &token.name),
-        ("user_id", &token.user_id),
+        ("token_id", id),
+        ("token_name", name),
+        ("user_id", user_id),
     ]
     .into_iter()
     .enumerate()
@@ -51,8 +56,25 @@ pub fn write_info_labels(
     owner_login: &str,
     owner_status: &str,
 ) {
-    write_label(out, "client_name", &token.client_name);
-    write_label(out, "network_connection", &token.network_connection);
+    write_info_labels_of(
+        out,
+        [
+            &token.client_name,
+            &token.network_connection,
+            owner_login,
+            owner_status,
+        ],
+    );
+}
+
+/// The labels only `okta_api_token_info` has, from their values: client, network, owner's
+/// login and status.
+pub fn write_info_labels_of(
+    out: &mut Vec<u8>,
+    [client_name, network_connection, owner_login, owner_status]: [&str; 4],
+) {
+    write_label(out, "client_name", client_name);
+    write_label(out, "network_connection", network_connection);
     write_label(out, "owner_login", owner_login);
     write_label(out, "owner_status", owner_status);
 }

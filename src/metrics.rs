@@ -14,9 +14,11 @@ use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricT
 use prometheus::{Encoder, Registry, TextEncoder};
 
 use crate::exposition::{
-    escape_into, write_info_labels, write_millis_as_seconds, write_series_start, write_token_labels,
+    escape_into, write_info_labels, write_info_labels_of, write_millis_as_seconds,
+    write_series_start, write_token_labels, write_token_labels_of,
 };
 use crate::keepalive::KeepAliveResult;
+use crate::okta::model::UntimedToken;
 use crate::okta::{ApiToken, PollErrorReason};
 use crate::snapshot::{OrgSnapshot, RemovalReason};
 use crate::status::{status, TokenStatus};
@@ -466,6 +468,11 @@ pub fn org_families(orgs: &[Arc<OrgSnapshot>], now: DateTime<Utc>) -> Vec<Metric
         for token in org.tokens.iter() {
             counts[token_status(org, token, now) as usize] += 1;
         }
+        for token in org.untimed_tokens.iter() {
+            if org.enrichment.is_suspicious(&token.id, now) {
+                counts[TokenStatus::Yellow as usize] += 1;
+            }
+        }
         for (state, count) in TokenStatus::ALL.iter().zip(counts) {
             families.push(Family::Tokens, &[name, state.as_str()], count as f64);
         }
@@ -663,6 +670,15 @@ fn write_token_series(
                 write_token_series_of(out, family, org, token, (labels, info), now);
                 cursor.token += 1;
             }
+            if matches!(family, Family::Status | Family::Info) {
+                while let Some(token) = org.untimed_tokens.get(cursor.token - org.tokens.len()) {
+                    if out.len() >= limit {
+                        return;
+                    }
+                    write_untimed_series(out, family, org, token, now);
+                    cursor.token += 1;
+                }
+            }
             cursor.org += 1;
             cursor.token = 0;
         }
@@ -755,6 +771,43 @@ fn write_token_series_of(
     out.push(b'\n');
 }
 
+/// The status and info series of a token listed without an expiry: no colour but Yellow (when
+/// suspicious), since green, gray and red are all read from the expiry.
+fn write_untimed_series(
+    out: &mut Vec<u8>,
+    family: Family,
+    org: &OrgSnapshot,
+    token: &UntimedToken,
+    now: DateTime<Utc>,
+) {
+    let name = family.spec().name;
+    let mut labels = Vec::with_capacity(128);
+    write_token_labels_of(
+        &mut labels,
+        [&org.name, &token.id, &token.name, &token.user_id],
+    );
+    if family == Family::Info {
+        let owner = org.enrichment.owners.get(&token.user_id);
+        let login = owner.map_or("", |o| o.login.as_str());
+        let status = owner.map_or("", |o| o.status.as_str());
+        write_series_start(out, name, &labels);
+        write_info_labels_of(
+            out,
+            [&token.client_name, &token.network_connection, login, status],
+        );
+        out.extend_from_slice(b"} 1\n");
+        return;
+    }
+    let suspicious = org.enrichment.is_suspicious(&token.id, now);
+    for state in TokenStatus::ALL {
+        write_series_start(out, name, &labels);
+        out.extend_from_slice(b",status=\"");
+        out.extend_from_slice(state.as_str().as_bytes());
+        let on = state == TokenStatus::Yellow && suspicious;
+        out.extend_from_slice(if on { b"\"} 1\n" } else { b"\"} 0\n" });
+    }
+}
+
 /// The per-token families, in output order.
 const TOKEN_FAMILIES: [Family; 10] = [
     Family::Expiry,
@@ -782,6 +835,7 @@ fn has_series(family: Family, orgs: &[Arc<OrgSnapshot>]) -> bool {
         Family::SuspiciousEvents => {
             org.enrichment.system_log_off.is_none() && !org.tokens.is_empty()
         }
+        Family::Status | Family::Info => !org.tokens.is_empty() || !org.untimed_tokens.is_empty(),
         _ => !org.tokens.is_empty(),
     })
 }
@@ -874,6 +928,18 @@ mod tests {
         );
         never_created.created = None;
         b.tokens = Arc::new(vec![never_created]);
+        // An agent token Okta lists without an expiry, in each org; acme's is suspicious.
+        let agent = |id: &str| UntimedToken {
+            id: id.into(),
+            name: "AD agent".into(),
+            user_id: "00u1".into(),
+            client_name: "Okta AD Agent".into(),
+            network_connection: String::new(),
+            created: None,
+            missing: "expiresAt",
+        };
+        a.untimed_tokens = Arc::new(vec![agent("00Tagent1")]);
+        b.untimed_tokens = Arc::new(vec![agent("00Tagent2")]);
         // acme: an owner with a quote in its login, and 00T1 used from outside its network zones.
         a.enrichment.owners = Arc::new(HashMap::from([(
             "00u1".to_owned(),
@@ -884,13 +950,22 @@ mod tests {
                 fetched_at: now,
             },
         )]));
-        a.enrichment.suspicious = Arc::new(HashMap::from([(
-            "00T1".to_owned(),
-            Suspicion {
-                last: now - TimeDelta::hours(1),
-                count: 3,
-            },
-        )]));
+        a.enrichment.suspicious = Arc::new(HashMap::from([
+            (
+                "00T1".to_owned(),
+                Suspicion {
+                    last: now - TimeDelta::hours(1),
+                    count: 3,
+                },
+            ),
+            (
+                "00Tagent1".to_owned(),
+                Suspicion {
+                    last: now - TimeDelta::hours(2),
+                    count: 1,
+                },
+            ),
+        ]));
         // beta: the credential may not read the System Log, and no owner is known.
         b.enrichment.system_log_off = Some(Off::Forbidden);
         vec![a, b]
@@ -953,6 +1028,32 @@ mod tests {
                     let count = org.enrichment.suspicious.get(&t.id).map_or(0, |s| s.count);
                     families.push(Family::SuspiciousEvents, &labels, count as f64);
                 }
+            }
+            for t in org.untimed_tokens.iter() {
+                let [o, i, n, u] = [org.name.as_str(), &t.id, &t.name, &t.user_id];
+                let yellow = org.enrichment.is_suspicious(&t.id, now);
+                for state in TokenStatus::ALL {
+                    let on = state == TokenStatus::Yellow && yellow;
+                    families.push(
+                        Family::Status,
+                        &[o, i, n, u, state.as_str()],
+                        if on { 1.0 } else { 0.0 },
+                    );
+                }
+                let owner = org.enrichment.owners.get(&t.user_id);
+                let (login, status) =
+                    owner.map_or(("", ""), |o| (o.login.as_str(), o.status.as_str()));
+                let info = [
+                    o,
+                    i,
+                    n,
+                    u,
+                    &t.client_name,
+                    &t.network_connection,
+                    login,
+                    status,
+                ];
+                families.push(Family::Info, &info, 1.0);
             }
         }
         let mut out = Vec::new();
@@ -1088,8 +1189,34 @@ mod tests {
                 ("green".into(), 0.0),
                 ("gray".into(), 0.0),
                 ("red".into(), 2.0),
-                ("yellow".into(), 1.0)
+                ("yellow".into(), 2.0)
             ]
+        );
+    }
+
+    #[test]
+    fn a_token_without_an_expiry_has_info_and_status_and_nothing_timed() {
+        let now = Utc::now();
+        let mut out = Vec::new();
+        write_token_families(&mut out, &orgs(now), now);
+        let text = String::from_utf8(out).unwrap();
+        let agent: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("token_id=\"00Tagent1\""))
+            .collect();
+        let names: std::collections::BTreeSet<&str> =
+            agent.iter().map(|l| l.split('{').next().unwrap()).collect();
+        assert_eq!(
+            names.into_iter().collect::<Vec<_>>(),
+            ["okta_api_token_info", "okta_api_token_status"]
+        );
+        assert!(
+            agent.iter().any(|l| l.contains("status=\"yellow\"} 1")),
+            "{agent:?}"
+        );
+        assert!(
+            agent.iter().any(|l| l.contains("status=\"red\"} 0")),
+            "{agent:?}"
         );
     }
 }

@@ -184,6 +184,12 @@ impl Poller {
                 )
                 .await;
                 let (count, pages) = (list.tokens.len(), list.pages);
+                for token in &list.untimed {
+                    let key = (Some(token.id.clone()), format!("no {}", token.missing));
+                    if self.state.undecodable_warned.insert(key) {
+                        tracing::warn!(org = %name, token_id = %token.id, token_name = %token.name, missing = token.missing, "Okta lists this token without an expiry (an Okta-managed agent token?): it is exported with its info and status, but no expiry is watched (said once per token)");
+                    }
+                }
                 for token in &list.skipped {
                     let key = (token.id.clone(), token.reason.clone());
                     if self.state.undecodable_warned.insert(key) {

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 
 use crate::enrich::Enrichment;
 use crate::keepalive::KeptAlive;
+use crate::okta::model::UntimedToken;
 use crate::okta::{ApiToken, PollError, PollErrorReason, RateLimit};
 pub use crate::removal::{RemovalReason, RemovedToken};
 
@@ -43,6 +44,8 @@ pub struct OrgSnapshot {
     pub token_labels: Arc<Vec<Box<[u8]>>>,
     /// The labels only `okta_api_token_info` has (client, network, owner), likewise.
     pub info_labels: Arc<Vec<Box<[u8]>>>,
+    /// Tokens Okta lists without an expiry (agent tokens), sorted by id: listed, not watched.
+    pub untimed_tokens: Arc<Vec<UntimedToken>>,
     /// The OAuth 2.0 token requests and access token, when the org uses an app.
     pub oauth: Option<OAuthFacts>,
     /// Whether a poll has finished (successfully or not) since start.

@@ -36,8 +36,8 @@ pub struct OrgState {
     pub log: LogCursor,
     /// The tokens kept alive, with their secrets; only their facts are published.
     pub keepalive: Vec<Tracked>,
-    /// Token objects that could not be decoded, by id and reason, already warned about: a
-    /// token Okta keeps listing that way is said once, not at every poll.
+    /// Token objects that could not be decoded (or have no expiry), by id and reason, already
+    /// warned about: a token Okta keeps listing that way is said once, not at every poll.
     pub undecodable_warned: HashSet<(Option<String>, String)>,
 }
 
@@ -258,7 +258,12 @@ impl OrgState {
     }
 
     fn vanished(&self, list: &TokenList) -> Vec<&ApiToken> {
-        let listed: HashSet<&str> = list.tokens.iter().map(|t| t.id.as_str()).collect();
+        let listed: HashSet<&str> = list
+            .tokens
+            .iter()
+            .map(|t| t.id.as_str())
+            .chain(list.untimed.iter().map(|t| t.id.as_str()))
+            .collect();
         let undecodable: HashSet<&str> = list
             .skipped
             .iter()
@@ -352,7 +357,14 @@ impl OrgState {
             tracing::warn!(org, tokens = late, "tokens counted revoked were deleted because their owner was deactivated (the System Log published it late)");
         }
         let mut tokens = list.tokens;
-        let listed: HashSet<String> = tokens.iter().map(|t| t.id.clone()).collect();
+        let mut untimed = list.untimed;
+        untimed.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        untimed.dedup_by(|a, b| a.id == b.id);
+        let listed: HashSet<String> = tokens
+            .iter()
+            .map(|t| t.id.clone())
+            .chain(untimed.iter().map(|t| t.id.clone()))
+            .collect();
         let gone: HashSet<&str> = vanished.iter().map(|t| t.id.as_str()).collect();
         tokens.extend(
             self.facts
@@ -366,6 +378,7 @@ impl OrgState {
         // A token listed again (an id Okta reuses never, but a restored state may hold one).
         removed_tokens.retain(|r| !listed.contains(&r.token_id));
         self.facts.removed_tokens = Arc::new(removed_tokens);
+        self.facts.untimed_tokens = Arc::new(untimed);
         self.facts.undecodable_tokens += list.skipped.len() as u64;
         crate::keepalive::check_pending(&self.facts.name, &mut self.keepalive, &tokens, now);
         self.facts.tokens = Arc::new(tokens);
@@ -452,6 +465,7 @@ mod tests {
     fn list(tokens: Vec<ApiToken>, skipped: Vec<SkippedToken>) -> TokenList {
         TokenList {
             tokens,
+            untimed: Vec::new(),
             skipped,
             pages: 1,
         }

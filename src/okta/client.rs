@@ -20,7 +20,7 @@ use url::Url;
 
 use super::error::{transport_error, PollError};
 use super::link::next_link;
-use super::model::{ApiToken, LogEvent, SkippedToken, User};
+use super::model::{ApiToken, ListedToken, LogEvent, SkippedToken, UntimedToken, User};
 use super::oauth::{system_clock, Clock, OAuthSession, OAuthStats};
 use crate::config::{Auth, HttpSettings};
 use crate::secret::Secret;
@@ -129,6 +129,8 @@ pub struct LogPage {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct TokenList {
     pub tokens: Vec<ApiToken>,
+    /// Tokens listed without `expiresAt` or `tokenWindow`.
+    pub untimed: Vec<UntimedToken>,
     /// Token objects that could not be decoded.
     pub skipped: Vec<SkippedToken>,
     pub pages: usize,
@@ -261,8 +263,9 @@ impl OktaClient {
                 if let Some(listed) = &self.listed {
                     listed.fetch_add(1, Ordering::Relaxed);
                 }
-                match ApiToken::from_json(value) {
-                    Ok(token) => list.tokens.push(token),
+                match ListedToken::from_json(value) {
+                    Ok(ListedToken::Timed(token)) => list.tokens.push(token),
+                    Ok(ListedToken::Untimed(token)) => list.untimed.push(token),
                     Err(skipped) => list.skipped.push(skipped),
                 }
             })

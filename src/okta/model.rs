@@ -26,6 +26,30 @@ pub struct ApiToken {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A token Okta lists without `expiresAt` or `tokenWindow`. The spec requires only `name`, and
+/// Okta-managed agent tokens are listed on the same console page: such a token is still listed
+/// (its metadata, and Yellow when suspicious), with no expiry to watch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UntimedToken {
+    pub id: String,
+    pub name: String,
+    pub user_id: String,
+    pub client_name: String,
+    pub network_connection: String,
+    pub created: Option<DateTime<Utc>>,
+    /// Which field was missing, for the log.
+    pub missing: &'static str,
+}
+
+/// One element of the token list, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListedToken {
+    /// With an expiry: what the exporter watches.
+    Timed(ApiToken),
+    /// Without one.
+    Untimed(UntimedToken),
+}
+
 /// A token object that could not be decoded, with the reason and (when readable) its id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SkippedToken {
@@ -52,19 +76,61 @@ struct WireNetwork {
     connection: Option<String>,
 }
 
+impl ListedToken {
+    /// Decodes one element of the token list: a token with an id and both expiry fields is
+    /// timed, one that lacks `expiresAt` or `tokenWindow` altogether is untimed, and anything
+    /// else (no id, a field Okta sent but that cannot be read) is skipped with the reason.
+    pub fn from_json(value: serde_json::Value) -> Result<ListedToken, SkippedToken> {
+        let missing = match (value.get("expiresAt"), value.get("tokenWindow")) {
+            (None | Some(serde_json::Value::Null), _) => Some("expiresAt"),
+            (_, None | Some(serde_json::Value::Null)) => Some("tokenWindow"),
+            _ => None,
+        };
+        match missing {
+            None => ApiToken::from_json(value).map(ListedToken::Timed),
+            Some(missing) => {
+                let (wire, id) = decode_wire(value)?;
+                Ok(ListedToken::Untimed(UntimedToken {
+                    id,
+                    name: wire.name.unwrap_or_default(),
+                    user_id: wire.user_id.unwrap_or_default(),
+                    client_name: wire.client_name.unwrap_or_default(),
+                    network_connection: wire.network.and_then(|n| n.connection).unwrap_or_default(),
+                    created: wire
+                        .created
+                        .as_deref()
+                        .and_then(|s| parse_timestamp(s).ok()),
+                    missing,
+                }))
+            }
+        }
+    }
+}
+
+/// The wire shape and the token's id, or why the object is no token at all.
+fn decode_wire(value: serde_json::Value) -> Result<(WireToken, String), SkippedToken> {
+    let id_hint = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+    let skip = |reason: String| SkippedToken {
+        id: id_hint.clone(),
+        reason,
+    };
+    let wire: WireToken = serde_json::from_value(value).map_err(|e| skip(e.to_string()))?;
+    let id = wire
+        .id
+        .clone()
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| skip("missing field `id`".into()))?;
+    Ok((wire, id))
+}
+
 impl ApiToken {
-    /// Decodes one element of the token list.
+    /// Decodes one element of the token list that must have an expiry.
     pub fn from_json(value: serde_json::Value) -> Result<ApiToken, SkippedToken> {
-        let id_hint = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+        let (wire, id) = decode_wire(value)?;
         let skip = |reason: String| SkippedToken {
-            id: id_hint.clone(),
+            id: Some(id.clone()),
             reason,
         };
-        let wire: WireToken = serde_json::from_value(value).map_err(|e| skip(e.to_string()))?;
-        let id = wire
-            .id
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| skip("missing field `id`".into()))?;
         let expires_at = wire
             .expires_at
             .ok_or_else(|| skip("missing field `expiresAt`".into()))
@@ -386,6 +452,45 @@ mod tests {
         assert!(skipped.reason.contains("too large"), "{}", skipped.reason);
         let long = ApiToken::from_json(with(full(), "tokenWindow", json!("P2000Y"))).unwrap();
         assert_eq!(long.last_used() + long.window, long.expires_at);
+    }
+
+    #[test]
+    fn a_token_without_expiry_fields_is_listed_untimed_and_a_broken_one_skipped() {
+        let untimed = |value| match ListedToken::from_json(value) {
+            Ok(ListedToken::Untimed(token)) => token,
+            other => panic!("not untimed: {other:?}"),
+        };
+        let agent = untimed(with(
+            with(full(), "expiresAt", json!(null)),
+            "tokenWindow",
+            json!(null),
+        ));
+        assert_eq!(agent.id, "00Tabcdefg1234567890");
+        assert_eq!(agent.name, "My API Token");
+        assert_eq!(agent.network_connection, "ANYWHERE");
+        assert_eq!(agent.missing, "expiresAt");
+        assert_eq!(
+            untimed(with(full(), "tokenWindow", json!(null))).missing,
+            "tokenWindow"
+        );
+        assert!(matches!(
+            ListedToken::from_json(full()),
+            Ok(ListedToken::Timed(_))
+        ));
+        let cases = [
+            (
+                "no id",
+                with(with(full(), "expiresAt", json!(null)), "id", json!(null)),
+            ),
+            ("bad expiresAt", with(full(), "expiresAt", json!("soon"))),
+            (
+                "bad tokenWindow",
+                with(full(), "tokenWindow", json!("30 days")),
+            ),
+        ];
+        for (name, value) in cases {
+            assert!(ListedToken::from_json(value).is_err(), "{name}");
+        }
     }
 
     #[test]
