@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use common::*;
-use okta_simulator::{SimEndpoint, SimLogEvent, SimToken, SimUser, Simulator};
+use okta_simulator::{Fault, SimEndpoint, SimLogEvent, SimToken, SimUser, Simulator};
 
 const API_TOKEN: &str = "enrichment-test-token";
 const WAIT: Duration = Duration::from_secs(30);
@@ -336,4 +336,210 @@ async fn owner_lookups_for_1000_tokens_of_100_users_stay_within_the_rate_limit_b
         .collect();
     let distinct: std::collections::HashSet<&&str> = looked_up.iter().collect();
     assert_eq!(distinct.len(), looked_up.len().min(100), "{looked_up:?}");
+}
+
+/// Okta's concurrency 429 reports limit and remaining as 0. That zero is no budget: owner
+/// lookups resume once the reset passes, and the last 429 is exported with its time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrency_429_on_owner_lookups_delays_them_and_stops_nothing() {
+    let mut token = sim_token(
+        "00T0000000000000429a",
+        "SCIM sync",
+        TimeDelta::days(20),
+        "P30D",
+    );
+    token.user_id = OWNER.to_owned();
+    let sim = Simulator::start(API_TOKEN, vec![token]).await.unwrap();
+    sim.set_user(user(OWNER, "ACTIVE"));
+    sim.push_endpoint_fault(
+        SimEndpoint::Users,
+        Fault::RateLimited {
+            reset_after: Duration::from_secs(1),
+            concurrency: true,
+        },
+    );
+    sim.push_endpoint_fault(
+        SimEndpoint::Logs,
+        Fault::RateLimited {
+            reset_after: Duration::from_secs(1),
+            concurrency: true,
+        },
+    );
+    let started = epoch(Utc::now()) - 1.0;
+    let exporter = Exporter::start(Setup::new(sim.url(), API_TOKEN));
+    let users = [("endpoint", "/api/v1/users/{id}")];
+    let logs = [("endpoint", "/api/v1/logs")];
+    let samples = exporter.wait_for("the owner after the 429", WAIT, |s| {
+        !find(s, "okta_api_token_owner_active", &[]).is_empty()
+            && value(
+                s,
+                "okta_api_requests_total",
+                &[("endpoint", "/api/v1/logs"), ("code", "200")],
+            ) >= 1.0
+    });
+    for endpoint in [&users, &logs] {
+        let at = value(
+            &samples,
+            "okta_rate_limit_exceeded_last_timestamp_seconds",
+            endpoint,
+        );
+        assert!(
+            at >= started && at <= epoch(Utc::now()),
+            "{endpoint:?}: {at}"
+        );
+        assert!(
+            value(&samples, "okta_rate_limit_limit", endpoint) > 0.0,
+            "{endpoint:?}: a concurrency 429's zero is no limit"
+        );
+    }
+    assert_eq!(value(&samples, "okta_api_token_owner_active", &[]), 1.0);
+    assert_eq!(
+        value(&samples, "okta_enrichment_enabled", &[("kind", "owners")]),
+        1.0
+    );
+}
+
+/// Okta's System Log guide: events can be published late, and a reader that moves its own
+/// `[since, until)` window misses them. The exporter follows the polling query's `next` links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_published_late_still_turns_its_token_yellow() {
+    let sim = Simulator::start(API_TOKEN, owned_tokens(2, 1))
+        .await
+        .unwrap();
+    let exporter = Exporter::start(Setup::new(sim.url(), API_TOKEN));
+    let suspect = "00T00000000000000001";
+    let log_reads = || {
+        sim.requests()
+            .iter()
+            .filter(|r| r.path_and_query.starts_with("/api/v1/logs") && r.status == 200)
+            .count()
+    };
+    exporter.wait_for("three System Log reads", WAIT, |_| log_reads() >= 3);
+    // Published a minute ago, inside a window every read so far has covered, received now.
+    sim.push_late_log_event(SimLogEvent::outside_allowed_range(
+        Utc::now() - TimeDelta::minutes(1),
+        suspect,
+        "intruder@elsewhere.example",
+    ));
+    let samples = exporter.wait_for("yellow", WAIT, |s| status_of(s, suspect) == "yellow");
+    assert_eq!(
+        value(
+            &samples,
+            "okta_api_token_suspicious_events_total",
+            &[("token_id", suspect)]
+        ),
+        1.0
+    );
+    let requests = sim.requests();
+    let reads: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.path_and_query.starts_with("/api/v1/logs"))
+        .map(|r| r.path_and_query.as_str())
+        .collect();
+    assert!(reads.iter().all(|r| !r.contains("until=")), "{reads:#?}");
+    assert_eq!(
+        reads.iter().filter(|r| !r.contains("after=")).count(),
+        1,
+        "one polling query, then its next links: {reads:#?}"
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "okta_enrichment_errors_total",
+            &[("kind", "system_log")]
+        ),
+        0.0
+    );
+}
+
+/// Okta deletes every token of a deactivated user at once. The exporter tells that from a lapse
+/// or a revocation, from either source it may read: the owner looked up after the tokens vanish
+/// (System Log forbidden here), or the System Log's `user.lifecycle.deactivate`, published late
+/// (owner lookups forbidden here). The removal names the token, its owner and its colour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_deleted_with_their_deactivated_owner_are_named_with_their_last_colour() {
+    for forbidden in [SimEndpoint::Logs, SimEndpoint::Users] {
+        let mut in_use = sim_token(
+            "00T00000000000inuse1",
+            "SCIM sync",
+            TimeDelta::days(30),
+            "P30D",
+        );
+        in_use.use_every = Some(Duration::from_secs(1));
+        let mut idle = sim_token(
+            "00T0000000000000idle",
+            "old report",
+            TimeDelta::days(20),
+            "P30D",
+        );
+        let mut other = sim_token("00T0000000000000other", "CI", TimeDelta::days(25), "P30D");
+        in_use.user_id = OWNER.to_owned();
+        idle.user_id = OWNER.to_owned();
+        other.user_id = "00uothers00000000001".to_owned();
+        let sim = Simulator::start(API_TOKEN, vec![in_use, idle, other])
+            .await
+            .unwrap();
+        sim.set_user(user(OWNER, "ACTIVE"));
+        sim.forbid(forbidden, true);
+        let exporter = Exporter::start(Setup::new(sim.url(), API_TOKEN));
+        exporter.wait_for("the tokens", WAIT, |s| {
+            find(s, "okta_api_token_info", &[]).len() == 3
+        });
+        let deleted = if forbidden == SimEndpoint::Users {
+            sim.deactivate_user_late(OWNER, TimeDelta::seconds(20))
+        } else {
+            sim.deactivate_user(OWNER)
+        };
+        assert_eq!(deleted.len(), 2);
+        let samples = exporter.wait_for("both removals", WAIT, |s| {
+            find(s, "okta_api_token_removed_timestamp_seconds", &[]).len() == 2
+        });
+        let removed = |id| {
+            find(
+                &samples,
+                "okta_api_token_removed_timestamp_seconds",
+                &[("token_id", id)],
+            )[0]
+            .clone()
+        };
+        let (used, unused) = (
+            removed("00T00000000000inuse1"),
+            removed("00T0000000000000idle"),
+        );
+        for (sample, status) in [(&used, "green"), (&unused, "gray")] {
+            assert_eq!(
+                sample.label("reason"),
+                "owner_deactivated",
+                "{forbidden:?}: {sample:?}"
+            );
+            assert_eq!(sample.label("last_status"), status, "{forbidden:?}");
+            assert_eq!(sample.label("user_id"), OWNER);
+            assert!(
+                (sample.value - epoch(Utc::now())).abs() < 30.0,
+                "{sample:?}"
+            );
+        }
+        if forbidden == SimEndpoint::Logs {
+            assert_eq!(used.label("owner_login"), format!("{OWNER}@acme.example"));
+        }
+        assert_eq!(used.label("token_name"), "SCIM sync");
+        assert_eq!(
+            value(
+                &samples,
+                "okta_api_tokens_removed_total",
+                &[("reason", "owner_deactivated")]
+            ),
+            2.0,
+            "{forbidden:?}"
+        );
+        assert_eq!(
+            value(
+                &samples,
+                "okta_api_tokens_removed_total",
+                &[("reason", "revoked")]
+            ),
+            0.0
+        );
+        assert_eq!(find(&samples, "okta_api_token_info", &[]).len(), 1);
+    }
 }
