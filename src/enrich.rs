@@ -553,6 +553,31 @@ mod tests {
     }
 
     #[test]
+    fn a_new_query_starts_where_reading_stopped_within_what_okta_serves() {
+        let now = Utc::now();
+        let enrichment = Enrichment::default(); // a lookback of 24 hours
+        let start = |until: Option<DateTime<Utc>>| {
+            let cursor = LogCursor {
+                until,
+                ..LogCursor::default()
+            };
+            query_start("acme", &cursor, &enrichment, now)
+        };
+        let oldest = now - OLDEST_QUERYABLE + TimeDelta::hours(1);
+        // (where the last read stopped, where the new query starts)
+        let cases = [
+            (None, now - TimeDelta::days(1)),
+            (Some(now - TimeDelta::minutes(5)), now - TimeDelta::minutes(5)),
+            (Some(now - TimeDelta::days(179)), now - TimeDelta::days(179)),
+            (Some(now - TimeDelta::days(200)), oldest), // Okta refuses 180+ days (E0000053)
+            (Some(now + TimeDelta::days(3)), now),      // a clock that ran ahead
+        ];
+        for (until, want) in cases {
+            assert_eq!(start(until), want, "{until:?}");
+        }
+    }
+
+    #[test]
     fn disabled_parts_say_so_from_the_start() {
         let settings = EnrichSettings {
             owners: false,

@@ -184,15 +184,23 @@ impl Poller {
                 )
                 .await;
                 let (count, pages) = (list.tokens.len(), list.pages);
+                let interval = self.state.facts.poll_interval;
+                for token in &list.tokens {
+                    let short = token.window.to_std().is_ok_and(|w| w < 2 * interval);
+                    let key = (Some(token.id.clone()), "short window".to_owned());
+                    if short && self.state.said_once.insert(key) {
+                        tracing::warn!(org = %name, token_id = %token.id, token_name = %token.name, token_window = %humantime::format_duration(token.window.to_std().unwrap_or_default()), poll_interval = %humantime::format_duration(interval), "this token's tokenWindow is shorter than two poll intervals: left idle, it can lapse between two polls, so it can be reported only when it has lapsed; poll more often to be warned before (said once per token)");
+                    }
+                }
                 for token in &list.untimed {
                     let key = (Some(token.id.clone()), format!("no {}", token.missing));
-                    if self.state.undecodable_warned.insert(key) {
+                    if self.state.said_once.insert(key) {
                         tracing::warn!(org = %name, token_id = %token.id, token_name = %token.name, missing = token.missing, "Okta lists this token without an expiry (an Okta-managed agent token?): it is exported with its info and status, but no expiry is watched (said once per token)");
                     }
                 }
                 for token in &list.skipped {
                     let key = (token.id.clone(), token.reason.clone());
-                    if self.state.undecodable_warned.insert(key) {
+                    if self.state.said_once.insert(key) {
                         tracing::warn!(org = %name, token_id = token.id.as_deref().unwrap_or("?"), reason = %token.reason, "skipped a token object that cannot be decoded (said once per token and reason; okta_api_tokens_undecodable_total counts every poll)");
                     }
                 }

@@ -36,9 +36,10 @@ pub struct OrgState {
     pub log: LogCursor,
     /// The tokens kept alive, with their secrets; only their facts are published.
     pub keepalive: Vec<Tracked>,
-    /// Token objects that could not be decoded (or have no expiry), by id and reason, already
-    /// warned about: a token Okta keeps listing that way is said once, not at every poll.
-    pub undecodable_warned: HashSet<(Option<String>, String)>,
+    /// What was said about a token, by id and what (it cannot be decoded, has no expiry, has a
+    /// window shorter than two polls): a token Okta keeps listing that way is said once, not at
+    /// every poll.
+    pub said_once: HashSet<(Option<String>, String)>,
 }
 
 /// What changed for the log: the poller logs transitions, not every failure.
@@ -58,7 +59,7 @@ impl OrgState {
             facts: OrgSnapshot::new(name, url),
             log: LogCursor::default(),
             keepalive: Vec::new(),
-            undecodable_warned: HashSet::new(),
+            said_once: HashSet::new(),
         }
     }
 

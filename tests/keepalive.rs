@@ -489,3 +489,64 @@ fn report_marks_kept_alive_tokens_and_uses_none() {
         .unwrap();
     assert_eq!(review.split(',').nth(column), Some("864000"), "{review}");
 }
+
+/// Okta's concurrency 429 answers `X-Rate-Limit-Limit: 0`: "too many at once", not "no calls".
+/// Taken as a budget, that zero would stop every keep-alive until a restart, and the tokens
+/// would lapse. After one such answer (the calls of that poll wait for its reset), the due
+/// token Okta did not count as used is still kept alive at the next poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrency_429_on_a_keep_alive_call_does_not_stop_the_others() {
+    const SECOND: &str = "00Tsecond00000000003";
+    const SECOND_SECRET: &str = "00canary-second-4b7d";
+    let mut listed = tokens();
+    listed.push(sim_token(
+        SECOND,
+        "Nightly export",
+        TimeDelta::days(6),
+        "P30D",
+    ));
+    let sim = Simulator::start(API_TOKEN, listed).await.unwrap();
+    sim.set_token_secret(BREAK_GLASS, BREAK_GLASS_SECRET);
+    sim.set_token_secret(SECOND, SECOND_SECRET);
+    sim.push_endpoint_fault(
+        okta_simulator::SimEndpoint::Me,
+        okta_simulator::Fault::RateLimited {
+            reset_after: Duration::from_secs(1),
+            concurrency: true,
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let files = secret_files(
+        dir.path(),
+        &[
+            ("break-glass", BREAK_GLASS_SECRET),
+            ("second", SECOND_SECRET),
+        ],
+    );
+    let exporter = start(
+        &sim,
+        keepalive_yaml(&[(BREAK_GLASS, &files[0]), (SECOND, &files[1])]),
+    );
+    let samples = exporter.wait_for("one 429, and the other token refreshed", WAIT, |s| {
+        let errors = keepalives(s, BREAK_GLASS, "error") + keepalives(s, SECOND, "error");
+        let refreshed =
+            keepalives(s, BREAK_GLASS, "refreshed") + keepalives(s, SECOND, "refreshed");
+        errors >= 1.0 && refreshed >= 1.0
+    });
+    let me = [("endpoint", "/api/v1/users/me")];
+    assert!(value(&samples, "okta_rate_limit_limit", &me) > 0.0);
+    assert!(!find(
+        &samples,
+        "okta_rate_limit_exceeded_last_timestamp_seconds",
+        &me
+    )
+    .is_empty());
+    assert_eq!(
+        value(
+            &samples,
+            "okta_api_requests_total",
+            &[("endpoint", "/api/v1/users/me"), ("code", "429")]
+        ),
+        1.0
+    );
+}

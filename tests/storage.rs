@@ -132,7 +132,22 @@ async fn a_token_that_lapsed_while_the_exporter_was_down_counts_as_expired() {
     );
     assert!(second.terminate().success());
 
-    // The count itself survives the next restart, so `increase()` sees no reset.
+    let lapsed = [("token_id", "00T00000000000000009")];
+    let removed = find(
+        &samples,
+        "okta_api_token_removed_timestamp_seconds",
+        &lapsed,
+    )[0]
+    .clone();
+    assert_eq!(removed.label("reason"), "expired");
+    assert_eq!(removed.label("token_name"), "ci");
+    assert!(
+        removed.value > epoch(lapses_at),
+        "seen gone after it lapsed"
+    );
+
+    // The count itself survives the next restart, and so does the lapsed token, so that its
+    // alert names it for a day whichever replica is scraped.
     let third = Exporter::start(with_storage(sim.url(), "a-wrong-token", storage.path()));
     let samples = third.metrics();
     assert_eq!(
@@ -142,6 +157,97 @@ async fn a_token_that_lapsed_while_the_exporter_was_down_counts_as_expired() {
             &[("reason", "expired")]
         ),
         1.0
+    );
+    let restored = find(
+        &samples,
+        "okta_api_token_removed_timestamp_seconds",
+        &lapsed,
+    );
+    assert_eq!(restored.len(), 1, "{samples:?}");
+    assert!((restored[0].value - removed.value).abs() < 0.001);
+    assert_eq!(
+        restored[0].label("last_status"),
+        removed.label("last_status")
+    );
+}
+
+/// A state file keeps the System Log's `next` link. One Okta no longer serves (a cursor that
+/// aged out, a file restored from an old backup) is refused with 400: the exporter says so once,
+/// starts a new polling query no further back than Okta serves (180 days), and reads on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_system_log_cursor_okta_refuses_starts_a_new_query_instead_of_wedging() {
+    let sim = Simulator::start(
+        API_TOKEN,
+        vec![sim_token(
+            "00T00000000000000001",
+            "scim",
+            TimeDelta::days(20),
+            "P30D",
+        )],
+    )
+    .await
+    .unwrap();
+    let storage = tempfile::tempdir().unwrap();
+    let first = Exporter::start(with_storage(sim.url(), API_TOKEN, storage.path()));
+    first.wait_for("a poll", WAIT, |s| tokens(s).len() == 1);
+    assert!(first.terminate().success());
+    let file = storage.path().join("test-org.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let next = state["system_log_next"]
+        .as_str()
+        .expect("the next link is kept")
+        .to_owned();
+    assert!(
+        next.starts_with(&sim.url()) && next.contains("after="),
+        "{next}"
+    );
+    state["system_log_next"] =
+        format!("{}/api/v1/logs?after=not-a-cursor-of-this-org", sim.url()).into();
+    state["system_log_until"] = (Utc::now() - TimeDelta::days(200)).to_rfc3339().into();
+    std::fs::write(&file, state.to_string()).unwrap();
+
+    let second = Exporter::start(with_storage(sim.url(), API_TOKEN, storage.path()));
+    let reads = || {
+        sim.requests()
+            .into_iter()
+            .filter(|r| r.path_and_query.starts_with("/api/v1/logs"))
+            .collect::<Vec<_>>()
+    };
+    let samples = second.wait_for("a read after the refused cursor", WAIT, |_| {
+        let reads = reads();
+        let refused = reads.iter().position(|r| r.status == 400);
+        refused.is_some_and(|i| reads[i..].iter().filter(|r| r.status == 200).count() >= 2)
+    });
+    let refused = reads().into_iter().filter(|r| r.status == 400).count();
+    assert_eq!(
+        refused,
+        1,
+        "the refused cursor is asked for once: {:#?}",
+        reads()
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "okta_enrichment_errors_total",
+            &[("kind", "system_log")]
+        ),
+        1.0
+    );
+    let warnings: Vec<String> = second
+        .logs()
+        .into_iter()
+        .filter(|l| l.contains("level=warn") && l.contains("System Log"))
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("reading the System Log failed")),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("180 days")),
+        "{warnings:#?}"
     );
 }
 
