@@ -567,7 +567,10 @@ mod tests {
         // (where the last read stopped, where the new query starts)
         let cases = [
             (None, now - TimeDelta::days(1)),
-            (Some(now - TimeDelta::minutes(5)), now - TimeDelta::minutes(5)),
+            (
+                Some(now - TimeDelta::minutes(5)),
+                now - TimeDelta::minutes(5),
+            ),
             (Some(now - TimeDelta::days(179)), now - TimeDelta::days(179)),
             (Some(now - TimeDelta::days(200)), oldest), // Okta refuses 180+ days (E0000053)
             (Some(now + TimeDelta::days(3)), now),      // a clock that ran ahead
