@@ -698,3 +698,172 @@ async fn a_restart_during_an_okta_outage_resolves_nothing_and_a_lapse_meanwhile_
     );
     drop(third);
 }
+
+/// The Okta reads that used to stop without a word, through real Prometheus and Alertmanager
+/// with two replicas: a concurrency 429 on owner lookups (its zero limit used to stop them for
+/// good), a System Log event published late into a window already read, and a user
+/// deactivated, whose tokens Okta deletes at once. Each reaches the receiver as one alert that
+/// names the token: the late event as a suspicious token, the token in use as a page, the idle
+/// one as a ticket, the 429 as a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_event_a_deactivated_owner_and_a_concurrency_429_each_reach_the_receiver() {
+    let Some(prometheus) = require_tool("prometheus", "prometheus") else {
+        return;
+    };
+    let Some(alertmanager) = require_tool("prometheus-alertmanager", "prometheus-alertmanager")
+    else {
+        return;
+    };
+    const LEAVER: &str = "00ue2eLeaver00000001";
+    const IN_USE: &str = "00Te2eLeaverInUse001";
+    const IDLE: &str = "00Te2eLeaverIdle0002";
+    const LATE: &str = "00Te2eLateSuspect003";
+    let mut in_use = sim_token(IN_USE, "SCIM sync (leaver's)", TimeDelta::days(30), "P30D");
+    in_use.use_every = Some(Duration::from_secs(1));
+    in_use.user_id = LEAVER.to_owned();
+    let mut idle = sim_token(IDLE, "Old report (leaver's)", TimeDelta::days(20), "P30D");
+    idle.user_id = LEAVER.to_owned();
+    let sim = Simulator::start(
+        API_TOKEN,
+        vec![
+            in_use,
+            idle,
+            sim_token(
+                LATE,
+                "Terraform (zone restricted)",
+                TimeDelta::days(25),
+                "P30D",
+            ),
+            sim_token(GREEN_TOKEN, "SIEM feed", TimeDelta::days(30), "P30D"),
+        ],
+    )
+    .await
+    .unwrap();
+    sim.set_user(okta_simulator::SimUser {
+        id: LEAVER.to_owned(),
+        login: "leaver@acme.example".to_owned(),
+        status: "ACTIVE".to_owned(),
+    });
+    sim.push_endpoint_fault(
+        okta_simulator::SimEndpoint::Users,
+        okta_simulator::Fault::RateLimited {
+            reset_after: Duration::from_secs(2),
+            concurrency: true,
+        },
+    );
+    let replicas: Vec<Exporter> = (0..2)
+        .map(|_| {
+            let mut setup = Setup::new(sim.url(), API_TOKEN);
+            setup.poll_interval = "2s";
+            Exporter::start(setup)
+        })
+        .collect();
+    for replica in &replicas {
+        replica.wait_for("the tokens and owners", Duration::from_secs(30), |s| {
+            find(s, "okta_api_token_info", &[]).len() == 4
+                && find(s, "okta_api_token_owner_active", &[("user_id", LEAVER)]).len() == 2
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let targets: Vec<String> = replicas
+        .iter()
+        .map(|r| r.base.trim_start_matches("http://").to_owned())
+        .collect();
+    let Monitoring {
+        receiver,
+        alertmanager: am,
+        prometheus: prom,
+        prometheus_port,
+    } = Monitoring::start(&prometheus, &alertmanager, dir.path(), &targets);
+    wait_until(
+        "both replicas scraped",
+        Duration::from_secs(60),
+        &[&prom],
+        || {
+            let ready = std::net::TcpStream::connect(("127.0.0.1", prometheus_port)).is_ok()
+                && http_get(&format!("http://127.0.0.1:{prometheus_port}/-/ready")).0 == 200;
+            ready
+                && prometheus_query(prometheus_port, "count(okta_up == 1)")["data"]["result"][0]
+                    ["value"][1]
+                    == "2"
+        },
+    );
+
+    // Published a minute ago, received now: both replicas have read past it already.
+    sim.push_late_log_event(okta_simulator::SimLogEvent::outside_allowed_range(
+        chrono::Utc::now() - TimeDelta::minutes(1),
+        LATE,
+        "terraform@acme.example",
+    ));
+    assert_eq!(sim.deactivate_user(LEAVER).len(), 2);
+
+    let alerts_of = |name: &str| -> Vec<(String, Value)> {
+        receiver
+            .alerts()
+            .into_iter()
+            .filter(|(_, a)| a["labels"]["alertname"] == name && a["status"] == "firing")
+            .collect()
+    };
+    wait_until(
+        "the suspicious token, both deleted tokens and the 429 at the receiver",
+        Duration::from_secs(120),
+        &[&prom, &am],
+        || {
+            let deleted = alerts_of("OktaApiTokenDeletedWithOwner");
+            let has = |token: &str| {
+                deleted
+                    .iter()
+                    .any(|(_, a)| a["labels"]["token_id"] == token)
+            };
+            has(IN_USE)
+                && has(IDLE)
+                && alerts_of("OktaApiTokenSuspicious")
+                    .iter()
+                    .any(|(_, a)| a["labels"]["token_id"] == LATE)
+                && !alerts_of("OktaExporterRateLimited").is_empty()
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3)); // any duplicate would arrive by now
+    let deleted = alerts_of("OktaApiTokenDeletedWithOwner");
+    for (token, path, severity) in [
+        (IN_USE, "/okta/pager", "critical"),
+        (IDLE, "/okta/tickets", "warning"),
+    ] {
+        let of_token: Vec<&(String, Value)> = deleted
+            .iter()
+            .filter(|(_, a)| a["labels"]["token_id"] == token)
+            .collect();
+        let fingerprints: std::collections::BTreeSet<String> = of_token
+            .iter()
+            .map(|(_, a)| a["fingerprint"].to_string())
+            .collect();
+        assert_eq!(
+            fingerprints.len(),
+            1,
+            "{token}: two replicas, one alert: {of_token:?}"
+        );
+        let (at, alert) = of_token[0];
+        assert_eq!(at, path, "{token}: {alert}");
+        assert_eq!(alert["labels"]["severity"], severity);
+        assert_eq!(alert["labels"]["user_id"], LEAVER);
+        let description = alert["annotations"]["description"].as_str().unwrap();
+        assert!(description.contains("leaver@acme.example"), "{description}");
+    }
+    let limited = alerts_of("OktaExporterRateLimited");
+    assert!(
+        limited
+            .iter()
+            .all(|(_, a)| a["labels"]["endpoint"] == "/api/v1/users/{id}"),
+        "{limited:?}"
+    );
+    let lapsed = alerts_of("OktaApiTokenLapsed");
+    assert!(lapsed.is_empty(), "a deleted token is no lapse: {lapsed:?}");
+    assert!(
+        receiver
+            .alerts()
+            .iter()
+            .all(|(_, a)| a["labels"]["token_id"] != GREEN_TOKEN),
+        "nothing for the green token"
+    );
+    drop(replicas);
+}
