@@ -581,6 +581,57 @@ mod tests {
     }
 
     #[test]
+    fn each_event_is_about_the_token_or_user_okta_says_it_is_about() {
+        use crate::okta::model::LogEvent;
+        let now = Utc::now();
+        let event =
+            |event_type: &str, targets: &[&str], users: &[&str], requester: Option<&str>| {
+                LogEvent {
+                    uuid: "u".into(),
+                    published: now,
+                    event_type: event_type.into(),
+                    target_tokens: targets.iter().map(|t| t.to_string()).collect(),
+                    target_users: users.iter().map(|t| t.to_string()).collect(),
+                    requesting_token: requester.map(str::to_owned),
+                    actor: "admin@acme.com".into(),
+                }
+            };
+        let mut enrichment = Enrichment::default();
+        let mut suspicious = HashMap::new();
+        let mut cursor = LogCursor::default();
+        let events = [
+            // A token revoked through the API with another token: only the target is revoked.
+            event(REVOKE, &["00Trevoked"], &[], Some("00Tcaller")),
+            // Okta's catalog: `targets: null`, the token is the requesting one.
+            event(OUTSIDE_ALLOWED_RANGE, &[], &[], Some("00Toutside")),
+            event(OUTSIDE_ALLOWED_RANGE, &["00Ttargeted"], &[], None),
+            event(USER_DEACTIVATE, &[], &["00uleaver"], None),
+            // Naming no token: counted, not guessed at.
+            event(OUTSIDE_ALLOWED_RANGE, &[], &[], None),
+            event(OUTSIDE_ALLOWED_RANGE, &[], &[], None),
+            event(REVOKE, &[], &[], Some("00Tcaller")),
+            event("system.api_token.create", &["00Tnew"], &[], None),
+            event("user.session.start", &[], &["00uother"], None),
+        ];
+        for e in &events {
+            apply_event("acme", e, &mut enrichment, &mut suspicious, &mut cursor);
+        }
+        let revoked: Vec<&String> = cursor.revoked_by.keys().collect();
+        assert_eq!(revoked, ["00Trevoked"]);
+        let mut marked: Vec<&String> = suspicious.keys().collect();
+        marked.sort();
+        assert_eq!(marked, ["00Toutside", "00Ttargeted"]);
+        assert_eq!(cursor.deactivated["00uleaver"].1, now);
+        assert_eq!(cursor.deactivated.len(), 1);
+        assert_eq!(enrichment.unattributed[OUTSIDE_ALLOWED_RANGE], 2);
+        assert_eq!(enrichment.unattributed[REVOKE], 1);
+        assert_eq!(cursor.unattributed_warned.len(), 2, "each type warned once");
+        assert_eq!(enrichment.events[OUTSIDE_ALLOWED_RANGE], 4);
+        assert_eq!(enrichment.events[USER_DEACTIVATE], 1);
+        assert!(!enrichment.events.contains_key("user.session.start"));
+    }
+
+    #[test]
     fn disabled_parts_say_so_from_the_start() {
         let settings = EnrichSettings {
             owners: false,
