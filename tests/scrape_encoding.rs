@@ -98,3 +98,145 @@ async fn gzip_and_zstd_scrapes_carry_the_same_metrics_as_plain_ones() {
         "the comparison covers the token series"
     );
 }
+
+/// The golden exposition (node_exporter's `e2e-output.txt` idea): the demo org's tokens, owners
+/// and System Log, as a poll leaves them, with a removal, a 429 and a keep-alive, rendered at a
+/// fixed clock must be byte for byte `tests/fixtures/exposition.txt`. Every change to a metric's
+/// name, help, labels, value or order shows as a diff of that file. After a deliberate change,
+/// rewrite it with `UPDATE_GOLDEN=1 cargo test --test scrape_encoding golden` and review the diff.
+#[test]
+fn the_demo_org_renders_to_the_golden_exposition() {
+    use okta_token_exporter::enrich::{Enrichment, Owner, Suspicion};
+    use okta_token_exporter::okta::client::TokenList;
+    use okta_token_exporter::okta::model::ListedToken;
+    use okta_token_exporter::okta::{PollStats, RateLimit};
+    use okta_token_exporter::state::OrgState;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    let now = at("2026-12-05T12:00:00.250Z");
+    let poll = at("2026-12-05T11:58:00Z");
+    let json = |t: &okta_simulator::SimToken| {
+        let stamp = |t: chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        };
+        let mut value = serde_json::json!({
+            "id": t.id, "name": t.name, "userId": t.user_id, "clientName": t.client_name,
+            "tokenWindow": t.token_window, "created": stamp(t.created),
+            "expiresAt": stamp(t.expires_at),
+        });
+        if let Some(connection) = &t.network_connection {
+            value["network"] = serde_json::json!({ "connection": connection });
+        }
+        value
+    };
+    let decode = |values: Vec<serde_json::Value>| {
+        let mut list = TokenList::default();
+        for value in values {
+            match ListedToken::from_json(value).unwrap() {
+                ListedToken::Timed(token) => list.tokens.push(token),
+                ListedToken::Untimed(token) => list.untimed.push(token),
+            }
+        }
+        list
+    };
+    let mut demo: Vec<serde_json::Value> = Simulator::demo_tokens(poll).iter().map(json).collect();
+    // One token lapses between the two polls; an agent token has no expiry.
+    let lapsing = okta_simulator::SimToken {
+        expires_at: poll - TimeDelta::minutes(1),
+        ..sim_token(
+            "00Tdemo0000000000099",
+            "Retired cron job",
+            TimeDelta::zero(),
+            "P30D",
+        )
+    };
+    demo.push(json(&lapsing));
+    let mut state = OrgState::new("demo", "http://127.0.0.1:1");
+    state.facts.poll_interval = Duration::from_secs(300);
+    state.apply_success(
+        decode(demo.clone()),
+        Enrichment::default(),
+        poll - TimeDelta::minutes(5),
+        Duration::from_millis(40),
+        PollStats::default(),
+    );
+    demo.pop();
+    demo.push(serde_json::json!({"id": "00Tagent000000000001", "name": "AD agent", "clientName": "Okta AD Agent"}));
+    let owners: HashMap<String, Owner> = Simulator::demo_users()
+        .into_iter()
+        .map(|u| {
+            let owner = Owner {
+                usable: okta_token_exporter::okta::model::status_keeps_tokens_usable(&u.status),
+                login: u.login,
+                status: u.status,
+                fetched_at: poll,
+            };
+            (u.id, owner)
+        })
+        .collect();
+    let mut suspicious = HashMap::new();
+    for event in Simulator::demo_log(poll) {
+        if event.event_type == "system.api_token.request_outside_allowed_range" {
+            let token = event.requested_with.clone().unwrap();
+            suspicious.insert(
+                token,
+                Suspicion {
+                    last: event.published,
+                    count: 1,
+                },
+            );
+        }
+    }
+    let mut enrichment = Enrichment {
+        owners: Arc::new(owners),
+        suspicious: Arc::new(suspicious),
+        ..Enrichment::default()
+    };
+    enrichment.events.insert("system.api_token.create", 3);
+    let stats = PollStats {
+        responses: vec![("/api/v1/api-tokens", 200), ("/api/v1/users/{id}", 429)],
+        rate_limits: vec![(
+            "/api/v1/api-tokens",
+            RateLimit {
+                limit: 600,
+                remaining: 598,
+                reset: 1_796_472_060,
+            },
+        )],
+        rate_limited: vec![("/api/v1/users/{id}", poll - TimeDelta::seconds(30))],
+    };
+    state.apply_success(
+        decode(demo),
+        enrichment,
+        poll,
+        Duration::from_millis(42),
+        stats,
+    );
+    let orgs = vec![Arc::new(state.snapshot())];
+    let rendered =
+        okta_token_exporter::metrics::encode(&prometheus::Registry::new(), &orgs, now).unwrap();
+    let rendered = String::from_utf8(rendered).unwrap();
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/exposition.txt");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &rendered).unwrap();
+    }
+    let golden = std::fs::read_to_string(&path).unwrap_or_default();
+    if rendered != golden {
+        let first = rendered
+            .lines()
+            .zip(golden.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(rendered.lines().count().min(golden.lines().count()));
+        panic!(
+            "the exposition differs from {} from line {}:\n  now:    {:?}\n  golden: {:?}\n\
+             After a deliberate change: UPDATE_GOLDEN=1 cargo test --test scrape_encoding golden",
+            path.display(),
+            first + 1,
+            rendered.lines().nth(first),
+            golden.lines().nth(first)
+        );
+    }
+}
