@@ -38,6 +38,11 @@ use url::Url;
 
 use crate::secret::Secret;
 
+// The settings each part takes live with the part; the config file is turned into them here.
+pub use crate::enrich::EnrichSettings;
+pub use crate::keepalive::KeepAliveToken;
+pub use crate::okta::settings::{Auth, HttpSettings, OAuth2Settings, DEFAULT_SCOPES};
+
 /// The environment variable read for the API token when `--okta.token-file` is not given.
 pub const TOKEN_ENV: &str = "OKTA_API_TOKEN";
 
@@ -70,77 +75,10 @@ pub struct OrgConfig {
     pub keepalive: Vec<KeepAliveToken>,
 }
 
-/// A token the exporter keeps alive: when its expiry comes within `when_expires_within`, the
-/// exporter makes one read-only call with the token's own secret, which slides its expiry.
-#[derive(Debug, Clone)]
-pub struct KeepAliveToken {
-    /// The token's id as Okta lists it (`00T…`).
-    pub token_id: String,
-    /// The token itself; its `Debug` shows no secret.
-    pub secret: Secret,
-    pub when_expires_within: Duration,
-    /// Where the secret comes from, for messages: the file's path or the variable's name.
-    pub source: String,
-}
-
 impl OrgConfig {
     /// The org's URL as pages and logs show it: `https://acme.okta.com`.
     pub fn origin(&self) -> &str {
         self.url.as_str().trim_end_matches('/')
-    }
-}
-
-/// What the exporter looks up beside the token list; each part degrades alone when its
-/// permission is missing.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EnrichSettings {
-    /// Look up each token's owner (`GET /api/v1/users/{id}`).
-    pub owners: bool,
-    /// Query the System Log for API token events (`GET /api/v1/logs`).
-    pub system_log: bool,
-    /// A token with a `request_outside_allowed_range` event this recent is yellow.
-    pub suspicious_lookback: Duration,
-    /// The share of an endpoint's remaining rate limit one poll may use for lookups.
-    pub rate_limit_share: f64,
-}
-
-impl Default for EnrichSettings {
-    fn default() -> Self {
-        EnrichSettings {
-            owners: true,
-            system_log: true,
-            suspicious_lookback: Duration::from_secs(24 * 3600),
-            rate_limit_share: 0.5,
-        }
-    }
-}
-
-/// How the exporter authenticates to an org.
-#[derive(Debug, Clone)]
-pub enum Auth {
-    /// An API token sent as `Authorization: SSWS <token>`.
-    Ssws { token: Secret },
-    /// An OAuth 2.0 service app: client credentials with a signed client assertion.
-    OAuth2(OAuth2Settings),
-}
-
-/// An API Services app's credentials: its client id and the private key registered with it.
-#[derive(Debug, Clone)]
-pub struct OAuth2Settings {
-    pub client_id: String,
-    /// The key that signs client assertions; its `Debug` shows no key material.
-    pub private_key: std::sync::Arc<crate::jose::SigningKey>,
-    /// The `kid` registered on the app, sent in the assertion's header.
-    pub key_id: Option<String>,
-    pub scopes: Vec<String>,
-}
-
-/// The scopes asked for when none are configured.
-pub const DEFAULT_SCOPES: [&str; 1] = ["okta.apiTokens.read"];
-
-impl OAuth2Settings {
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
     }
 }
 
@@ -963,39 +901,6 @@ pub fn check_storage_path(path: &Path) -> Result<PathBuf, String> {
             "cannot use {} as the state directory: {e}; create it, writable by the exporter's user",
             path.display()
         )),
-    }
-}
-
-/// Tunables of the Okta HTTP client (`http:` in the config file). The defaults suit a real Okta org.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpSettings {
-    pub connect_timeout: Duration,
-    /// For one whole request, body included.
-    pub request_timeout: Duration,
-    /// Retries after the first attempt, for connection errors, timeouts and 5xx.
-    pub max_retries: u32,
-    /// The first retry's backoff ceiling; it doubles on each retry (with full jitter).
-    pub retry_backoff: Duration,
-    /// The longest wait for a rate-limit reset within one poll; a later reset fails the poll.
-    pub max_rate_limit_wait: Duration,
-    /// The `limit` query parameter of the first page.
-    pub page_size: u32,
-    pub max_pages: usize,
-    pub max_body_bytes: usize,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        HttpSettings {
-            connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
-            max_retries: 3,
-            retry_backoff: Duration::from_secs(1),
-            max_rate_limit_wait: Duration::from_secs(120),
-            page_size: 200,
-            max_pages: 1000,
-            max_body_bytes: 16 << 20,
-        }
     }
 }
 

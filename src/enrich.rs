@@ -9,12 +9,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::task::JoinSet;
 
-use crate::config::EnrichSettings;
 use crate::okta::client::{SYSTEM_LOG, USER};
 use crate::okta::model::User;
 use crate::okta::{ApiToken, OktaClient, PollError, PollErrorReason, PollStats, RateLimit};
@@ -56,6 +55,31 @@ const MAX_LOG_PAGES: usize = 5;
 const REVOCATION_MEMORY: TimeDelta = TimeDelta::days(7);
 /// Okta refuses a `since` older than 180 days (400, E0000053); a query starts a little later.
 const OLDEST_QUERYABLE: TimeDelta = TimeDelta::days(180);
+
+/// What the exporter looks up beside the token list; each part degrades alone when its
+/// permission is missing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnrichSettings {
+    /// Look up each token's owner (`GET /api/v1/users/{id}`).
+    pub owners: bool,
+    /// Query the System Log for API token events (`GET /api/v1/logs`).
+    pub system_log: bool,
+    /// A token with a `request_outside_allowed_range` event this recent is yellow.
+    pub suspicious_lookback: Duration,
+    /// The share of an endpoint's remaining rate limit one poll may use for lookups.
+    pub rate_limit_share: f64,
+}
+
+impl Default for EnrichSettings {
+    fn default() -> Self {
+        EnrichSettings {
+            owners: true,
+            system_log: true,
+            suspicious_lookback: Duration::from_secs(24 * 3600),
+            rate_limit_share: 0.5,
+        }
+    }
+}
 
 /// A token's owner as last looked up.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,10 +16,10 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::config::KeepAliveToken;
 use crate::enrich::{lookups_allowed, Owner};
 use crate::okta::client::USER_ME;
 use crate::okta::{ApiToken, OktaClient, PollError, PollStats, RateLimit};
+use crate::secret::Secret;
 
 /// How long a token whose call was refused, or whose expiry did not move, is left alone.
 pub const RETRY_AFTER_FAILURE: TimeDelta = TimeDelta::hours(24);
@@ -84,6 +84,19 @@ struct Pending {
     /// The expiry Okta listed before the call.
     expires_before: DateTime<Utc>,
     called_at: DateTime<Utc>,
+}
+
+/// A token the exporter keeps alive: when its expiry comes within `when_expires_within`, the
+/// exporter makes one read-only call with the token's own secret, which slides its expiry.
+#[derive(Debug, Clone)]
+pub struct KeepAliveToken {
+    /// The token's id as Okta lists it (`00T…`).
+    pub token_id: String,
+    /// The token itself; its `Debug` shows no secret.
+    pub secret: Secret,
+    pub when_expires_within: Duration,
+    /// Where the secret comes from, for messages: the file's path or the variable's name.
+    pub source: String,
 }
 
 /// The poller's memory of one kept-alive token: its secret, what it publishes, and what it waits
@@ -649,7 +662,7 @@ mod tests {
         let client = OktaClient::new(
             sim.url().parse().unwrap(),
             Secret::new("admin"),
-            crate::config::HttpSettings::default(),
+            crate::okta::settings::HttpSettings::default(),
         )
         .unwrap();
         let called = |tracked: &[Tracked]| tracked.iter().filter(|t| t.pending.is_some()).count();

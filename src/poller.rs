@@ -15,8 +15,7 @@ use chrono::Utc;
 use rand::Rng;
 use tokio::sync::watch;
 
-use crate::config::EnrichSettings;
-use crate::enrich;
+use crate::enrich::{self, EnrichSettings};
 use crate::okta::client::USER_ME;
 use crate::okta::{OktaClient, PollStats};
 use crate::snapshot::{OAuthFacts, Snapshots};

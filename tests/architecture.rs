@@ -124,6 +124,7 @@ fn data_flows_from_poller_to_snapshot_to_render_to_http() {
         ("metrics", "poller"),
         ("metrics", "state"),
         ("config", "okta"),
+        ("config", "okta::client"),
         ("okta::oauth", "okta::client"),
     ] {
         assert!(!uses(lower, higher), "{lower} uses {higher}");
@@ -136,4 +137,28 @@ fn rendering_does_not_depend_on_http() {
         let text = std::fs::read_to_string(Path::new(SRC).join(module)).unwrap();
         assert!(!text.contains("hyper"), "{module} mentions hyper");
     }
+}
+
+/// Each part takes its own settings type (the Okta client `okta::settings`, enrichment
+/// `EnrichSettings`, keep-alive `KeepAliveToken`); `config` turns flags and the file into them.
+/// None of them reads the configuration.
+#[test]
+fn the_parts_take_their_own_settings_and_never_read_the_configuration() {
+    let graph = module_graph();
+    let readers: Vec<&String> = graph
+        .iter()
+        .filter(|(module, uses)| {
+            let part = module.starts_with("okta")
+                || ["enrich", "keepalive", "state", "snapshot", "metrics"]
+                    .contains(&module.as_str());
+            part && uses.contains("config")
+        })
+        .map(|(module, _)| module)
+        .collect();
+    assert!(readers.is_empty(), "these read crate::config: {readers:?}");
+    assert!(
+        graph["config"].contains("okta::settings"),
+        "the graph is read: {:?}",
+        graph["config"]
+    );
 }

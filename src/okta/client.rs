@@ -22,7 +22,7 @@ use super::error::{transport_error, PollError};
 use super::link::next_link;
 use super::model::{ApiToken, ListedToken, LogEvent, SkippedToken, UntimedToken, User};
 use super::oauth::{system_clock, Clock, OAuthSession, OAuthStats};
-use crate::config::{Auth, HttpSettings};
+use super::settings::{Auth, HttpSettings};
 use crate::secret::Secret;
 
 /// The `endpoint` label of the token list.

@@ -9,6 +9,7 @@ pub mod error;
 pub mod link;
 pub mod model;
 pub mod oauth;
+pub mod settings;
 
 pub use client::{OktaClient, PollStats, RateLimit};
 pub use error::{PollError, PollErrorReason};

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::error::PollError;
-use crate::config::OAuth2Settings;
+use super::settings::OAuth2Settings;
 use crate::jose::{self, SigningKey};
 use crate::secret::Secret;
 
