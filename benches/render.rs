@@ -35,7 +35,7 @@ fn org_with_tokens(n: usize) -> OrgSnapshot {
     let mut org = OrgSnapshot::new("acme-prod", "https://acme.okta.com");
     org.tokens = Arc::new(tokens);
     // As the poller leaves it: labels escaped once per poll.
-    org.prepare_labels();
+    okta_token_exporter::exposition::prepare_labels(&mut org);
     org.up = true;
     org.first_poll_done = true;
     org.last_success = Some(now);

@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::task::JoinSet;
 
+pub use crate::model::enrichment::{Enrichment, Off, Owner, Suspicion};
 use crate::okta::client::{SYSTEM_LOG, USER};
 use crate::okta::model::User;
 use crate::okta::{ApiToken, OktaClient, PollError, PollErrorReason, PollStats, RateLimit};
@@ -81,51 +82,6 @@ impl Default for EnrichSettings {
     }
 }
 
-/// A token's owner as last looked up.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Owner {
-    pub login: String,
-    pub status: String,
-    /// Whether this status keeps the owner's tokens usable; `None` for a status we do not know.
-    pub usable: Option<bool>,
-    pub fetched_at: DateTime<Utc>,
-}
-
-/// Suspicious use of one token, from the System Log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Suspicion {
-    pub last: DateTime<Utc>,
-    /// `request_outside_allowed_range` events seen since the exporter started.
-    pub count: u64,
-}
-
-/// Why a part of the enrichment is off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Off {
-    /// Not configured.
-    Configured,
-    /// The credential may not read it (403).
-    Forbidden,
-}
-
-/// What the enrichment knows about one org; published with its tokens.
-#[derive(Debug, Clone)]
-pub struct Enrichment {
-    pub owners: Arc<HashMap<String, Owner>>,
-    pub owners_off: Option<Off>,
-    pub suspicious: Arc<HashMap<String, Suspicion>>,
-    pub suspicious_lookback: TimeDelta,
-    pub system_log_off: Option<Off>,
-    /// System Log events read, by type, since the exporter started.
-    pub events: BTreeMap<&'static str, u64>,
-    /// Events of the types in [`ATTRIBUTED_EVENTS`] that named no token, by type, since start.
-    pub unattributed: BTreeMap<&'static str, u64>,
-    /// Owner lookups that failed (not counting 404), since start.
-    pub owner_errors: u64,
-    /// System Log reads that failed, since start.
-    pub system_log_errors: u64,
-}
-
 /// The poller's own place in the System Log: never published, only carried from poll to poll.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LogCursor {
@@ -178,15 +134,6 @@ impl Enrichment {
         self.suspicious_lookback = fresh.suspicious_lookback;
         self.events = fresh.events;
         self.unattributed = fresh.unattributed;
-    }
-
-    /// Whether the token counts as suspicious (yellow) at `now`.
-    pub fn is_suspicious(&self, token_id: &str, now: DateTime<Utc>) -> bool {
-        !self.suspicious.is_empty()
-            && self
-                .suspicious
-                .get(token_id)
-                .is_some_and(|s| now - s.last <= self.suspicious_lookback)
     }
 }
 

@@ -12,9 +12,8 @@ use base64::Engine as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::Digest as _;
 
-use crate::keepalive::KeepAliveResult;
+use crate::model::{KeepAliveResult, TokenStatus};
 use crate::snapshot::OrgSnapshot;
-use crate::status::TokenStatus;
 use crate::token_table::{relative, Filter, OrgTable, TokenRow};
 
 /// The most token rows one page shows; the JSON view has the rest.

@@ -17,11 +17,10 @@ use crate::exposition::{
     escape_into, write_info_labels, write_info_labels_of, write_millis_as_seconds,
     write_series_start, write_token_labels, write_token_labels_of,
 };
-use crate::keepalive::KeepAliveResult;
-use crate::okta::model::UntimedToken;
-use crate::okta::{ApiToken, PollErrorReason};
-use crate::snapshot::{OrgSnapshot, RemovalReason};
-use crate::status::{status, TokenStatus};
+use crate::model::status::{status, TokenStatus};
+use crate::model::{ApiToken, KeepAliveResult, RemovalReason, UntimedToken};
+use crate::okta::error::PollErrorReason;
+use crate::snapshot::OrgSnapshot;
 
 const TOKEN_LABELS: &[&str] = &["org", "token_id", "token_name", "user_id"];
 
@@ -560,7 +559,7 @@ pub fn org_families(orgs: &[Arc<OrgSnapshot>], now: DateTime<Utc>) -> Vec<Metric
         for (event_type, count) in &org.enrichment.events {
             families.push(Family::TokenEvents, &[name, event_type], *count as f64);
         }
-        let enabled = |off: Option<crate::enrich::Off>| if off.is_none() { 1.0 } else { 0.0 };
+        let enabled = |off: Option<crate::model::Off>| if off.is_none() { 1.0 } else { 0.0 };
         families.push(
             Family::EnrichmentEnabled,
             &[name, "owners"],
@@ -861,7 +860,7 @@ fn seconds(t: DateTime<Utc>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::enrich::{Off, Owner, Suspicion};
+    use crate::model::{Off, Owner, Suspicion};
     use chrono::TimeDelta;
     use std::collections::HashMap;
     use std::sync::Arc;
@@ -1144,7 +1143,7 @@ mod tests {
         let plain = orgs(now);
         let mut prepared = snapshots(now);
         for org in &mut prepared {
-            org.prepare_labels();
+            crate::exposition::prepare_labels(org);
             assert_eq!(org.info_labels.len(), org.tokens.len());
         }
         let (mut a, mut b) = (Vec::new(), Vec::new());

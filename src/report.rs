@@ -15,11 +15,11 @@ use chrono::{DateTime, Utc};
 use clap::ValueEnum;
 
 use crate::config::Config;
+use crate::model::status::TokenStatus;
 use crate::okta::OktaClient;
 use crate::poller::Poller;
 use crate::snapshot::{OrgSnapshot, Snapshots};
 use crate::state::OrgState;
-use crate::status::TokenStatus;
 use crate::token_table::{self, relative, Filter, OrgTable, TokenRow};
 
 /// No token at or beyond the `--fail-on` colour, and every org polled.

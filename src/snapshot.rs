@@ -13,11 +13,9 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
-use crate::enrich::Enrichment;
-use crate::keepalive::KeptAlive;
-use crate::okta::model::UntimedToken;
-use crate::okta::{ApiToken, PollError, PollErrorReason, RateLimit};
-pub use crate::removal::{RemovalReason, RemovedToken};
+use crate::model::{ApiToken, Enrichment, KeptAlive, RateLimit, UntimedToken};
+pub use crate::model::{RemovalReason, RemovedToken};
+use crate::okta::error::{PollError, PollErrorReason};
 
 /// The OAuth 2.0 side of an org at publication time.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -66,7 +64,7 @@ pub struct OrgSnapshot {
     /// When Okta last answered an endpoint with 429.
     pub rate_limited_at: BTreeMap<&'static str, DateTime<Utc>>,
     pub removed: BTreeMap<RemovalReason, u64>,
-    /// The tokens that left the list within [`crate::removal::MEMORY`], oldest first.
+    /// The tokens that left the list within [`crate::model::removal::MEMORY`], oldest first.
     pub removed_tokens: Arc<Vec<RemovedToken>>,
     /// Token objects that could not be decoded, over all polls.
     pub undecodable_tokens: u64,
@@ -86,30 +84,6 @@ impl OrgSnapshot {
             url: url.into(),
             ..OrgSnapshot::default()
         }
-    }
-
-    /// Escapes every token's labels once, for the scrapes until the next poll: call it whenever
-    /// the tokens or their owners change.
-    pub fn prepare_labels(&mut self) {
-        let tokens = &self.tokens;
-        self.token_labels = Arc::new(
-            tokens
-                .iter()
-                .map(|t| crate::exposition::token_labels(&self.name, t))
-                .collect(),
-        );
-        let owners = &self.enrichment.owners;
-        self.info_labels = Arc::new(
-            tokens
-                .iter()
-                .map(|t| {
-                    let owner = owners.get(&t.user_id);
-                    let login = owner.map_or("", |o| o.login.as_str());
-                    let status = owner.map_or("", |o| o.status.as_str());
-                    crate::exposition::info_labels(t, login, status)
-                })
-                .collect(),
-        );
     }
 
     /// The keep-alive of a token, when the org keeps it alive.

@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::enrich::{Enrichment, LogCursor, Owner, Suspicion};
+use crate::enrich::LogCursor;
 use crate::keepalive::Tracked;
+use crate::model::removal::{self, Evidence, RemovalReason, RemovedToken};
+use crate::model::{Enrichment, Owner, Suspicion};
 use crate::okta::client::{TokenList, API_TOKENS, SYSTEM_LOG, USER, USER_ME};
 use crate::okta::model::status_keeps_tokens_usable;
 use crate::okta::{ApiToken, PollError, PollStats};
-use crate::removal::{self, Evidence, RemovalReason, RemovedToken};
 use crate::snapshot::OrgSnapshot;
 use crate::storage::{
     Counters, DeactivationRecord, OrgRecord, OwnerRecord, RateLimitedRecord, RemovedTokenRecord,
@@ -104,7 +105,7 @@ impl OrgState {
                 })
                 .collect(),
         );
-        state.facts.prepare_labels();
+        crate::exposition::prepare_labels(&mut state.facts);
         state.log.until = record.system_log_until;
         state.log.next = record.system_log_next;
         state.log.revoked_by = record
@@ -340,7 +341,7 @@ impl OrgState {
                 owner_login: owner.map(|o| o.login.clone()).unwrap_or_default(),
                 reason,
                 removed_at: now,
-                last_status: crate::status::status(
+                last_status: crate::model::status::status(
                     last_look,
                     previous.expires_at,
                     previous.last_used(),
@@ -384,7 +385,7 @@ impl OrgState {
         crate::keepalive::check_pending(&self.facts.name, &mut self.keepalive, &tokens, now);
         self.facts.tokens = Arc::new(tokens);
         self.facts.enrichment = enrichment;
-        self.facts.prepare_labels();
+        crate::exposition::prepare_labels(&mut self.facts);
         let transition = if self.facts.up && self.facts.first_poll_done {
             Transition::Unchanged
         } else {
@@ -445,9 +446,9 @@ impl OrgState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::status::TokenStatus;
     use crate::okta::model::SkippedToken;
     use crate::okta::{PollErrorReason, RateLimit};
-    use crate::status::TokenStatus;
     use chrono::TimeDelta;
 
     fn token(id: &str, expires_at: DateTime<Utc>) -> ApiToken {

@@ -21,9 +21,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::model::removal::RemovalReason;
+use crate::model::status::TokenStatus;
 use crate::okta::ApiToken;
-use crate::removal::RemovalReason;
-use crate::status::TokenStatus;
 
 /// The value of `format` in every state file.
 pub const FORMAT: &str = "okta-token-exporter/org-state";

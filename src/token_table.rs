@@ -9,11 +9,9 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Serialize;
 
-use crate::enrich::Owner;
-use crate::keepalive::KeptAlive;
-use crate::okta::ApiToken;
+use crate::model::status::{status, TokenStatus, RED_WITHIN};
+use crate::model::{ApiToken, KeptAlive, Owner};
 use crate::snapshot::OrgSnapshot;
-use crate::status::{status, TokenStatus, RED_WITHIN};
 
 /// One token at one instant.
 #[derive(Debug, Clone, PartialEq)]
@@ -272,7 +270,7 @@ fn json_token<'a>(row: &TokenRow<'a>) -> JsonToken<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::enrich::Suspicion;
+    use crate::model::Suspicion;
     use std::collections::HashMap;
 
     fn now() -> DateTime<Utc> {
@@ -422,7 +420,7 @@ mod tests {
             when_expires_within: std::time::Duration::from_secs(864_000),
             results: [1, 0, 0, 0, 0],
             last_refreshed: Some(now() - TimeDelta::hours(1)),
-            last_result: Some(crate::keepalive::KeepAliveResult::Refreshed),
+            last_result: Some(crate::model::KeepAliveResult::Refreshed),
         }];
         let orgs = [Arc::new(snapshot)];
         let tables = table(&orgs, &Filter::default(), now());

@@ -162,3 +162,27 @@ fn the_parts_take_their_own_settings_and_never_read_the_configuration() {
         graph["config"]
     );
 }
+
+/// The published model is the bottom floor: it imports nothing of the crate outside itself, and
+/// the snapshot is made of it (and of the Okta client's error type, which imports nothing).
+#[test]
+fn the_published_model_is_at_the_bottom() {
+    let graph = module_graph();
+    let model: Vec<&String> = graph.keys().filter(|m| m.starts_with("model")).collect();
+    assert!(model.len() >= 6, "the graph is read: {model:?}");
+    for module in &model {
+        let outside: Vec<&String> = graph[*module]
+            .iter()
+            .filter(|used| !used.starts_with("model"))
+            .collect();
+        assert!(outside.is_empty(), "{module} uses {outside:?}");
+    }
+    let below = |m: &String| m.starts_with("model") || m == "okta::error";
+    let snapshot: Vec<&String> = graph["snapshot"].iter().filter(|m| !below(m)).collect();
+    assert!(snapshot.is_empty(), "snapshot uses {snapshot:?}");
+    assert!(
+        graph["okta::error"].is_empty(),
+        "{:?}",
+        graph["okta::error"]
+    );
+}

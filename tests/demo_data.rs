@@ -4,7 +4,7 @@
 use chrono::{TimeDelta, Utc};
 use okta_simulator::Simulator;
 use okta_token_exporter::duration::parse_iso8601_seconds;
-use okta_token_exporter::status::{status, TokenStatus};
+use okta_token_exporter::model::status::{status, TokenStatus};
 
 #[test]
 fn demo_tokens_cover_every_state_and_the_tricky_cases() {

@@ -16,11 +16,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use okta_simulator::{SimToken, Simulator};
 use okta_token_exporter::config::HttpSettings;
 use okta_token_exporter::duration::parse_iso8601_seconds;
+use okta_token_exporter::model::status::{
+    last_used, status, TokenStatus, GREEN_WITHIN, RED_WITHIN,
+};
 use okta_token_exporter::okta::link::next_link;
 use okta_token_exporter::okta::model::ApiToken;
 use okta_token_exporter::okta::{OktaClient, PollStats};
 use okta_token_exporter::secret::Secret;
-use okta_token_exporter::status::{last_used, status, TokenStatus, GREEN_WITHIN, RED_WITHIN};
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{json, Value};

@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use libfuzzer_sys::fuzz_target;
 use okta_token_exporter::duration::parse_iso8601_seconds;
 use okta_token_exporter::okta::model::ApiToken;
-use okta_token_exporter::status::{status, TokenStatus};
+use okta_token_exporter::model::status::{status, TokenStatus};
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {

@@ -34,14 +34,7 @@ pub const SYSTEM_LOG: &str = "/api/v1/logs";
 /// The `endpoint` label (and path) of the caller's own user: the keep-alive call.
 pub const USER_ME: &str = "/api/v1/users/me";
 
-/// The `X-Rate-Limit-*` headers of the last answer from an endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    pub limit: u64,
-    pub remaining: u64,
-    /// Epoch seconds when the window resets.
-    pub reset: u64,
-}
+pub use crate::model::rate_limit::RateLimit;
 
 impl RateLimit {
     /// The window an answer describes, with its reset on this host's clock (see [`reset_at`]).
@@ -59,17 +52,6 @@ impl RateLimit {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() + u64::from(d.subsec_nanos() > 0)),
         })
-    }
-
-    /// What two answers of one endpoint say together. Concurrent answers arrive in any order, so
-    /// within one window the lowest `remaining` is the truth; a later window replaces an earlier.
-    pub fn combine(self, other: RateLimit) -> RateLimit {
-        match self.reset.cmp(&other.reset) {
-            std::cmp::Ordering::Less => other,
-            std::cmp::Ordering::Greater => self,
-            std::cmp::Ordering::Equal if other.remaining < self.remaining => other,
-            std::cmp::Ordering::Equal => self,
-        }
     }
 }
 

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::status::TokenStatus;
+use crate::model::status::TokenStatus;
 
 /// How long a removed token is exported (and kept in the state file) after it vanished.
 pub const MEMORY: TimeDelta = TimeDelta::hours(24);
