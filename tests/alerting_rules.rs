@@ -5,8 +5,9 @@
 //! The metric names and label sets the rules, their unit tests and the dashboard may use come
 //! from the real binary: `okta-token-exporter demo` (every token, owner and System Log series),
 //! an exporter whose org answers every call with 401 (okta_up 0, errors, a last success of 0),
-//! and the keep-alive series of an exporter that keeps a token of a simulated org alive, all
-//! scraped over loopback. So a unit test cannot feed an input the exporter cannot produce, and
+//! the keep-alive series of an exporter that keeps a token of a simulated org alive, and the
+//! removal and 429 series of an exporter whose simulated org deletes a deactivated user's
+//! tokens, revokes one and answers a listing with 429, all scraped over loopback. So a unit test cannot feed an input the exporter cannot produce, and
 //! a renamed metric breaks the rules' tests here, not in production.
 //!
 //! The rule and Alertmanager checks run Debian's `promtool` and `amtool` (packages `prometheus`
@@ -23,7 +24,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{find, parse_metrics, set_private, sim_token, Exporter, Sample, Setup};
+use common::{find, parse_metrics, set_private, sim_token, value, Exporter, Sample, Setup};
 use serde_json::Value;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -47,6 +48,11 @@ const FAILING_ORG: &str = "test-org";
 /// The demo's kept-alive token ("Quarterly access review", 18 days from expiry: never called
 /// within a test).
 const DEMO_KEPT_ALIVE: &str = "00Tdemo0000000000006";
+/// The deactivated owner of the removals exporter's deleted token, and that token.
+const LEAVER: &str = "00uleaver00000000001";
+const LEAVER_TOKEN: &str = "00Tleaver00000000001";
+/// The token an admin revokes in the removals exporter's org.
+const REVOKED_TOKEN: &str = "00Trevoked0000000002";
 /// The token the keep-alive exporter keeps alive, and its secret.
 const KEPT_ALIVE: &str = "00Tkeepalive00000001";
 const KEPT_ALIVE_SECRET: &str = "00kept-alive-secret-4f2a";
@@ -143,6 +149,7 @@ fn scrape_the_real_binary() -> Emitted {
         },
     ));
     samples.extend(scrape_a_keepalive());
+    samples.extend(scrape_removals_and_a_429());
     let mut label_sets: BTreeMap<String, BTreeSet<BTreeSet<String>>> = BTreeMap::new();
     for sample in &samples {
         label_sets
@@ -217,6 +224,85 @@ fn scrape_a_keepalive() -> Vec<Sample> {
     samples
         .into_iter()
         .filter(|s| s.name.starts_with("okta_api_token_keepalive_"))
+        .collect()
+}
+
+/// The removal and 429 series, which the demo never shows: an exporter whose simulated org
+/// answers its first listing with 429, then deletes the tokens of a deactivated user (whose
+/// login the exporter knows) and has one token revoked. Only those two series are kept, as for
+/// the keep-alive exporter.
+fn scrape_removals_and_a_429() -> Vec<Sample> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime for the simulated org");
+    let mut leavers = sim_token(
+        LEAVER_TOKEN,
+        "SCIM sync (leaver's)",
+        chrono::TimeDelta::days(29),
+        "P30D",
+    );
+    leavers.user_id = LEAVER.to_owned();
+    let tokens = vec![
+        leavers,
+        sim_token(
+            REVOKED_TOKEN,
+            "Old report",
+            chrono::TimeDelta::days(20),
+            "P30D",
+        ),
+    ];
+    let api_token = "00removals-exporter-token";
+    let simulator = runtime
+        .block_on(okta_simulator::Simulator::start(api_token, tokens))
+        .expect("start the simulated org");
+    simulator.set_user(okta_simulator::SimUser {
+        id: LEAVER.to_owned(),
+        login: "leaver@acme.example".to_owned(),
+        status: "ACTIVE".to_owned(),
+    });
+    simulator.push_fault(
+        None,
+        okta_simulator::Fault::RateLimited {
+            reset_after: Duration::from_secs(1),
+            concurrency: false,
+        },
+    );
+    let mut setup = Setup::new(simulator.url(), api_token);
+    setup.poll_interval = "300ms";
+    let exporter = Exporter::start(setup);
+    exporter.wait_for(
+        "the tokens with the leaver's login, after a 429",
+        Duration::from_secs(30),
+        |s| {
+            find(s, "okta_api_token_info", &[("user_id", LEAVER)])
+                .iter()
+                .any(|x| !x.label("owner_login").is_empty())
+                && !find(s, "okta_rate_limit_exceeded_last_timestamp_seconds", &[]).is_empty()
+        },
+    );
+    assert_eq!(simulator.deactivate_user(LEAVER).len(), 1);
+    assert!(simulator.remove_token(REVOKED_TOKEN));
+    let samples = exporter.wait_for(
+        "both removals, the deleted token with its owner's login",
+        Duration::from_secs(30),
+        |s| {
+            let removed = find(s, "okta_api_token_removed_timestamp_seconds", &[]);
+            removed.len() == 2
+                && removed.iter().any(|x| {
+                    x.label("token_id") == LEAVER_TOKEN && !x.label("owner_login").is_empty()
+                })
+        },
+    );
+    drop(exporter);
+    simulator.shutdown();
+    samples
+        .into_iter()
+        .filter(|s| {
+            s.name == "okta_api_token_removed_timestamp_seconds"
+                || s.name == "okta_rate_limit_exceeded_last_timestamp_seconds"
+        })
         .collect()
 }
 
@@ -719,8 +805,89 @@ fn the_exporter_exports_what_the_rules_assume() {
     assert_eq!(failing("okta_up"), [0.0]);
     // The staleness thresholds are multiples of the poll interval (300ms in Setup).
     assert_eq!(failing("okta_poll_interval_seconds"), [0.3]);
-    // OktaExporterOrgPollFailing counts from the process start when that is later.
+    // OktaExporterOrgPollFailing and the pages: failed polls in a row, 0 after a success.
+    assert!(
+        failing("okta_poll_consecutive_failures")
+            .iter()
+            .all(|&n| n >= 1.0),
+        "the refused org's failed polls in a row"
+    );
+    assert_eq!(
+        value(
+            samples,
+            "okta_poll_consecutive_failures",
+            &[("org", "demo")]
+        ),
+        0.0
+    );
+    // OktaExporterOrgNeverPolled waits for a hung first poll from the process start.
     assert_eq!(find(samples, "process_start_time_seconds", &[]).len(), 2);
+    // OktaExporterSystemLogFailing and OktaExporterSystemLogEventsUnattributed: increase()
+    // sees the first failure, or the first unattributed event, only when the counters are
+    // exported from the start.
+    for kind in ["owners", "system_log"] {
+        assert_eq!(
+            find(
+                samples,
+                "okta_enrichment_errors_total",
+                &[("org", "demo"), ("kind", kind)]
+            )
+            .len(),
+            1,
+            "okta_enrichment_errors_total{{kind={kind:?}}} from the start"
+        );
+    }
+    for event_type in [
+        "system.api_token.revoke",
+        "system.api_token.request_outside_allowed_range",
+    ] {
+        assert_eq!(
+            find(
+                samples,
+                "okta_system_log_events_unattributed_total",
+                &[("org", "demo"), ("event_type", event_type)]
+            )
+            .len(),
+            1,
+            "okta_system_log_events_unattributed_total{{event_type={event_type:?}}} from the start"
+        );
+    }
+    // OktaApiTokenLapsed and OktaApiTokenDeletedWithOwner: one series per removed token, with
+    // its reason, its owner's login and its last colour, at the time the poll saw it gone.
+    let removed = |token: &str| {
+        find(
+            samples,
+            "okta_api_token_removed_timestamp_seconds",
+            &[("token_id", token)],
+        )
+    };
+    let leaver = removed(LEAVER_TOKEN);
+    assert_eq!(leaver.len(), 1, "{leaver:?}");
+    assert_eq!(leaver[0].label("reason"), "owner_deactivated");
+    assert_eq!(leaver[0].label("owner_login"), "leaver@acme.example");
+    assert_eq!(leaver[0].label("last_status"), "green");
+    let revoked = removed(REVOKED_TOKEN);
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    assert_eq!(revoked[0].label("reason"), "revoked");
+    let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+    for sample in leaver.iter().chain(&revoked) {
+        assert!(
+            (now - 120.0..=now).contains(&sample.value),
+            "a removal time in Unix seconds, just now: {sample:?}"
+        );
+    }
+    // OktaExporterRateLimited: the time of the last 429, per endpoint.
+    let limited = find(
+        samples,
+        "okta_rate_limit_exceeded_last_timestamp_seconds",
+        &[],
+    );
+    assert_eq!(limited.len(), 1, "{limited:?}");
+    assert_eq!(limited[0].label("endpoint"), "/api/v1/api-tokens");
+    assert!(
+        (now - 120.0..=now).contains(&limited[0].value),
+        "{limited:?}"
+    );
     // OktaApiTokenKeepAliveFailing: increase() sees a token's first failure only when every
     // result is exported from the start. The demo keeps one token alive and never calls it.
     for result in [
@@ -745,8 +912,9 @@ fn the_exporter_exports_what_the_rules_assume() {
             "okta_api_token_keepalive_total{{result={result:?}}} of the demo's kept-alive token from the start"
         );
     }
-    // increase() sees the first removal only when both reasons are exported from the start.
-    for reason in ["expired", "revoked"] {
+    // The dashboard's increase() sees the first removal only when every reason is exported
+    // from the start.
+    for reason in ["expired", "revoked", "owner_deactivated"] {
         assert_eq!(
             find(
                 samples,
