@@ -18,7 +18,7 @@ use crate::secret::Secret;
 use crate::server::{self, App};
 use crate::snapshot::{OrgSnapshot, Snapshots};
 use crate::state::OrgState;
-use crate::web_config::WebConfigFile;
+use crate::web::WebConfigFile;
 use okta_simulator::Simulator;
 
 /// How often the demo polls its simulated org unless told otherwise: often enough to see values move.
@@ -251,7 +251,7 @@ async fn start_demo(sources: &Sources<'_>) -> Result<Loaded, DemoError> {
 }
 
 async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> ExitCode {
-    let listener = match server::listen(&cli.web().listen_address).await {
+    let listener = match crate::web::listen(&cli.web().listen_address).await {
         Ok(listener) => listener,
         Err(e) => {
             tracing::error!(address = %cli.web().listen_address, error = %e, "cannot listen; is another process using the port? Change it with --web.listen-address");

@@ -531,14 +531,12 @@ impl fmt::Display for KeyError {
 impl std::error::Error for KeyError {}
 
 // ---------------------------------------------------------------------------------------------
-// Just enough DER to tell key kinds apart before ring sees them
+// Just enough DER to tell key kinds apart before ring sees them, read with `crate::der`
 // ---------------------------------------------------------------------------------------------
 
 mod der {
-    const SEQUENCE: u8 = 0x30;
-    const INTEGER: u8 = 0x02;
-    const OCTET_STRING: u8 = 0x04;
-    const OID: u8 = 0x06;
+    use crate::der::{expect, INTEGER, OCTET_STRING, OID, SEQUENCE};
+
     const CONTEXT_0: u8 = 0xa0;
 
     const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
@@ -568,29 +566,6 @@ mod der {
         Rsa { private_key: &'a [u8] },
         Ec { curve: Option<&'a [u8]> },
         Other { algorithm: &'a [u8] },
-    }
-
-    /// Reads one DER element of the given tag: its contents and what follows it.
-    fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-        let (&found, rest) = input.split_first()?;
-        if found != tag {
-            return None;
-        }
-        let (&first, mut rest) = rest.split_first()?;
-        let len = if first < 0x80 {
-            usize::from(first)
-        } else {
-            let count = usize::from(first & 0x7f);
-            if count == 0 || count > 4 {
-                return None;
-            }
-            let (len_bytes, after) = rest.split_at_checked(count)?;
-            rest = after;
-            len_bytes
-                .iter()
-                .fold(0usize, |len, &b| (len << 8) | usize::from(b))
-        };
-        rest.split_at_checked(len)
     }
 
     pub fn inspect_pkcs8(der: &[u8]) -> Option<Pkcs8<'_>> {

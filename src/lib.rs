@@ -2,18 +2,20 @@
 //!
 //! Data flows one way: each org's `poller` owns its working `state`, polls Okta through `okta`,
 //! enriches with `enrich`, and publishes an immutable `snapshot`; `metrics` renders snapshots
-//! into the text format (`exposition`), and `server` serves it over HTTP (`compression`,
-//! `web_config`). `model` is the published model at the bottom: tokens, owners, kept-alive
-//! facts, removals, and the colour rules (`model::status`). `config` turns flags and YAML into
-//! the settings each part takes; `duration` is a pure parser; `storage` keeps the state file;
-//! `app` wires it all, `cli` parses. The simulated Okta org of the demo and the tests is its own
-//! crate, `okta-simulator`.
+//! into the text format (`exposition`), and `server` serves it over HTTP (`compression`, and
+//! `web`: listening, TLS, client certificates, basic auth, headers; `der` is the small DER
+//! reader `web` shares with `jose`). `model` is the published model at the bottom: tokens,
+//! owners, kept-alive facts, removals, and the colour rules (`model::status`). `config` turns
+//! flags and YAML into the settings each part takes; `duration` is a pure parser; `storage`
+//! keeps the state file; `app` wires it all, `cli` parses. The simulated Okta org of the demo
+//! and the tests is its own crate, `okta-simulator`.
 
 pub mod allocator;
 pub mod app;
 pub mod cli;
 pub mod compression;
 pub mod config;
+pub mod der;
 pub mod duration;
 pub mod enrich;
 pub mod exposition;
@@ -33,4 +35,7 @@ pub mod snapshot;
 pub mod state;
 pub mod storage;
 pub mod token_table;
-pub mod web_config;
+pub mod web;
+
+/// The web plumbing's former name, so that code written against it keeps compiling.
+pub use web as web_config;

@@ -6,7 +6,7 @@
 //! attempt). Other paths answer 404, other methods 405. Whatever Okta does, `/metrics` answers 200
 //! with the last known tokens and `okta_up` saying whether they are fresh.
 //!
-//! With a web config file ([`crate::web_config`]), connections speak TLS (optionally verifying
+//! With a web config file ([`crate::web`]), connections speak TLS (optionally verifying
 //! client certificates), every request must carry a user and password, and configured headers are
 //! added to every response. Over TLS, a client that offers HTTP/2 by ALPN gets it, unless the web
 //! config turns it off (`http_server_config.http2: false`); plain HTTP is HTTP/1.1 only, as in Go.
@@ -14,7 +14,7 @@
 //! watcher task re-reads changed files off the request path, so a changed file applies without a
 //! restart.
 //!
-//! `--web.listen-address :PORT` listens on every interface of both address families.
+//! The listener comes from [`crate::web::listen()`] (`--web.listen-address`).
 //!
 //! The accept loop caps concurrent connections, times out slow request headers and TLS
 //! handshakes (and HTTP/2 connections left without a request), and on shutdown stops accepting
@@ -43,7 +43,7 @@ use crate::landing_page::Page;
 use crate::metrics::ScrapeChunks;
 use crate::snapshot::Snapshots;
 use crate::token_table::{self, Filter};
-use crate::web_config::{BasicAuth, WebConfigFile};
+use crate::web::{BasicAuth, Denied, WebConfigFile};
 
 /// Connections served at once; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 256;
@@ -67,75 +67,6 @@ pub struct App {
     pub telemetry_path: String,
     /// TLS, basic auth and headers, when `--web.config.file` is given.
     pub web: Option<Arc<WebConfigFile>>,
-}
-
-/// Where to listen, from a Prometheus-style listen address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ListenAddress {
-    /// `:PORT`: every interface of both address families.
-    EveryInterface(u16),
-    /// Anything else, as `TcpListener::bind` takes it (`127.0.0.1:9871`, `[::1]:9871`,
-    /// `localhost:9871`).
-    Given(String),
-}
-
-impl ListenAddress {
-    /// Reads `--web.listen-address`.
-    pub fn parse(listen: &str) -> std::io::Result<ListenAddress> {
-        match listen.strip_prefix(':') {
-            Some(port) => port
-                .parse()
-                .map(ListenAddress::EveryInterface)
-                .map_err(|_| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        format!("{port:?} is not a port number (0 to 65535)"),
-                    )
-                }),
-            None => Ok(ListenAddress::Given(listen.to_owned())),
-        }
-    }
-}
-
-/// Listens on a Prometheus-style address. `:PORT` binds `[::]:PORT` with `IPV6_V6ONLY` off, so
-/// that IPv4 and IPv6 clients both get in (as Go's exporters do), or `0.0.0.0:PORT` when the
-/// machine has no IPv6. Other addresses are bound as given.
-pub async fn listen(listen: &str) -> std::io::Result<TcpListener> {
-    match ListenAddress::parse(listen)? {
-        ListenAddress::Given(address) => TcpListener::bind(address).await,
-        ListenAddress::EveryInterface(port) => match dual_stack(port) {
-            Ok(listener) => Ok(listener),
-            Err(e) if ipv6_unavailable(&e) => {
-                tracing::info!(error = %e, "no IPv6 here; listening on IPv4 only");
-                TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, port)).await
-            }
-            Err(e) => Err(e),
-        },
-    }
-}
-
-/// A listener on `[::]:port` that accepts IPv4 too (as IPv4-mapped IPv6 addresses).
-fn dual_stack(port: u16) -> std::io::Result<TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_only_v6(false)?;
-    // As `TcpListener::bind` does: a restart may bind while old connections are in TIME_WAIT.
-    #[cfg(unix)]
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    let address = std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port));
-    socket.bind(&address.into())?;
-    socket.listen(1024)?;
-    TcpListener::from_std(socket.into())
-}
-
-/// Whether binding `[::]` failed because the machine has no IPv6 (rather than, say, because the
-/// port is taken, which IPv4 would not mend).
-fn ipv6_unavailable(e: &std::io::Error) -> bool {
-    !matches!(
-        e.kind(),
-        std::io::ErrorKind::AddrInUse | std::io::ErrorKind::PermissionDenied
-    )
 }
 
 /// Serves until `shutdown` completes, then drains in-flight connections. With a web config, a
@@ -380,7 +311,7 @@ pub async fn respond(app: &App, request: Request<Incoming>) -> Response<Body> {
             let auth = Arc::clone(auth);
             tokio::task::spawn_blocking(move || auth.check(header.as_ref()))
                 .await
-                .unwrap_or(Err(crate::web_config::Denied::WrongCredentials))
+                .unwrap_or(Err(Denied::WrongCredentials))
         };
         if let Err(denied) = verdict {
             tracing::debug!(?denied, path = %request.uri().path(), "refused a request without valid credentials");
@@ -603,44 +534,4 @@ fn json(value: &impl serde::Serialize) -> Response<Full<Bytes>> {
         HeaderValue::from_static("application/json"),
     );
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn listen_addresses_follow_prometheus_conventions() {
-        let given = |a: &str| Some(ListenAddress::Given(a.to_owned()));
-        let cases = [
-            (":9871", Some(ListenAddress::EveryInterface(9871))),
-            (":0", Some(ListenAddress::EveryInterface(0))),
-            ("127.0.0.1:9871", given("127.0.0.1:9871")),
-            ("0.0.0.0:9871", given("0.0.0.0:9871")),
-            ("[::1]:9871", given("[::1]:9871")),
-            ("[::]:9871", given("[::]:9871")),
-            ("localhost:9871", given("localhost:9871")),
-            (":http", None),
-            (":65536", None),
-            (":", None),
-        ];
-        for (listen, expected) in cases {
-            assert_eq!(ListenAddress::parse(listen).ok(), expected, "{listen:?}");
-        }
-    }
-
-    #[test]
-    #[cfg(target_os = "linux")]
-    fn only_a_missing_ipv6_falls_back_to_ipv4() {
-        use std::io::{Error, ErrorKind};
-        let cases = [
-            (Error::from_raw_os_error(97), true), // EAFNOSUPPORT: no IPv6 in the kernel
-            (Error::from_raw_os_error(99), true), // EADDRNOTAVAIL: IPv6 disabled
-            (Error::from(ErrorKind::AddrInUse), false),
-            (Error::from(ErrorKind::PermissionDenied), false),
-        ];
-        for (error, falls_back) in cases {
-            assert_eq!(ipv6_unavailable(&error), falls_back, "{error}");
-        }
-    }
 }

@@ -186,3 +186,32 @@ fn the_published_model_is_at_the_bottom() {
         graph["okta::error"]
     );
 }
+
+#[test]
+fn web_plumbing_is_a_floor_below_the_data() {
+    let graph = module_graph();
+    let web: Vec<&String> = graph
+        .keys()
+        .filter(|m| *m == "web" || m.starts_with("web::"))
+        .collect();
+    assert!(web.len() > 5, "found only {web:?}");
+    assert!(
+        graph["server"].contains("web")
+            && graph["web::client_cert"].contains("der")
+            && graph["jose"].contains("der"),
+        "the graph is read: {graph:?}"
+    );
+    // Listening, TLS, client certificates, basic auth, headers and the watcher know nothing of
+    // Okta, polling, the published data or its rendering; the server, above, uses them.
+    let above = ["poller", "state", "snapshot", "okta", "metrics", "server"];
+    for module in web {
+        for used in &graph[module] {
+            let higher = above
+                .iter()
+                .any(|a| used == a || used.starts_with(&format!("{a}::")));
+            assert!(!higher, "{module} uses {used}");
+        }
+    }
+    // The DER reader that `web` and `jose` share stands on nothing.
+    assert!(graph["der"].is_empty(), "der uses {:?}", graph["der"]);
+}
