@@ -8,7 +8,8 @@
 //! corrupted, decodes to exactly the good tokens, in order, with every bad one counted as skipped,
 //! both decoded alone and through the real client against the simulated org; and the console
 //! colour is Red exactly when expiry is at most 7 days away, Green exactly when otherwise used
-//! within 3 days, Yellow whenever suspicious, and never moves back as time passes.
+//! within 3 days, Yellow whenever suspicious, and never moves back as time passes. And every
+//! input of the fuzz corpora passes its fuzz target's checks (`fuzz/checks/`).
 
 use std::time::Duration;
 
@@ -493,5 +494,51 @@ proptest! {
         let base = status(now, now + expires_in, now - used_ago, false);
         prop_assert!(status(now, now + expires_in + later, now - used_ago, false) <= base);
         prop_assert!(status(now, now + expires_in, now - used_ago + later, false) <= base);
+    }
+}
+
+#[path = "../fuzz/checks/config.rs"]
+mod config_check;
+#[path = "../fuzz/checks/iso8601_duration.rs"]
+mod iso8601_duration_check;
+#[path = "../fuzz/checks/link_header.rs"]
+mod link_header_check;
+#[path = "../fuzz/checks/token_list.rs"]
+mod token_list_check;
+
+/// The fuzz corpora (`fuzz/corpus/<target>/`, the seeds and every `regression_*` input of a bug
+/// found) replayed through the fuzz targets' own checks, here on the stable compiler with the
+/// rest of the suite: a fuzzer is not needed to keep what the fuzzer found fixed.
+#[test]
+fn the_fuzz_corpora_pass_the_fuzz_targets_checks() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let targets: [(&str, fn(&[u8])); 4] = [
+        ("config", config_check::check),
+        ("iso8601_duration", iso8601_duration_check::check),
+        ("link_header", link_header_check::check),
+        ("token_list", token_list_check::check),
+    ];
+    for (target, check) in targets {
+        let mut inputs: Vec<_> = std::fs::read_dir(root.join(target))
+            .unwrap_or_else(|e| panic!("fuzz/corpus/{target}: {e}"))
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        inputs.sort();
+        assert!(
+            inputs.len() >= 10,
+            "fuzz/corpus/{target} holds {} inputs",
+            inputs.len()
+        );
+        for input in &inputs {
+            let data = std::fs::read(input).unwrap();
+            if let Err(panic) = std::panic::catch_unwind(|| check(&data)) {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                panic!("{target}: {} fails the check: {message}", input.display());
+            }
+        }
     }
 }

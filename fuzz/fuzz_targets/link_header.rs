@@ -1,44 +1,9 @@
-//! The `Link` header parser on arbitrary header values (one value per input line).
-//!
-//! Asserts: it never panics; the answer for several headers is the first answer of the headers
-//! taken one at a time; a `next` target found is trimmed, holds no `>`, occurs in a header that
-//! mentions `next`, and, wrapped again as `<target>; rel="next"` (alone, or folded after a `self`
-//! link), is found again unchanged.
+//! The fuzz target of `../checks/link_header.rs`, which says what it asserts.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use okta_token_exporter::okta::link::next_link;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let headers: Vec<&str> = text.split('\n').collect();
-    let next = next_link(headers.iter().copied());
-    let first_alone = headers.iter().find_map(|h| next_link([*h]));
-    assert_eq!(next, first_alone, "{headers:?}");
-    let Some(target) = next else {
-        return;
-    };
-    assert_eq!(target, target.trim(), "{headers:?}");
-    assert!(!target.contains('>'), "{target:?}");
-    assert!(
-        headers
-            .iter()
-            .any(|h| h.contains(target.as_str()) && h.to_ascii_lowercase().contains("next")),
-        "{target:?} not in {headers:?}"
-    );
-    let alone = format!("<{target}>; rel=\"next\"");
-    assert_eq!(
-        next_link([alone.as_str()]),
-        Some(target.clone()),
-        "{alone:?}"
-    );
-    let folded =
-        format!("<https://acme.okta.com/api/v1/api-tokens>; rel=\"self\", <{target}>; rel=next");
-    assert_eq!(
-        next_link([folded.as_str()]),
-        Some(target.clone()),
-        "{folded:?}"
-    );
-});
+#[path = "../checks/link_header.rs"]
+mod checks;
+
+fuzz_target!(|data: &[u8]| checks::check(data));
