@@ -512,7 +512,8 @@ mod token_list_check;
 #[test]
 fn the_fuzz_corpora_pass_the_fuzz_targets_checks() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
-    let targets: [(&str, fn(&[u8])); 4] = [
+    type Check = fn(&[u8]);
+    let targets: [(&str, Check); 4] = [
         ("config", config_check::check),
         ("iso8601_duration", iso8601_duration_check::check),
         ("link_header", link_header_check::check),
