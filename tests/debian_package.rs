@@ -1,5 +1,6 @@
 //! The Debian package, built by `cargo deb` from `[package.metadata.deb]` in Cargo.toml with the
-//! current code: it installs the release binary as /usr/bin/okta-token-exporter, the systemd unit
+//! current code: it installs the static release binary (`deploy/static-binary.sh`, the one the
+//! container image ships) as /usr/bin/okta-token-exporter, the systemd unit
 //! `deploy/systemd/okta-token-exporter.service` (installed, not enabled or started: the org and
 //! its token come first), `deploy/systemd/config.yml` as the conffile
 //! /etc/okta-token-exporter/config.yml, and under /usr/share/okta-token-exporter/ the rules and
@@ -22,9 +23,11 @@ use std::sync::OnceLock;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const PACKAGE: &str = "okta-token-exporter";
-/// Its own target directory: the build neither waits for nor disturbs the one of `cargo test`.
-const TARGET_DIR: &str = "target/deb";
-const DEB: &str = "target/deb/okta-token-exporter.deb";
+/// The target directory of the one release build (`deploy/static-binary.sh`), which the container
+/// image packages too: the package is made from that binary, not from a second release build.
+const TARGET_DIR: &str = "target/static";
+const TARGET: &str = "x86_64-unknown-linux-gnu";
+const DEB: &str = "target/static/okta-token-exporter.deb";
 const BIN: &str = "/usr/bin/okta-token-exporter";
 const UNIT: &str = "/usr/lib/systemd/system/okta-token-exporter.service";
 const CONFFILE: &str = "/etc/okta-token-exporter/config.yml";
@@ -81,8 +84,9 @@ fn succeed(program: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
-/// The package, built once per test run by `cargo deb` from the current code (an incremental
-/// release build); `None` when cargo-deb is missing.
+/// The package, built once per test run by `cargo deb --no-build` from the release binary of
+/// `deploy/static-binary.sh` (an incremental build, shared with the container image); `None` when
+/// cargo-deb is missing.
 fn package() -> Option<PathBuf> {
     if !run("cargo", &["deb", "--version"]).status.success() {
         skip_or_fail("`cargo deb` not found; install it with `cargo install cargo-deb --locked`");
@@ -90,6 +94,18 @@ fn package() -> Option<PathBuf> {
     }
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
+        let binary = Command::new("bash")
+            .arg(Path::new(ROOT).join("deploy/static-binary.sh"))
+            .current_dir(ROOT)
+            .output()
+            .expect("run deploy/static-binary.sh");
+        if !binary.status.success() {
+            return Err(format!(
+                "deploy/static-binary.sh: {}\n{}",
+                binary.status,
+                String::from_utf8_lossy(&binary.stderr)
+            ));
+        }
         let mut cargo_deb = Command::new("cargo");
         // What cargo set for this test process (OUT_DIR, CARGO_PKG_NAME and the like): some build
         // scripts (ring's) watch them, and would rebuild for the test what a shell just built.
@@ -111,7 +127,15 @@ fn package() -> Option<PathBuf> {
             }
         }
         let out = cargo_deb
-            .args(["deb", "--locked", "--output", DEB])
+            .args([
+                "deb",
+                "--locked",
+                "--no-build",
+                "--target",
+                TARGET,
+                "--output",
+                DEB,
+            ])
             .env("CARGO_TARGET_DIR", Path::new(ROOT).join(TARGET_DIR))
             .current_dir(ROOT)
             .output()

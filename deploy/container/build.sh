@@ -2,7 +2,8 @@
 # Builds the container image okta-token-exporter:dev (or $IMAGE) from the Dockerfile at the root of
 # the repository, with Debian's buildah and no daemon, registry or base image:
 #
-#   1. a statically linked release binary, in its own target directory (target/container);
+#   1. the statically linked release binary of deploy/static-binary.sh (target/static), the one the
+#      Debian package ships too;
 #   2. target/container/rootfs: that binary, Mozilla's CA roots (Debian's ca-certificates bundle)
 #      and the /etc/passwd, /etc/group and /etc/nsswitch.conf of deploy/container/rootfs;
 #   3. `buildah bud` of the Dockerfile, which copies that tree onto an empty (scratch) base.
@@ -13,46 +14,15 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 image="${IMAGE:-okta-token-exporter:dev}"
-target=x86_64-unknown-linux-gnu
-export CARGO_TARGET_DIR="$PWD/target/container"
-bin="$CARGO_TARGET_DIR/$target/release/okta-token-exporter"
-rootfs="$CARGO_TARGET_DIR/rootfs"
+rootfs="$PWD/target/container/rootfs"
 ca_bundle=/etc/ssl/certs/ca-certificates.crt
 buildah=(buildah --storage-driver vfs)
 
-# Name resolution in a static glibc binary: glibc carries its "files" and "dns" sources inside libc
-# (libc.a as well) since 2.34, so getaddrinfo reads /etc/nsswitch.conf, /etc/hosts and
-# /etc/resolv.conf with no libnss_*.so, which the image does not have. An older glibc would build
-# a binary that cannot resolve a name in the image.
-glibc=$(getconf GNU_LIBC_VERSION | awk '{print $2}')
-if [ "$(printf '%s\n' 2.34 "$glibc" | sort -V | head -1)" != 2.34 ]; then
-  echo "build.sh: glibc $glibc is older than 2.34; a static binary would not resolve names" >&2
-  exit 1
-fi
 command -v buildah >/dev/null || { echo "build.sh: buildah missing: apt-get install buildah" >&2; exit 1; }
 [ -s "$ca_bundle" ] || { echo "build.sh: $ca_bundle missing: apt-get install ca-certificates" >&2; exit 1; }
 
-# What cargo sets for the process of a test (tests/container.rs runs this) or of `cargo run`:
-# some build scripts (ring's) watch OUT_DIR, CARGO_PKG_NAME and the like, so inheriting them
-# would rebuild those crates, and all that depends on them, on every switch between a shell and a
-# test.
-while read -r var; do unset "$var"; done < <(compgen -e | grep -E \
-  '^(OUT_DIR|CARGO_PKG_|CARGO_MANIFEST_|CARGO_CRATE_|CARGO_BIN_|CARGO_PRIMARY_PACKAGE|CARGO_TARGET_TMPDIR|CARGO_RUSTC_CURRENT_DIR)' || true)
-
-echo "--- the static binary: cargo build --release --target $target (in target/container)"
-# +crt-static links glibc into the binary. getrandom (rand, bcrypt) looks up libc's getrandom()
-# with dlsym, which finds nothing in a static binary, and falls back to reading /dev/random and
-# /dev/urandom; the linux_getrandom backend calls getrandom(2) itself, so no /dev is needed.
-# Symbols are stripped, as cargo deb strips the packaged binary.
-RUSTFLAGS='-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"' \
-CARGO_PROFILE_RELEASE_STRIP=symbols \
-  cargo build --release --locked --target "$target"
-
-linkage=$(ldd "$bin" 2>&1 || true)
-if ! grep -Eq 'statically linked|not a dynamic executable' <<<"$linkage"; then
-  printf 'build.sh: %s is not static:\n%s\n' "$bin" "$linkage" >&2
-  exit 1
-fi
+# The release binary the Debian package ships too (deploy/static-binary.sh): built once.
+bin=$(deploy/static-binary.sh | tail -1)
 version=$("$bin" --version | awk '{print $2}')
 
 echo "--- staging $rootfs"
