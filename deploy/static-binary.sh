@@ -2,7 +2,7 @@
 # Builds the one release binary that ships: okta-token-exporter linked statically (glibc
 # included), stripped, in its own target directory target/static, and prints its path on the last
 # line of standard output. The container image (deploy/container/build.sh) and the Debian package
-# (`cargo deb --no-build`, see tests/debian_package.rs) both package this binary, so a release is
+# (`cargo deb --no-build`, see tests/packaging/debian_package.rs) both package this binary, so a release is
 # built once. An incremental build: a second run with unchanged code does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,7 @@ if [ "$(printf '%s\n' 2.34 "$glibc" | sort -V | head -1)" != 2.34 ]; then
   exit 1
 fi
 
-# What cargo sets for the process of a test (tests/container.rs and tests/debian_package.rs run
+# What cargo sets for the process of a test (tests/packaging/container.rs and tests/packaging/debian_package.rs run
 # this) or of `cargo run`: some build scripts (ring's) watch OUT_DIR, CARGO_PKG_NAME and the like,
 # so inheriting them would rebuild those crates, and all that depends on them, on every switch
 # between a shell and a test.

@@ -9,7 +9,7 @@
 #   3. `buildah bud` of the Dockerfile, which copies that tree onto an empty (scratch) base.
 #
 # Needs cargo, buildah and ca-certificates (apt-get install buildah ca-certificates); run as root,
-# as buildah's vfs storage driver is used without user namespaces. tests/container.rs runs this.
+# as buildah's vfs storage driver is used without user namespaces. tests/packaging/container.rs runs this.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

@@ -10,7 +10,7 @@
 //! origin-only URLs that parse back to themselves, positive durations and in-range settings; an
 //! error names the source, has a message, and points at a line of the text (or none).
 //!
-//! Shared by the fuzz target `fuzz_targets/config.rs` and `tests/properties.rs`, which replays
+//! Shared by the fuzz target `fuzz_targets/config.rs` and `tests/it/properties.rs`, which replays
 //! `corpus/config/` with it in the ordinary test suite.
 use std::collections::HashSet;
 use std::sync::Once;

@@ -4,7 +4,7 @@
 //! accepts, with the same number of seconds; every accepted value re-formatted canonically
 //! (`PnDTnHnMnS`, and with weeks) parses back to itself; every error quotes the input.
 //!
-//! Shared by the fuzz target `fuzz_targets/iso8601_duration.rs` and `tests/properties.rs`, which replays
+//! Shared by the fuzz target `fuzz_targets/iso8601_duration.rs` and `tests/it/properties.rs`, which replays
 //! `corpus/iso8601_duration/` with it in the ordinary test suite.
 use okta_token_exporter::duration::parse_iso8601_seconds;
 

@@ -5,7 +5,7 @@
 //! mentions `next`, and, wrapped again as `<target>; rel="next"` (alone, or folded after a `self`
 //! link), is found again unchanged.
 //!
-//! Shared by the fuzz target `fuzz_targets/link_header.rs` and `tests/properties.rs`, which replays
+//! Shared by the fuzz target `fuzz_targets/link_header.rs` and `tests/it/properties.rs`, which replays
 //! `corpus/link_header/` with it in the ordinary test suite.
 use okta_token_exporter::okta::link::next_link;
 

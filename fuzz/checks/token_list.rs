@@ -8,7 +8,7 @@
 //! `created` appears only when the element had one; a skip carries the element's `id` when it
 //! had one and says why.
 //!
-//! Shared by the fuzz target `fuzz_targets/token_list.rs` and `tests/properties.rs`, which replays
+//! Shared by the fuzz target `fuzz_targets/token_list.rs` and `tests/it/properties.rs`, which replays
 //! `corpus/token_list/` with it in the ordinary test suite.
 use chrono::{DateTime, TimeDelta, Utc};
 use okta_token_exporter::duration::parse_iso8601_seconds;

@@ -9,7 +9,7 @@ missing required field. `nullable` and `x-kubernetes-int-or-string` are honoured
 `x-kubernetes-validations` (CEL rules) are not evaluated. Prints one line per object; exits 0
 when all are valid, 1 when one is not, 2 when an object has no CRD here.
 
-Used by tests/kubernetes.rs; needs the Python packages jsonschema and PyYAML.
+Used by tests/packaging/kubernetes.rs; needs the Python packages jsonschema and PyYAML.
 """
 
 import json

@@ -2,7 +2,7 @@
 //! list, against the simulated org, which slides a token's expiry when a call authenticates with
 //! that token's own secret, as Okta does.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -12,7 +12,7 @@
 //! print a loud SKIPPED line and pass, except on CI (`CI=true`), where they fail. Each test works
 //! on its own buildah container of the image, unmounted and removed even when the test fails.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};

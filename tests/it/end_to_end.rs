@@ -5,7 +5,7 @@
 //! Needs Debian's `prometheus` and `prometheus-alertmanager`: skipped loudly without them, and a
 //! failure under `CI=true`.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;

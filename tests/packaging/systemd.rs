@@ -9,7 +9,7 @@
 //! `systemd-analyze` comes with Debian's `systemd` package. Without it those tests print a loud
 //! SKIPPED line and pass, except on CI (`CI=true`), where a missing tool fails the test.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

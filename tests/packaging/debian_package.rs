@@ -14,7 +14,7 @@
 //! A failing install test still purges the package; a machine where the package was installed
 //! before the test is refused, not overwritten.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! `/metrics` answers in the content coding a scraper asks for: the same metrics, smaller.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::time::Duration;
@@ -103,7 +103,7 @@ async fn gzip_and_zstd_scrapes_carry_the_same_metrics_as_plain_ones() {
 /// and System Log, as a poll leaves them, with a removal, a 429 and a keep-alive, rendered at a
 /// fixed clock must be byte for byte `tests/fixtures/exposition.txt`. Every change to a metric's
 /// name, help, labels, value or order shows as a diff of that file. After a deliberate change,
-/// rewrite it with `UPDATE_GOLDEN=1 cargo test --test scrape_encoding golden` and review the diff.
+/// rewrite it with `UPDATE_GOLDEN=1 cargo test --test it golden` and review the diff.
 #[test]
 fn the_demo_org_renders_to_the_golden_exposition() {
     use okta_token_exporter::enrich::{Enrichment, Owner, Suspicion};
@@ -232,7 +232,7 @@ fn the_demo_org_renders_to_the_golden_exposition() {
             .unwrap_or(rendered.lines().count().min(golden.lines().count()));
         panic!(
             "the exposition differs from {} from line {}:\n  now:    {:?}\n  golden: {:?}\n\
-             After a deliberate change: UPDATE_GOLDEN=1 cargo test --test scrape_encoding golden",
+             After a deliberate change: UPDATE_GOLDEN=1 cargo test --test it golden",
             path.display(),
             first + 1,
             rendered.lines().nth(first),

@@ -1,7 +1,7 @@
 //! The Okta client on its own, against the simulated org: what a poll costs and where it refuses
 //! to go.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

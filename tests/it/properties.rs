@@ -497,13 +497,13 @@ proptest! {
     }
 }
 
-#[path = "../fuzz/checks/config.rs"]
+#[path = "../../fuzz/checks/config.rs"]
 mod config_check;
-#[path = "../fuzz/checks/iso8601_duration.rs"]
+#[path = "../../fuzz/checks/iso8601_duration.rs"]
 mod iso8601_duration_check;
-#[path = "../fuzz/checks/link_header.rs"]
+#[path = "../../fuzz/checks/link_header.rs"]
 mod link_header_check;
-#[path = "../fuzz/checks/token_list.rs"]
+#[path = "../../fuzz/checks/token_list.rs"]
 mod token_list_check;
 
 /// The fuzz corpora (`fuzz/corpus/<target>/`, the seeds and every `regression_*` input of a bug

@@ -3,7 +3,7 @@
 //! simulated time, a revoked access token, and every misconfiguration's message. The simulator
 //! really verifies signatures, `aud`, `exp`, `jti` replay, DPoP proofs and scopes.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -19,7 +19,7 @@ use okta_token_exporter::okta::{OktaClient, PollErrorReason, PollStats};
 
 const API_TOKEN: &str = "00ssws-token-not-used-by-these-tests";
 const CLIENT_ID: &str = "0oa1b2c3d4e5f6g7h8i9";
-const RSA_KEY: &str = include_str!("fixtures/oauth-rsa-test-key.pem");
+const RSA_KEY: &str = include_str!("../fixtures/oauth-rsa-test-key.pem");
 
 /// A clock the test moves by hand, shared by the client and the simulated org.
 #[derive(Clone)]

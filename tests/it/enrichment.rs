@@ -2,7 +2,7 @@
 //! each token as Okta's console does (deactivated owners, yellow tokens), stays within its
 //! rate-limit budget, and keeps full token metrics when it may not read users or logs.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

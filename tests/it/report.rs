@@ -1,7 +1,7 @@
 //! `okta-token-exporter report` as a cron job or CI step runs it: one poll of each org, the
 //! tokens printed as a table, JSON or CSV, and an exit code that says what to do.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

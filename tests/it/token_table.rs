@@ -1,7 +1,7 @@
 //! The token table over HTTP, from the real binary polling the simulated org: the landing page at
 //! `/` and the same data as JSON at `/api/v1/tokens`, with their filters.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The binary's command line and HTTP surface: configuration errors, probes, the landing page,
 //! the demo, and shutdown.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

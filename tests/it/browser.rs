@@ -4,7 +4,7 @@
 //! runs nothing. With basic auth configured, neither the page nor the JSON view shows a token to
 //! a browser or a client without credentials, and both do with them.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt as _;

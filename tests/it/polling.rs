@@ -1,7 +1,7 @@
 //! The exporter, run as a binary, against the simulated Okta org over loopback HTTP: what it
 //! exports, how it paginates, and how it behaves when Okta fails.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime};
 

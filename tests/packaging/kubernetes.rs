@@ -13,7 +13,7 @@
 //! `tests/vendor/validate_crd.py`). Without them those tests print a loud SKIPPED line and pass,
 //! except on CI (`CI=true`), where a missing tool fails the test.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

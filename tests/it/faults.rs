@@ -2,7 +2,7 @@
 //! token set stays whole, `okta_up` turns 0, the error is logged once when the org's health
 //! changes (not on every poll), and the exporter recovers by itself once the fault clears.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -243,7 +243,7 @@ async fn a_next_link_to_itself_is_survived() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_next_link_to_another_host_is_refused_and_survived() {
-    // tests/client.rs shows that nothing connects to the other host.
+    // tests/it/client.rs shows that nothing connects to the other host.
     survives(Case {
         reason: "pagination",
         page_size: 3,

@@ -14,7 +14,7 @@
 //! and `prometheus-alertmanager`). Without them those tests print a loud SKIPPED line and pass,
 //! except on CI (`CI=true`), where a missing tool fails the test.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};

@@ -2,7 +2,7 @@
 //! HTTPS, client certificates, basic auth, response headers, rotation without a restart, and bad
 //! files refused at start. Also `--web.listen-address`: `:PORT` answers on IPv4 and IPv6.
 
-mod common;
+use crate::common;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! `--storage.path`: what the exporter knew survives a restart, so that alerts neither resolve
 //! while Okta is unreachable nor miss a token that lapsed while the exporter was down.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
