@@ -1,7 +1,52 @@
-//! Records the git revision for `okta_exporter_build_info{revision}`.
+//! Records the git revision for `okta_exporter_build_info{revision}`, and which of the tools the
+//! integration tests drive this machine has: `tool_<name>` is set for each one on `PATH` (and
+//! `root` when building as root), so that a test without its tool is marked ignored, with the tool
+//! and the package that brings it, in cargo's own summary instead of passing unseen. Under
+//! `CI=true` the test `every_tool_the_tests_need_is_here` fails for each one missing.
+use std::path::PathBuf;
 use std::process::Command;
 
+/// The program on `PATH`, and the `cfg` set when it is there.
+const TOOLS: [(&str, &str); 10] = [
+    ("promtool", "tool_promtool"),
+    ("amtool", "tool_amtool"),
+    ("prometheus", "tool_prometheus"),
+    ("prometheus-alertmanager", "tool_alertmanager"),
+    ("chromium", "tool_chromium"),
+    ("script", "tool_script"),
+    ("systemd-analyze", "tool_systemd_analyze"),
+    ("buildah", "tool_buildah"),
+    ("kubectl", "tool_kubectl"),
+    ("cargo-deb", "tool_cargo_deb"),
+];
+
+fn tools() {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    for (program, cfg) in TOOLS {
+        println!("cargo::rustc-check-cfg=cfg({cfg})");
+        if dirs.iter().any(|dir| dir.join(program).is_file()) {
+            println!("cargo::rustc-cfg={cfg}");
+        }
+    }
+    println!("cargo::rustc-check-cfg=cfg(root)");
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1));
+    if uid == Some("0") {
+        println!("cargo::rustc-cfg=root");
+    }
+    // A tool installed later shows as a change of its directory.
+    println!("cargo::rerun-if-env-changed=PATH");
+    for dir in dirs.iter().filter(|d| d.is_dir()) {
+        println!("cargo::rerun-if-changed={}", dir.display());
+    }
+}
+
 fn main() {
+    tools();
     let revision = std::env::var("OKTA_EXPORTER_REVISION").ok().or_else(|| {
         let out = Command::new("git")
             .args(["rev-parse", "--short=12", "HEAD"])

@@ -511,12 +511,20 @@ fn markdown_anchors(markdown: &str) -> BTreeSet<String> {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    not(tool_promtool),
+    ignore = "needs `promtool`: apt-get install prometheus"
+)]
 fn alert_rules_pass_promtool_check() {
     let Some(promtool) = promtool() else { return };
     run(&promtool, &["check", "rules", RULES]);
 }
 
 #[test]
+#[cfg_attr(
+    not(tool_promtool),
+    ignore = "needs `promtool`: apt-get install prometheus"
+)]
 fn alert_rules_pass_promtool_unit_tests() {
     let Some(promtool) = promtool() else { return };
     let files = rule_test_files();
@@ -1023,12 +1031,20 @@ fn no_inhibit_rule_mutes_suspicious_token_use() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    not(tool_amtool),
+    ignore = "needs `amtool`: apt-get install prometheus-alertmanager"
+)]
 fn alertmanager_config_passes_amtool_check() {
     let Some(amtool) = amtool() else { return };
     run(&amtool, &["check-config", ALERTMANAGER]);
 }
 
 #[test]
+#[cfg_attr(
+    not(tool_amtool),
+    ignore = "needs `amtool`: apt-get install prometheus-alertmanager"
+)]
 fn alertmanager_pages_on_critical_and_tickets_warnings() {
     let Some(amtool) = amtool() else { return };
     let config = format!("--config.file={ALERTMANAGER}");
@@ -1196,6 +1212,10 @@ fn metric_name_check_catches_typos_and_recording_rules() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tool_promtool),
+    ignore = "needs `promtool`: apt-get install prometheus"
+)]
 fn dashboard_queries_are_valid_promql() {
     let Some(promtool) = promtool() else { return };
     let exprs = dashboard_exprs(&dashboard());

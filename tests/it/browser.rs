@@ -58,6 +58,10 @@ fn tokens() -> Vec<SimToken> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(tool_chromium),
+    ignore = "needs `chromium`: apt-get install chromium"
+)]
 async fn the_page_shows_every_token_with_its_colour_word_and_runs_no_name() {
     let Some(chromium) = require_tool("chromium", "chromium") else {
         return;
@@ -92,6 +96,10 @@ async fn the_page_shows_every_token_with_its_colour_word_and_runs_no_name() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(tool_chromium),
+    ignore = "needs `chromium`: apt-get install chromium"
+)]
 async fn with_basic_auth_the_page_and_the_json_show_tokens_only_with_credentials() {
     let Some(chromium) = require_tool("chromium", "chromium") else {
         return;

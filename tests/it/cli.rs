@@ -387,6 +387,7 @@ fn hash_password_hashes_a_piped_password() {
 
 /// At a terminal it asks twice without echo. `script` (util-linux) gives it a pseudo-terminal.
 #[test]
+#[cfg_attr(not(tool_script), ignore = "needs `script`: apt-get install bsdutils")]
 fn hash_password_asks_at_a_terminal_without_echo() {
     use std::io::Write;
     let Some(script) = common::require_tool("script", "bsdutils") else {

@@ -271,6 +271,10 @@ fn fill_variables(expr: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(all(tool_prometheus, tool_alertmanager)),
+    ignore = "needs `prometheus`: apt-get install prometheus; needs `prometheus-alertmanager`: apt-get install prometheus-alertmanager"
+)]
 async fn a_red_token_pages_through_prometheus_and_alertmanager_and_every_dashboard_query_has_data()
 {
     let Some(prometheus) = require_tool("prometheus", "prometheus") else {
@@ -561,6 +565,10 @@ fn two_org_config(dir: &Path, sim_url: &str, token: &str, name: &str) -> PathBuf
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(all(tool_prometheus, tool_alertmanager)),
+    ignore = "needs `prometheus`: apt-get install prometheus; needs `prometheus-alertmanager`: apt-get install prometheus-alertmanager"
+)]
 async fn a_restart_during_an_okta_outage_resolves_nothing_and_a_lapse_meanwhile_pages() {
     let Some(prometheus) = require_tool("prometheus", "prometheus") else {
         return;
@@ -712,6 +720,10 @@ async fn a_restart_during_an_okta_outage_resolves_nothing_and_a_lapse_meanwhile_
 /// names the token: the late event as a suspicious token, the token in use as a page, the idle
 /// one as a ticket, the 429 as a warning.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(all(tool_prometheus, tool_alertmanager)),
+    ignore = "needs `prometheus`: apt-get install prometheus; needs `prometheus-alertmanager`: apt-get install prometheus-alertmanager"
+)]
 async fn a_late_event_a_deactivated_owner_and_a_concurrency_429_each_reach_the_receiver() {
     let Some(prometheus) = require_tool("prometheus", "prometheus") else {
         return;

@@ -27,3 +27,53 @@ mod secrets;
 mod storage;
 mod token_table;
 mod web_config;
+
+/// A test whose tool is missing is marked ignored, with the tool's name, in cargo's summary
+/// (build.rs sets `tool_<name>` for each tool on `PATH`). Under `CI=true` an ignored test would
+/// pass unseen: this fails instead, naming every tool the machine lacks.
+#[test]
+fn every_tool_the_tests_need_is_here_under_ci() {
+    if std::env::var("CI").as_deref() != Ok("true") {
+        return;
+    }
+    let tools = [
+        (cfg!(tool_promtool), "promtool (apt-get install prometheus)"),
+        (
+            cfg!(tool_amtool),
+            "amtool (apt-get install prometheus-alertmanager)",
+        ),
+        (
+            cfg!(tool_prometheus),
+            "prometheus (apt-get install prometheus)",
+        ),
+        (
+            cfg!(tool_alertmanager),
+            "prometheus-alertmanager (apt-get install prometheus-alertmanager)",
+        ),
+        (cfg!(tool_chromium), "chromium (apt-get install chromium)"),
+        (cfg!(tool_script), "script (apt-get install bsdutils)"),
+        (
+            cfg!(tool_systemd_analyze),
+            "systemd-analyze (apt-get install systemd)",
+        ),
+        (cfg!(tool_buildah), "buildah (apt-get install buildah)"),
+        (
+            cfg!(tool_kubectl),
+            "kubectl (apt-get install kubernetes-client)",
+        ),
+        (
+            cfg!(tool_cargo_deb),
+            "cargo-deb (cargo install cargo-deb --locked)",
+        ),
+        (cfg!(root), "root (the container and package tests)"),
+    ];
+    let missing: Vec<&str> = tools
+        .iter()
+        .filter(|(here, _)| !here)
+        .map(|(_, what)| *what)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "CI=true, but the tests that need these would be ignored: {missing:?}"
+    );
+}

@@ -516,6 +516,10 @@ async fn the_canary_secret_appears_in_no_log_line_metric_or_page() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(tool_promtool),
+    ignore = "needs `promtool`: apt-get install prometheus"
+)]
 async fn promtool_accepts_the_metrics() {
     let Some(promtool) = require_tool("promtool", "prometheus") else {
         return;

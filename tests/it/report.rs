@@ -225,6 +225,7 @@ async fn json_and_csv_carry_the_same_rows() {
 /// At a terminal the status words are coloured; NO_COLOR turns that off. `script` (util-linux)
 /// gives report a pseudo-terminal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(tool_script), ignore = "needs `script`: apt-get install bsdutils")]
 async fn colours_only_on_a_terminal_and_never_with_no_color() {
     let Some(script) = require_tool("script", "bsdutils") else {
         return;

@@ -217,6 +217,10 @@ fn has_interpreter(elf: &[u8]) -> bool {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    not(all(tool_buildah, root)),
+    ignore = "needs `buildah` and root: apt-get install buildah"
+)]
 fn the_image_runs_the_exporter_as_user_65532_on_port_9871_and_says_what_it_is() {
     let Some(image) = image() else { return };
     let inspected = inspect(image);
@@ -258,6 +262,10 @@ fn the_image_runs_the_exporter_as_user_65532_on_port_9871_and_says_what_it_is() 
 }
 
 #[test]
+#[cfg_attr(
+    not(all(tool_buildah, root)),
+    ignore = "needs `buildah` and root: apt-get install buildah"
+)]
 fn the_image_is_a_static_binary_ca_roots_and_its_user_within_20_mb() {
     let Some(image) = image() else { return };
     let manifest: Value =
@@ -327,6 +335,10 @@ fn the_image_is_a_static_binary_ca_roots_and_its_user_within_20_mb() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    not(all(tool_buildah, root)),
+    ignore = "needs `buildah` and root: apt-get install buildah"
+)]
 fn from_the_images_root_as_user_65532_the_demo_serves_its_tokens() {
     let Some(image) = image() else { return };
     let container = Mounted::new(image, "demo");
@@ -418,6 +430,10 @@ fn first_bytes_of_one_connection(
 }
 
 #[test]
+#[cfg_attr(
+    not(all(tool_buildah, root)),
+    ignore = "needs `buildah` and root: apt-get install buildah"
+)]
 fn a_name_in_the_images_etc_hosts_resolves_without_glibcs_nss_modules() {
     let Some(image) = image() else { return };
     let container = Mounted::new(image, "dns");

@@ -192,6 +192,10 @@ impl Drop for Installed {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    not(tool_cargo_deb),
+    ignore = "needs `cargo-deb`: cargo install cargo-deb --locked"
+)]
 fn the_package_holds_the_binary_unit_conffile_rules_and_dashboards_as_in_the_repository() {
     let Some(deb) = package() else { return };
     let contents = contents(&deb);
@@ -261,6 +265,10 @@ fn the_package_holds_the_binary_unit_conffile_rules_and_dashboards_as_in_the_rep
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    not(tool_cargo_deb),
+    ignore = "needs `cargo-deb`: cargo install cargo-deb --locked"
+)]
 fn dpkg_installs_it_and_removes_it_cleanly() {
     let Some(deb) = package() else { return };
     if common::require_tool("dpkg", "dpkg").is_none() {

@@ -393,6 +393,10 @@ fn oauth2_variant() -> tempfile::TempDir {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    not(tool_kubectl),
+    ignore = "needs `kubectl`: apt-get install kubernetes-client"
+)]
 fn kubectl_kustomize_renders_every_object_of_the_base() {
     let Some(objects) = base() else { return };
     let mut kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
@@ -413,6 +417,10 @@ fn kubectl_kustomize_renders_every_object_of_the_base() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tool_kubectl),
+    ignore = "needs `kubectl`: apt-get install kubernetes-client"
+)]
 fn the_core_objects_validate_against_the_kubernetes_schemas() {
     let Some(objects) = base() else { return };
     let core: Vec<&Value> = objects.iter().filter(|o| !is_custom_resource(o)).collect();
@@ -430,6 +438,10 @@ fn the_core_objects_validate_against_the_kubernetes_schemas() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tool_kubectl),
+    ignore = "needs `kubectl`: apt-get install kubernetes-client"
+)]
 fn the_service_monitor_and_prometheus_rule_validate_against_the_prometheus_operator_crds() {
     let Some(objects) = base() else { return };
     let custom: Vec<&Value> = objects.iter().filter(|o| is_custom_resource(o)).collect();
@@ -450,6 +462,10 @@ fn the_service_monitor_and_prometheus_rule_validate_against_the_prometheus_opera
 }
 
 #[test]
+#[cfg_attr(
+    not(tool_kubectl),
+    ignore = "needs `kubectl`: apt-get install kubernetes-client"
+)]
 fn the_validators_reject_a_misspelt_field() {
     let Some(objects) = base() else { return };
     let mut deployment = the(objects, "Deployment").clone();
@@ -479,12 +495,20 @@ fn the_validators_reject_a_misspelt_field() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    not(tool_kubectl),
+    ignore = "needs `kubectl`: apt-get install kubernetes-client"
+)]
 fn the_image_is_the_one_the_container_build_tags() {
     let Some(objects) = base() else { return };
     assert_eq!(container(objects)["image"], IMAGE);
 }
 
 #[test]
+#[cfg_attr(
+    not(tool_kubectl),
+    ignore = "needs `kubectl`: apt-get install kubernetes-client"
+)]
 fn two_replicas_run_on_different_nodes() {
     let Some(objects) = base() else { return };
     let deployment = the(objects, "Deployment");
@@ -521,6 +545,10 @@ fn two_replicas_run_on_different_nodes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tool_kubectl),
+    ignore = "needs `kubectl`: apt-get install kubernetes-client"
+)]
 fn a_disruption_budget_keeps_a_replica_running_during_a_drain() {
     let Some(objects) = base() else { return };
     let budget = the(objects, "PodDisruptionBudget");
@@ -536,6 +564,10 @@ fn a_disruption_budget_keeps_a_replica_running_during_a_drain() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tool_kubectl),
+    ignore = "needs `kubectl`: apt-get install kubernetes-client"
+)]
 fn liveness_asks_healthy_and_readiness_asks_ready_on_the_metrics_port() {
     let Some(objects) = base() else { return };
     let container = container(objects);
@@ -557,6 +589,10 @@ fn liveness_asks_healthy_and_readiness_asks_ready_on_the_metrics_port() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tool_kubectl),
+    ignore = "needs `kubectl`: apt-get install kubernetes-client"
+)]
 fn the_container_runs_with_the_restricted_security_context() {
     let Some(objects) = base() else { return };
     let pod = &pod_spec(objects)["securityContext"];
@@ -581,6 +617,10 @@ fn the_container_runs_with_the_restricted_security_context() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tool_kubectl),
+    ignore = "needs `kubectl`: apt-get install kubernetes-client"
+)]
 fn the_container_has_resource_requests_and_limits() {
     let Some(objects) = base() else { return };
     let resources = &container(objects)["resources"];
@@ -605,6 +645,10 @@ fn the_container_has_resource_requests_and_limits() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tool_kubectl),
+    ignore = "needs `kubectl`: apt-get install kubernetes-client"
+)]
 fn the_state_lives_on_a_volume_at_the_storage_path() {
     let Some(objects) = base() else { return };
     let container = container(objects);
@@ -633,6 +677,10 @@ fn the_state_lives_on_a_volume_at_the_storage_path() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tool_kubectl),
+    ignore = "needs `kubectl`: apt-get install kubernetes-client"
+)]
 fn the_config_map_config_passes_config_check_with_the_secrets_token() {
     let Some(objects) = base() else { return };
     let config = string_map(&config_map(objects, "okta-token-exporter-config")["data"]);
@@ -661,6 +709,10 @@ fn the_config_map_config_passes_config_check_with_the_secrets_token() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tool_kubectl),
+    ignore = "needs `kubectl`: apt-get install kubernetes-client"
+)]
 fn the_oauth2_alternative_renders_validates_and_passes_config_check() {
     let Some(kubectl) = kubectl() else { return };
     let variant = oauth2_variant();
@@ -711,6 +763,10 @@ fn the_oauth2_alternative_renders_validates_and_passes_config_check() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(
+    not(tool_kubectl),
+    ignore = "needs `kubectl`: apt-get install kubernetes-client"
+)]
 fn the_service_exposes_the_named_metrics_port_of_the_pods() {
     let Some(objects) = base() else { return };
     let service = the(objects, "Service");
@@ -726,6 +782,10 @@ fn the_service_exposes_the_named_metrics_port_of_the_pods() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tool_kubectl),
+    ignore = "needs `kubectl`: apt-get install kubernetes-client"
+)]
 fn the_service_monitor_scrapes_the_service_as_the_job_the_rules_expect() {
     let Some(objects) = base() else { return };
     let monitor = the(objects, "ServiceMonitor");
@@ -800,6 +860,10 @@ fn unindented_after(text: &str, marker: &str, indent: usize) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(tool_kubectl),
+    ignore = "needs `kubectl`: apt-get install kubernetes-client"
+)]
 fn the_prometheus_rule_is_the_rules_file_byte_for_byte() {
     let copy = unindented_after(&read(RULES_COPY), "spec:", 2);
     assert!(
@@ -816,6 +880,10 @@ fn the_prometheus_rule_is_the_rules_file_byte_for_byte() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tool_kubectl),
+    ignore = "needs `kubectl`: apt-get install kubernetes-client"
+)]
 fn the_dashboard_config_map_is_the_dashboard_byte_for_byte_for_the_grafana_sidecar() {
     let copy = unindented_after(&read(DASHBOARD_COPY), &format!("  {DASHBOARD_KEY}: |"), 4);
     assert!(

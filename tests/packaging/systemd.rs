@@ -95,6 +95,10 @@ fn credential_path(name: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(tool_systemd_analyze),
+    ignore = "needs `systemd-analyze`: apt-get install systemd"
+)]
 fn systemd_analyze_verify_accepts_the_unit_without_a_warning() {
     let Some(systemd_analyze) = systemd_analyze() else {
         return;
@@ -165,6 +169,10 @@ fn the_token_is_a_credential_never_in_the_unit_or_its_environment() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tool_systemd_analyze),
+    ignore = "needs `systemd-analyze`: apt-get install systemd"
+)]
 fn the_unit_is_hardened() {
     for (key, value) in [
         ("ProtectSystem", "strict"),
