@@ -186,31 +186,17 @@ impl OrgState {
         suspicious.sort_by(|a, b| a.token_id.cmp(&b.token_id));
         record.suspicious = suspicious;
         record.system_log_until = self.log.until;
-        let mut revocations: Vec<_> = self
-            .log
-            .revoked_by
-            .iter()
-            .map(|(token_id, (actor, at))| RevocationRecord {
-                token_id: token_id.clone(),
-                actor: actor.clone(),
-                at: *at,
-            })
-            .collect();
-        revocations.sort_by(|a, b| a.token_id.cmp(&b.token_id));
-        record.revocations = revocations;
+        record.revocations = by_id(&self.log.revoked_by, |id, actor, at| RevocationRecord {
+            token_id: id.to_owned(),
+            actor: actor.to_owned(),
+            at,
+        });
         record.system_log_next = self.log.next.clone();
-        let mut deactivations: Vec<_> = self
-            .log
-            .deactivated
-            .iter()
-            .map(|(user_id, (actor, at))| DeactivationRecord {
-                user_id: user_id.clone(),
-                actor: actor.clone(),
-                at: *at,
-            })
-            .collect();
-        deactivations.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-        record.deactivations = deactivations;
+        record.deactivations = by_id(&self.log.deactivated, |id, actor, at| DeactivationRecord {
+            user_id: id.to_owned(),
+            actor: actor.to_owned(),
+            at,
+        });
         let removed = |reason| facts.removed.get(&reason).copied().unwrap_or(0);
         record.counters = Counters {
             tokens_removed_expired: removed(RemovalReason::Expired),
@@ -441,6 +427,21 @@ impl OrgState {
             *last = (*last).max(at);
         }
     }
+}
+
+/// A System Log memory (an id to who and when) as records, sorted by id.
+fn by_id<R>(
+    memory: &std::collections::HashMap<String, (String, DateTime<Utc>)>,
+    record: impl Fn(&str, &str, DateTime<Utc>) -> R,
+) -> Vec<R> {
+    let mut ids: Vec<&String> = memory.keys().collect();
+    ids.sort();
+    ids.into_iter()
+        .map(|id| {
+            let (actor, at) = &memory[id];
+            record(id, actor, *at)
+        })
+        .collect()
 }
 
 #[cfg(test)]
