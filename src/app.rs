@@ -12,12 +12,9 @@ use tokio::sync::watch;
 
 use crate::cli::{Cli, Command, OrgArgs, ReportArgs};
 use crate::config::{Config, KeepAliveToken, Loaded, SingleOrgCredential, Sources};
-use crate::okta::OktaClient;
-use crate::poller::Poller;
 use crate::secret::Secret;
 use crate::server::{self, App};
 use crate::snapshot::{OrgSnapshot, Snapshots};
-use crate::state::OrgState;
 use crate::web::WebConfigFile;
 use okta_simulator::Simulator;
 
@@ -274,32 +271,19 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
     let (stop, stopped) = watch::channel(false);
     let mut pollers = Vec::new();
     for (index, org) in config.orgs.iter().enumerate() {
-        let client = match OktaClient::for_org(
-            org.url.clone(),
-            &org.auth,
-            config.client.clone(),
-            crate::okta::oauth::system_clock(),
-        ) {
-            Ok(client) => client,
+        let setup = crate::poller::OrgSetup {
+            org,
+            config: &config,
+            storage: config.storage_path.clone(),
+            listed: None,
+        };
+        let poller = match setup.poller(snapshots.clone(), index) {
+            Ok(poller) => poller,
             Err(e) => {
                 tracing::error!(org = %org.name, error = %e, "cannot create the Okta client");
                 return ExitCode::FAILURE;
             }
         };
-        let mut state = match &config.storage_path {
-            Some(dir) => restore(dir, &org.name, org.origin()),
-            None => OrgState::new(&org.name, org.origin()),
-        };
-        state.keep_alive(crate::keepalive::track(&org.keepalive));
-        let poller = Poller::new(
-            state,
-            client,
-            config.poll_interval,
-            org.enrich.clone(),
-            snapshots.clone(),
-            index,
-            config.storage_path.clone(),
-        );
         pollers.push(tokio::spawn(poller.run(stopped.clone())));
     }
     let local = listener
@@ -329,26 +313,6 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
     }
     tracing::info!("stopped");
     ExitCode::SUCCESS
-}
-
-/// The org's state as its state file left it, or a fresh one (saying why, once).
-fn restore(dir: &std::path::Path, org: &str, url: &str) -> OrgState {
-    match crate::storage::load(dir, org, url, chrono::Utc::now()) {
-        crate::storage::Loaded::Restored(record) => {
-            let state = OrgState::restore(record);
-            tracing::info!(org, tokens = state.facts.tokens.len(), last_successful_poll = ?state.facts.last_success, "restored the last known state; serving it until Okta answers");
-            state
-        }
-        crate::storage::Loaded::Missing => {
-            tracing::info!(org, dir = %dir.display(), "no state file yet; starting empty");
-            OrgState::new(org, url)
-        }
-        crate::storage::Loaded::Refused { problem, kept_at } => {
-            let kept_at = kept_at.map(|p| p.display().to_string());
-            tracing::warn!(org, error = %problem, kept_at = kept_at.as_deref().unwrap_or("(not moved)"), "ignoring a state file that cannot be trusted; starting empty");
-            OrgState::new(org, url)
-        }
-    }
 }
 
 /// Writes a new P-256 private key (PKCS#8 PEM, mode 0600, never over an existing file) and

@@ -8,6 +8,7 @@
 //! every attempt, so a long outage does not flood the log.
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,9 @@ use chrono::Utc;
 use rand::Rng;
 use tokio::sync::watch;
 
+use crate::config::{Config, OrgConfig};
 use crate::enrich::{self, EnrichSettings};
+use crate::okta::client::ClientError;
 use crate::okta::client::USER_ME;
 use crate::okta::{OktaClient, PollStats};
 use crate::snapshot::{OAuthFacts, Snapshots};
@@ -35,8 +38,76 @@ pub struct Poller {
     storage_failing: bool,
 }
 
+/// How `serve` and `report` set up an org's poller: in one place, so the two never differ.
+pub struct OrgSetup<'a> {
+    pub org: &'a OrgConfig,
+    /// The settings every org shares: the HTTP client's, the poll interval.
+    pub config: &'a Config,
+    /// Where the state file is read at start and written after each successful poll.
+    pub storage: Option<PathBuf>,
+    /// Counts token objects as their pages arrive, for a progress line.
+    pub listed: Option<Arc<AtomicUsize>>,
+}
+
+impl OrgSetup<'_> {
+    /// The org's poller: its client, its state (restored from the state file when there is
+    /// one), its keep-alive list; publishing as org `index` of `snapshots`.
+    pub fn poller(self, snapshots: Snapshots, index: usize) -> Result<Poller, ClientError> {
+        let org = self.org;
+        let mut client = OktaClient::for_org(
+            org.url.clone(),
+            &org.auth,
+            self.config.client.clone(),
+            crate::okta::oauth::system_clock(),
+        )?;
+        if let Some(listed) = self.listed {
+            client = client.count_listed_tokens(listed);
+        }
+        let mut state = match &self.storage {
+            Some(dir) => restore(dir, &org.name, org.origin()),
+            None => OrgState::new(&org.name, org.origin()),
+        };
+        state.keep_alive(crate::keepalive::track(&org.keepalive));
+        Ok(Poller::new(
+            state,
+            client,
+            self.config.poll_interval,
+            org.enrich.clone(),
+            snapshots,
+            index,
+            self.storage,
+        ))
+    }
+}
+
+/// The org's state from its state file in `dir`, or a fresh one (said in the log either way).
+fn restore(dir: &std::path::Path, org: &str, url: &str) -> OrgState {
+    match crate::storage::load(dir, org, url, Utc::now()) {
+        crate::storage::Loaded::Restored(record) => {
+            let state = OrgState::restore(record);
+            let last = state.facts.last_success.map(|t| t.to_rfc3339());
+            tracing::info!(
+                org,
+                tokens = state.facts.tokens.len(),
+                last_successful_poll = last.as_deref().unwrap_or("never"),
+                "restored the last known state; serving it until Okta answers"
+            );
+            state
+        }
+        crate::storage::Loaded::Missing => {
+            tracing::info!(org, dir = %dir.display(), "no state file yet; starting empty");
+            OrgState::new(org, url)
+        }
+        crate::storage::Loaded::Refused { problem, kept_at } => {
+            let kept_at = kept_at.map(|p| p.display().to_string());
+            tracing::warn!(org, error = %problem, kept_at = kept_at.as_deref().unwrap_or("(not moved)"), "ignoring a state file that cannot be trusted; starting empty");
+            OrgState::new(org, url)
+        }
+    }
+}
+
 impl Poller {
-    pub fn new(
+    fn new(
         mut state: OrgState,
         client: OktaClient,
         interval: Duration,

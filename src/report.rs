@@ -16,10 +16,7 @@ use clap::ValueEnum;
 
 use crate::config::Config;
 use crate::model::status::TokenStatus;
-use crate::okta::OktaClient;
-use crate::poller::Poller;
 use crate::snapshot::{OrgSnapshot, Snapshots};
-use crate::state::OrgState;
 use crate::token_table::{self, relative, Filter, OrgTable, TokenRow};
 
 /// No token at or beyond the `--fail-on` colour, and every org polled.
@@ -106,29 +103,20 @@ pub async fn run(config: Config, format: ReportFormat, fail_on: FailOn) -> Resul
     let listed = Arc::new(AtomicUsize::new(0));
     let mut polls = tokio::task::JoinSet::new();
     for (index, org) in config.orgs.iter().enumerate() {
-        let client = OktaClient::for_org(
-            org.url.clone(),
-            &org.auth,
-            config.client.clone(),
-            crate::okta::oauth::system_clock(),
-        )
-        .map_err(|source| ReportError::Client {
-            org: org.name.clone(),
-            source,
-        })?
-        .count_listed_tokens(Arc::clone(&listed));
         // The kept-alive tokens are marked; a report never uses them.
-        let mut state = OrgState::new(&org.name, org.origin());
-        state.keep_alive(crate::keepalive::track(&org.keepalive));
-        let mut poller = Poller::new(
-            state,
-            client,
-            config.poll_interval,
-            org.enrich.clone(),
-            snapshots.clone(),
-            index,
-            None,
-        );
+        let setup = crate::poller::OrgSetup {
+            org,
+            config: &config,
+            storage: None,
+            listed: Some(Arc::clone(&listed)),
+        };
+        let mut poller =
+            setup
+                .poller(snapshots.clone(), index)
+                .map_err(|source| ReportError::Client {
+                    org: org.name.clone(),
+                    source,
+                })?;
         polls.spawn(async move { poller.poll_once().await });
     }
     let progress = std::io::stderr()
