@@ -24,16 +24,18 @@ use crate::okta::{OktaClient, PollStats};
 use crate::snapshot::{OAuthFacts, Snapshots};
 use crate::state::{OrgState, Transition};
 
-/// One org's poller: its client, its working state, and where it publishes.
+/// One org's poller: its client, its working state, and where it publishes. All of it is the
+/// poller's own: the rest of the exporter sees only what it publishes.
 pub struct Poller {
-    pub state: OrgState,
-    pub client: Arc<OktaClient>,
-    pub enrich: EnrichSettings,
-    pub snapshots: Snapshots,
+    state: OrgState,
+    client: Arc<OktaClient>,
+    enrich: EnrichSettings,
+    interval: Duration,
+    snapshots: Snapshots,
     /// This org's place in `snapshots`.
-    pub index: usize,
+    index: usize,
     /// Where the state file is written after each successful poll.
-    pub storage: Option<PathBuf>,
+    storage: Option<PathBuf>,
     /// Whether the last write of the state file failed (to warn once, not at every poll).
     storage_failing: bool,
 }
@@ -123,6 +125,7 @@ impl Poller {
             state,
             client: Arc::new(client),
             enrich,
+            interval,
             snapshots,
             index,
             storage,
@@ -134,7 +137,7 @@ impl Poller {
 
     /// Polls until `shutdown` turns true: at once, then every interval with jitter.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        let interval = self.state.facts.poll_interval;
+        let interval = self.interval;
         loop {
             let poll = async {
                 self.poll_once().await;
@@ -254,7 +257,7 @@ impl Poller {
                 )
                 .await;
                 let (count, pages) = (list.tokens.len(), list.pages);
-                let interval = self.state.facts.poll_interval;
+                let interval = self.interval;
                 for token in &list.tokens {
                     let short = token.window.to_std().is_ok_and(|w| w < 2 * interval);
                     let key = (Some(token.id.clone()), "short window".to_owned());
