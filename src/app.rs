@@ -24,6 +24,46 @@ const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(15);
 /// The demo token the demo keeps alive ("Quarterly access review").
 pub const DEMO_KEPT_ALIVE: &str = "00Tdemo0000000000006";
 
+/// How a command that did not succeed ends: the one place that turns it into an exit code.
+#[derive(Debug)]
+enum Exit {
+    /// What the user gave is wrong (configuration, a key, a password): said on stderr after
+    /// `who`, exit 2.
+    Usage { who: &'static str, message: String },
+    /// Running failed, said on stderr (the commands that print rather than log): exit 1.
+    Failed(String),
+    /// Running failed, already logged: exit 1.
+    Logged,
+    /// The command chose its code (`report --fail-on`).
+    Code(u8),
+}
+
+impl Exit {
+    fn usage(error: impl std::fmt::Display) -> Exit {
+        Exit::Usage {
+            who: "okta-token-exporter",
+            message: error.to_string(),
+        }
+    }
+}
+
+/// The exit code of a command's result, saying on stderr what is to be said.
+fn exit_code(result: Result<(), Exit>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Exit::Usage { who, message }) => {
+            eprintln!("{who}: {message}");
+            ExitCode::from(2)
+        }
+        Err(Exit::Failed(message)) => {
+            eprintln!("okta-token-exporter: {message}");
+            ExitCode::FAILURE
+        }
+        Err(Exit::Logged) => ExitCode::FAILURE,
+        Err(Exit::Code(code)) => ExitCode::from(code),
+    }
+}
+
 /// Runs the command line to completion.
 pub fn run(cli: Cli) -> ExitCode {
     crate::allocator::tune();
@@ -36,120 +76,77 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         _ => crate::logging::init(cli.log().level, cli.log().format),
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let result = match &cli.command {
+        Some(Command::Keygen { out, kid }) => keygen_command(out, kid.as_deref()),
+        Some(Command::HashPassword { cost }) => crate::password::hash_from_terminal_or_stdin(*cost)
+            .map(|hash| print_output(&hash))
+            .map_err(Exit::usage),
+        Some(Command::Jwk { key, kid }) => crate::config::read_private_key_file(key)
+            .map(|key| print_output(&public_jwk(&key, kid.as_deref())))
+            .map_err(Exit::usage),
+        Some(Command::Report(args)) => runtime().and_then(|rt| rt.block_on(report(args))),
+        Some(Command::Demo(_)) | None => runtime().and_then(|rt| rt.block_on(start(&cli))),
+    };
+    exit_code(result)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
+        .map_err(|e| {
             tracing::error!(error = %e, "cannot start the async runtime");
-            return ExitCode::FAILURE;
-        }
+            Exit::Logged
+        })
+}
+
+/// `keygen`: the key file, and the public key to register on stdout.
+fn keygen_command(out: &std::path::Path, kid: Option<&str>) -> Result<(), Exit> {
+    let jwk = keygen(out, kid).map_err(|e| Exit::Failed(e.to_string()))?;
+    print_output(&jwk);
+    eprintln!(
+        "wrote the private key to {}; register the public key above on the app in Okta",
+        out.display()
+    );
+    Ok(())
+}
+
+/// The exporter (or the demo): the configuration, checked (`--config.check` stops there), then
+/// served.
+async fn start(cli: &Cli) -> Result<(), Exit> {
+    let Loaded { config, notes } = match &cli.command {
+        Some(Command::Demo(_)) => start_demo(&sources(cli)).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot start the demo");
+            Exit::Logged
+        })?,
+        _ => crate::config::load(&sources(cli)).map_err(Exit::usage)?,
     };
-    if let Some(Command::Keygen { out, kid }) = &cli.command {
-        return match keygen(out, kid.as_deref()) {
-            Ok(jwk) => {
-                print_output(&jwk);
-                eprintln!(
-                    "wrote the private key to {}; register the public key above on the app in Okta",
-                    out.display()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("okta-token-exporter: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    if let Some(Command::HashPassword { cost }) = &cli.command {
-        return match crate::password::hash_from_terminal_or_stdin(*cost) {
-            Ok(hash) => {
-                print_output(&hash);
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("okta-token-exporter: {e}");
-                ExitCode::from(2)
-            }
-        };
-    }
-    if let Some(Command::Jwk { key, kid }) = &cli.command {
-        return match crate::config::read_private_key_file(key) {
-            Ok(key) => {
-                print_output(&public_jwk(&key, kid.as_deref()));
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("okta-token-exporter: {e}");
-                ExitCode::from(2)
-            }
-        };
-    }
-    if let Some(Command::Report(args)) = &cli.command {
-        return runtime.block_on(report(args));
-    }
-    runtime.block_on(async {
-        let Loaded { config, notes } = match &cli.command {
-            Some(Command::Demo(_)) => match start_demo(&sources(&cli)).await {
-                Ok(loaded) => loaded,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot start the demo");
-                    return ExitCode::FAILURE;
-                }
-            },
-            Some(
-                Command::Keygen { .. }
-                | Command::Jwk { .. }
-                | Command::HashPassword { .. }
-                | Command::Report(_),
-            ) => {
-                unreachable!("handled before the runtime")
-            }
-            None => match crate::config::load(&sources(&cli)) {
-                Ok(loaded) => loaded,
-                Err(e) => {
-                    eprintln!("okta-token-exporter: {e}");
-                    return ExitCode::from(2);
-                }
-            },
-        };
-        let web = match cli
-            .web()
-            .web_config_file
-            .as_deref()
-            .map(WebConfigFile::load)
-        {
-            None => None,
-            Some(Ok(web)) => Some(Arc::new(web)),
-            Some(Err(e)) => {
-                eprintln!("okta-token-exporter: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        if cli.okta.config_check {
-            for note in &notes {
-                println!("note: {note}");
-            }
-            let kept: usize = config.orgs.iter().map(|o| o.keepalive.len()).sum();
-            println!(
-                "configuration OK: {} org(s), polled every {}{}{}",
-                config.orgs.len(),
-                humantime::format_duration(config.poll_interval),
-                match kept {
-                    0 => String::new(),
-                    1 => ", 1 token kept alive".to_owned(),
-                    n => format!(", {n} tokens kept alive"),
-                },
-                if web.is_some() { "; web config OK" } else { "" }
-            );
-            return ExitCode::SUCCESS;
-        }
+    let web = match cli.web().web_config_file.as_deref() {
+        None => None,
+        Some(path) => Some(Arc::new(WebConfigFile::load(path).map_err(Exit::usage)?)),
+    };
+    if cli.okta.config_check {
         for note in &notes {
-            tracing::info!("{note}");
+            println!("note: {note}");
         }
-        serve(&cli, config, web).await
-    })
+        let kept: usize = config.orgs.iter().map(|o| o.keepalive.len()).sum();
+        println!(
+            "configuration OK: {} org(s), polled every {}{}{}",
+            config.orgs.len(),
+            humantime::format_duration(config.poll_interval),
+            match kept {
+                0 => String::new(),
+                1 => ", 1 token kept alive".to_owned(),
+                n => format!(", {n} tokens kept alive"),
+            },
+            if web.is_some() { "; web config OK" } else { "" }
+        );
+        return Ok(());
+    }
+    for note in &notes {
+        tracing::info!("{note}");
+    }
+    serve(cli, config, web).await
 }
 
 /// Prints a command's result on stdout. A reader that closed the pipe early (`| head`) took what
@@ -193,25 +190,21 @@ fn org_sources(orgs: &OrgArgs) -> Sources<'_> {
 }
 
 /// `report`: the configuration (or the demo org), one poll of each org, the printed table.
-async fn report(args: &ReportArgs) -> ExitCode {
+async fn report(args: &ReportArgs) -> Result<(), Exit> {
+    let usage = |e: &dyn std::fmt::Display| Exit::Usage {
+        who: "okta-token-exporter report",
+        message: e.to_string(),
+    };
     let loaded = if args.demo {
         start_demo(&org_sources(&args.orgs)).await
     } else {
         crate::config::load(&org_sources(&args.orgs)).map_err(DemoError::from)
     };
-    let config = match loaded {
-        Ok(loaded) => loaded.config,
-        Err(e) => {
-            eprintln!("okta-token-exporter report: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let config = loaded.map_err(|e| usage(&e))?.config;
     match crate::report::run(config, args.format, args.fail_on).await {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("okta-token-exporter report: {e}");
-            ExitCode::from(2)
-        }
+        Ok(0) => Ok(()),
+        Ok(code) => Err(Exit::Code(code)),
+        Err(e) => Err(usage(&e)),
     }
 }
 
@@ -247,12 +240,12 @@ async fn start_demo(sources: &Sources<'_>) -> Result<Loaded, DemoError> {
     Ok(loaded)
 }
 
-async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> ExitCode {
+async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Result<(), Exit> {
     let listener = match crate::web::listen(&cli.web().listen_address).await {
         Ok(listener) => listener,
         Err(e) => {
             tracing::error!(address = %cli.web().listen_address, error = %e, "cannot listen; is another process using the port? Change it with --web.listen-address");
-            return ExitCode::FAILURE;
+            return Err(Exit::Logged);
         }
     };
     let snapshots = Snapshots::new(
@@ -265,7 +258,7 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
         Ok(registry) => registry,
         Err(e) => {
             tracing::error!(error = %e, "cannot register metrics");
-            return ExitCode::FAILURE;
+            return Err(Exit::Logged);
         }
     };
     let (stop, stopped) = watch::channel(false);
@@ -281,7 +274,7 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
             Ok(poller) => poller,
             Err(e) => {
                 tracing::error!(org = %org.name, error = %e, "cannot create the Okta client");
-                return ExitCode::FAILURE;
+                return Err(Exit::Logged);
             }
         };
         pollers.push(tokio::spawn(poller.run(stopped.clone())));
@@ -312,7 +305,7 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Ex
         let _ = poller.await;
     }
     tracing::info!("stopped");
-    ExitCode::SUCCESS
+    Ok(())
 }
 
 /// Writes a new P-256 private key (PKCS#8 PEM, mode 0600, never over an existing file) and
