@@ -133,7 +133,16 @@ fn data_flows_from_poller_to_snapshot_to_render_to_http() {
 
 #[test]
 fn rendering_does_not_depend_on_http() {
-    for module in ["metrics.rs", "exposition.rs", "snapshot.rs", "state.rs"] {
+    let metrics = std::fs::read_dir(Path::new(SRC).join("metrics"))
+        .unwrap()
+        .map(|e| format!("metrics/{}", e.unwrap().file_name().to_string_lossy()));
+    let modules: Vec<String> = ["exposition.rs", "snapshot.rs", "state.rs"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(metrics)
+        .collect();
+    assert!(modules.len() > 5, "{modules:?}");
+    for module in &modules {
         let text = std::fs::read_to_string(Path::new(SRC).join(module)).unwrap();
         assert!(!text.contains("hyper"), "{module} mentions hyper");
     }
