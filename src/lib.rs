@@ -36,6 +36,7 @@ pub mod state;
 pub mod storage;
 pub mod token_table;
 pub mod web;
+pub mod yaml;
 
 /// The web plumbing's former name, so that code written against it keeps compiling.
 pub use web as web_config;

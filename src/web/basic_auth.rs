@@ -13,8 +13,8 @@ use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
 
 use super::raw::locate;
-use crate::config::{ConfigError, Locator};
 use crate::secret::Secret;
+use crate::yaml::{ConfigError, Locator};
 
 /// The `WWW-Authenticate` answer of a 401.
 const CHALLENGE: &str = "Basic realm=\"okta-token-exporter\", charset=\"UTF-8\"";

@@ -53,7 +53,7 @@ use super::rate_limit;
 use super::raw::RawWebConfig;
 use super::tls::tls_acceptor;
 use super::watcher::{self, Fingerprint, Refresh, Watcher};
-use crate::config::{ConfigError, Locator};
+use crate::yaml::{ConfigError, Locator};
 
 /// Why a web config file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -207,7 +207,7 @@ fn read_settings(path: &Path, files: &mut Fingerprint) -> Result<WebSettings, We
     let text = String::from_utf8(text).map_err(|_| WebConfigError::NotUtf8 {
         file: path.to_owned(),
     })?;
-    let raw: RawWebConfig = crate::config::parse_yaml(&source, &text)?;
+    let raw: RawWebConfig = crate::yaml::parse_yaml(&source, &text)?;
     let at = Locator { source: &source };
     let dir = path.parent().unwrap_or(Path::new("."));
     // exporter-toolkit's default; it matters only over TLS (ALPN), as in Go.

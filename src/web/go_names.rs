@@ -6,7 +6,7 @@ use rustls::SupportedCipherSuite;
 use serde_saphyr::Spanned;
 
 use super::raw::{locate, RawTls};
-use crate::config::{ConfigError, Locator};
+use crate::yaml::{ConfigError, Locator};
 
 /// What is wrong with a name of Go's; [`locate`] adds the file, line, column and key.
 #[derive(Debug, thiserror::Error)]
@@ -376,7 +376,7 @@ mod tests {
         }
         let source = path.display().to_string();
         let text = std::fs::read_to_string(&path).unwrap();
-        let lists: Lists = crate::config::parse_yaml(&source, &text).unwrap();
+        let lists: Lists = crate::yaml::parse_yaml(&source, &text).unwrap();
         let at = Locator { source: &source };
         let mut lacking = Vec::new();
         let suites = cipher_suites(&lists.cipher_suites, &at, &mut lacking).unwrap();

@@ -7,7 +7,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use serde_saphyr::Spanned;
 
 use super::raw::locate;
-use crate::config::{ConfigError, Locator};
+use crate::yaml::{ConfigError, Locator};
 
 /// What is wrong with a header; [`locate`] adds the file, line, column and key.
 #[derive(Debug, thiserror::Error)]

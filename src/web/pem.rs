@@ -10,7 +10,7 @@ use serde_saphyr::Spanned;
 
 use super::raw::{locate, place};
 use super::watcher::Fingerprint;
-use crate::config::{ConfigError, Locator};
+use crate::yaml::{ConfigError, Locator};
 
 /// What is wrong with a PEM setting; [`locate`] adds the file, line, column and key.
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 //! to tell.
 
 use super::raw::{locate, RawRateLimit};
-use crate::config::{ConfigError, Locator};
+use crate::yaml::{ConfigError, Locator};
 
 /// What is wrong with `rate_limit`; [`locate`] adds the file, line, column and key.
 #[derive(Debug, thiserror::Error)]

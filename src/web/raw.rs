@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::config::{ConfigError, Locator};
 use crate::secret::Secret;
+use crate::yaml::{ConfigError, Locator};
 
 /// A problem at a place in the file.
 pub(super) fn locate<T>(

@@ -15,7 +15,7 @@ use super::pem::{self, pem_setting};
 use super::raw::{locate, place, RawTls};
 use super::system_roots::system_client_verifier;
 use super::watcher::Fingerprint;
-use crate::config::{ConfigError, Locator};
+use crate::yaml::{ConfigError, Locator};
 
 /// What is wrong with a TLS setting; [`locate`] adds the file, line, column and key.
 #[derive(Debug, thiserror::Error)]

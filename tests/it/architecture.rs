@@ -212,7 +212,17 @@ fn web_plumbing_is_a_floor_below_the_data() {
     );
     // Listening, TLS, client certificates, basic auth, headers and the watcher know nothing of
     // Okta, polling, the published data or its rendering; the server, above, uses them.
-    let above = ["poller", "state", "snapshot", "okta", "metrics", "server"];
+    let above = [
+        "poller",
+        "state",
+        "snapshot",
+        "okta",
+        "metrics",
+        "server",
+        "config",
+        "enrich",
+        "keepalive",
+    ];
     for module in web {
         for used in &graph[module] {
             let higher = above
@@ -223,4 +233,12 @@ fn web_plumbing_is_a_floor_below_the_data() {
     }
     // The DER reader that `web` and `jose` share stands on nothing.
     assert!(graph["der"].is_empty(), "der uses {:?}", graph["der"]);
+}
+
+/// Reading YAML with located errors is shared by both configuration files and stands on nothing.
+#[test]
+fn yaml_reading_stands_on_nothing() {
+    let graph = module_graph();
+    assert!(graph["yaml"].is_empty(), "yaml uses {:?}", graph["yaml"]);
+    assert!(graph["config"].contains("yaml") && graph["web::config"].contains("yaml"));
 }
