@@ -42,37 +42,16 @@ struct Collector {
     collect: fn(&OrgSnapshot, DateTime<Utc>, &mut Families),
 }
 
-/// Every collector, in output order; a feature adds its metrics by adding its collector here.
-static COLLECTORS: [Collector; 7] = [
-    Collector {
-        specs: &tokens::SPECS,
-        collect: tokens::collect,
-    },
-    Collector {
-        specs: &health::SPECS,
-        collect: health::collect,
-    },
-    Collector {
-        specs: &api::SPECS,
-        collect: api::collect,
-    },
-    Collector {
-        specs: &removals::SPECS,
-        collect: removals::collect,
-    },
-    Collector {
-        specs: &enrichment::SPECS,
-        collect: enrichment::collect,
-    },
-    Collector {
-        specs: &oauth::SPECS,
-        collect: oauth::collect,
-    },
-    Collector {
-        specs: &keepalive::SPECS,
-        collect: keepalive::collect,
-    },
-];
+/// `[Collector; N]` of these modules, each by its `SPECS` and `collect`.
+macro_rules! collectors {
+    ($($module:ident),* $(,)?) => {
+        [$(Collector { specs: &$module::SPECS, collect: $module::collect }),*]
+    };
+}
+
+/// Every collector, in output order; a feature adds its metrics by adding its module here.
+static COLLECTORS: [Collector; 7] =
+    collectors![tokens, health, api, removals, enrichment, oauth, keepalive];
 
 /// Families under construction with the `prometheus` crate's types, in the collectors' order.
 pub struct Families(Vec<(&'static Spec, MetricFamily)>);
