@@ -365,6 +365,17 @@ impl OrgState {
         tokens.dedup_by(|a, b| a.id == b.id);
         // A token listed again (an id Okta reuses never, but a restored state may hold one).
         removed_tokens.retain(|r| !listed.contains(&r.token_id));
+        // The System Log reports every user's deactivation; only those of token owners (listed,
+        // or removed within the day) can explain anything, so only those are kept.
+        let owners: HashSet<&str> = tokens
+            .iter()
+            .map(|t| t.user_id.as_str())
+            .chain(untimed.iter().map(|t| t.user_id.as_str()))
+            .chain(removed_tokens.iter().map(|t| t.user_id.as_str()))
+            .collect();
+        self.log
+            .deactivated
+            .retain(|user, _| owners.contains(user.as_str()));
         self.facts.removed_tokens = Arc::new(removed_tokens);
         self.facts.untimed_tokens = Arc::new(untimed);
         self.facts.undecodable_tokens += list.skipped.len() as u64;

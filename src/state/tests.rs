@@ -195,6 +195,19 @@ fn a_vanished_token_is_remembered_with_why_its_colour_and_its_owner_for_a_day() 
         ]
     );
     assert_eq!(state.facts.removed[&RemovalReason::OwnerDeactivated], 2);
+    // Deactivations of users who own no token are not kept; the leaver's is, for a day.
+    state.log.deactivated.insert(
+        "00unobody".into(),
+        ("it@acme.com".into(), now() - TimeDelta::minutes(1)),
+    );
+    state.apply_success_plain(
+        list(vec![], vec![]),
+        now() + TimeDelta::minutes(5),
+        Duration::ZERO,
+        PollStats::default(),
+    );
+    assert!(state.log.deactivated.contains_key("00uleaver"));
+    assert!(!state.log.deactivated.contains_key("00unobody"));
     // A day later, the next poll forgets them; the counters stay.
     state.apply_success_plain(
         list(vec![], vec![]),
