@@ -25,8 +25,10 @@ fn tools() {
     let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
     for (program, cfg) in TOOLS {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
-        if dirs.iter().any(|dir| dir.join(program).is_file()) {
+        if let Some(found) = dirs.iter().map(|d| d.join(program)).find(|p| p.is_file()) {
             println!("cargo::rustc-cfg={cfg}");
+            // Removed or replaced, it is looked for again.
+            println!("cargo::rerun-if-changed={}", found.display());
         }
     }
     println!("cargo::rustc-check-cfg=cfg(root)");
@@ -38,11 +40,10 @@ fn tools() {
     if uid == Some("0") {
         println!("cargo::rustc-cfg=root");
     }
-    // A tool installed later shows as a change of its directory.
+    // Not the PATH directories themselves: a test that installs a package (the Debian one)
+    // changes /usr/bin, which would rebuild the crate at every run. A tool installed after the
+    // build is found at the next change of PATH or of the code (or `touch build.rs`).
     println!("cargo::rerun-if-env-changed=PATH");
-    for dir in dirs.iter().filter(|d| d.is_dir()) {
-        println!("cargo::rerun-if-changed={}", dir.display());
-    }
 }
 
 fn main() {
