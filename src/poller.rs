@@ -87,10 +87,10 @@ fn restore(dir: &std::path::Path, org: &str, url: &str) -> OrgState {
     match crate::storage::load(dir, org, url, Utc::now()) {
         crate::storage::Loaded::Restored(record) => {
             let state = OrgState::restore(record);
-            let last = state.facts.last_success.map(|t| t.to_rfc3339());
+            let last = state.facts().last_success.map(|t| t.to_rfc3339());
             tracing::info!(
                 org,
-                tokens = state.facts.tokens.len(),
+                tokens = state.facts().tokens.len(),
                 last_successful_poll = last.as_deref().unwrap_or("never"),
                 "restored the last known state; serving it until Okta answers"
             );
@@ -118,9 +118,7 @@ impl Poller {
         index: usize,
         storage: Option<PathBuf>,
     ) -> Poller {
-        state.facts.enrichment.configure(&enrich);
-        state.facts.storage_write_failures = storage.as_ref().map(|_| 0);
-        state.facts.poll_interval = interval;
+        state.configure(interval, &enrich, storage.is_some());
         let poller = Poller {
             state,
             client: Arc::new(client),
@@ -141,7 +139,7 @@ impl Poller {
         loop {
             let poll = async {
                 self.poll_once().await;
-                if self.state.facts.up {
+                if self.state.facts().up {
                     self.keep_alive().await;
                 }
             };
@@ -181,7 +179,7 @@ impl Poller {
                     source: std::io::Error::other(e),
                 })
             });
-        let org = &self.state.facts.name;
+        let org = self.state.facts().name.clone();
         match result {
             Ok(path) => {
                 if std::mem::take(&mut self.storage_failing) {
@@ -189,7 +187,7 @@ impl Poller {
                 }
             }
             Err(error) => {
-                *self.state.facts.storage_write_failures.get_or_insert(0) += 1;
+                self.state.count_storage_failure();
                 if !std::mem::replace(&mut self.storage_failing, true) {
                     tracing::warn!(org = %org, error = %error, "cannot write the state file; polling goes on, but a restart will start empty");
                 } else {
@@ -204,7 +202,7 @@ impl Poller {
         if self.state.keepalive.is_empty() {
             return;
         }
-        let facts = &self.state.facts;
+        let facts = self.state.facts();
         let tokens = Arc::clone(&facts.tokens);
         let owners = Arc::clone(&facts.enrichment.owners);
         let last_limit = facts.rate_limits.get(USER_ME).copied();
@@ -231,10 +229,10 @@ impl Poller {
         let started = Instant::now();
         let mut stats = PollStats::default();
         let result = self.client.list_api_tokens(&mut stats).await;
-        let name = self.state.facts.name.clone();
+        let name = self.state.facts().name.clone();
         match result {
             Ok(list) => {
-                let mut rate_limits = self.state.facts.rate_limits.clone();
+                let mut rate_limits = self.state.facts().rate_limits.clone();
                 rate_limits.extend(stats.rate_limits.iter().copied());
                 let vanished_owners: Vec<String> = self
                     .state
@@ -250,7 +248,7 @@ impl Poller {
                     &self.enrich,
                     &list.tokens,
                     &vanished_owners,
-                    self.state.facts.enrichment.clone(),
+                    self.state.facts().enrichment.clone(),
                     &mut self.state.log,
                     &rate_limits,
                     &mut stats,
@@ -301,7 +299,7 @@ impl Poller {
                 let transition =
                     self.state
                         .apply_failure(error, Utc::now(), started.elapsed(), stats);
-                let kept = self.state.facts.tokens.len();
+                let kept = self.state.facts().tokens.len();
                 match transition {
                     Transition::Unchanged => {
                         tracing::debug!(org = %name, reason, error = %message, kept_tokens = kept, "poll failed again")

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::enrich::LogCursor;
+use crate::enrich::{EnrichSettings, LogCursor};
 use crate::keepalive::Tracked;
 use crate::model::removal::{self, Evidence, RemovalReason, RemovedToken};
 use crate::model::{Enrichment, Owner, Suspicion};
@@ -31,8 +31,8 @@ const ENDPOINTS: [&str; 4] = [API_TOKENS, USER, SYSTEM_LOG, USER_ME];
 /// One org as its poller knows it.
 #[derive(Debug, Clone, Default)]
 pub struct OrgState {
-    /// What the next publication shows.
-    pub facts: OrgSnapshot,
+    /// What the next publication shows; changed only by the rules below.
+    facts: OrgSnapshot,
     /// The poller's place in the System Log; never published.
     pub log: LogCursor,
     /// The tokens kept alive, with their secrets; only their facts are published.
@@ -62,6 +62,25 @@ impl OrgState {
             keepalive: Vec::new(),
             said_once: HashSet::new(),
         }
+    }
+
+    /// What the next publication shows.
+    pub fn facts(&self) -> &OrgSnapshot {
+        &self.facts
+    }
+
+    /// How the org is polled, as configured, which every publication shows: the interval, the
+    /// enrichment (what is configured off is off; what was learnt before, restored, stays), and
+    /// whether there is a state file to count failed writes of.
+    pub fn configure(&mut self, interval: Duration, enrich: &EnrichSettings, storage: bool) {
+        self.facts.poll_interval = interval;
+        self.facts.enrichment.configure(enrich);
+        self.facts.storage_write_failures = storage.then_some(0);
+    }
+
+    /// Counts a failed write of the state file.
+    pub fn count_storage_failure(&mut self) {
+        *self.facts.storage_write_failures.get_or_insert(0) += 1;
     }
 
     /// Keeps these tokens alive from now on (sorted by id, as they are published).

@@ -154,7 +154,11 @@ fn the_demo_org_renders_to_the_golden_exposition() {
     };
     demo.push(json(&lapsing));
     let mut state = OrgState::new("demo", "http://127.0.0.1:1");
-    state.facts.poll_interval = Duration::from_secs(300);
+    state.configure(
+        Duration::from_secs(300),
+        &okta_token_exporter::enrich::EnrichSettings::default(),
+        false,
+    );
     state.apply_success(
         decode(demo.clone()),
         Enrichment::default(),
