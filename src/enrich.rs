@@ -333,7 +333,14 @@ async fn read_system_log(
                 for event in &page.events {
                     apply_event(org, event, enrichment, &mut suspicious, cursor);
                 }
-                cursor.until = Some(now);
+                // Where a new query would start: now once caught up; inside a backlog, the
+                // newest event read, so that a refused link later loses nothing after it.
+                cursor.until = Some(if page.full {
+                    let newest = page.events.iter().map(|e| e.published).max();
+                    newest.max(cursor.until).unwrap_or(now).min(now)
+                } else {
+                    now
+                });
                 cursor.next = page.next;
                 if !page.full || cursor.next.is_none() {
                     break;
