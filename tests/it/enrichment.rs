@@ -37,6 +37,15 @@ fn user(id: &str, status: &str) -> SimUser {
     }
 }
 
+/// A simulated org with one token, owned by the active user `OWNER`.
+async fn org_of_an_active_owner(token_id: &str) -> Simulator {
+    let mut token = sim_token(token_id, "SCIM sync", TimeDelta::days(20), "P30D");
+    token.user_id = OWNER.to_owned();
+    let sim = Simulator::start(API_TOKEN, vec![token]).await.unwrap();
+    sim.set_user(user(OWNER, "ACTIVE"));
+    sim
+}
+
 fn status_of(samples: &[Sample], token_id: &str) -> String {
     find(samples, "okta_api_token_status", &[("token_id", token_id)])
         .iter()
@@ -47,15 +56,7 @@ fn status_of(samples: &[Sample], token_id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_deactivated_between_two_polls_flips_owner_active_to_zero() {
-    let mut token = sim_token(
-        "00T0000000000000001a",
-        "SCIM sync",
-        TimeDelta::days(20),
-        "P30D",
-    );
-    token.user_id = OWNER.to_owned();
-    let sim = Simulator::start(API_TOKEN, vec![token]).await.unwrap();
-    sim.set_user(user(OWNER, "ACTIVE"));
+    let sim = org_of_an_active_owner("00T0000000000000001a").await;
     let exporter = Exporter::start(Setup::new(sim.url(), API_TOKEN));
     let labels = [("token_id", "00T0000000000000001a")];
     let before = exporter.wait_for("the owner", WAIT, |s| {
@@ -342,15 +343,7 @@ async fn owner_lookups_for_1000_tokens_of_100_users_stay_within_the_rate_limit_b
 /// lookups resume once the reset passes, and the last 429 is exported with its time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_concurrency_429_on_owner_lookups_delays_them_and_stops_nothing() {
-    let mut token = sim_token(
-        "00T0000000000000429a",
-        "SCIM sync",
-        TimeDelta::days(20),
-        "P30D",
-    );
-    token.user_id = OWNER.to_owned();
-    let sim = Simulator::start(API_TOKEN, vec![token]).await.unwrap();
-    sim.set_user(user(OWNER, "ACTIVE"));
+    let sim = org_of_an_active_owner("00T0000000000000429a").await;
     sim.push_endpoint_fault(
         SimEndpoint::Users,
         Fault::RateLimited {

@@ -20,6 +20,12 @@ fn with_storage(org_url: String, api_token: &str, dir: &std::path::Path) -> Setu
     setup
 }
 
+/// A simulated org with one token, 20 days from expiry.
+async fn one_token_org() -> Simulator {
+    let token = sim_token("00T00000000000000001", "scim", TimeDelta::days(20), "P30D");
+    Simulator::start(API_TOKEN, vec![token]).await.unwrap()
+}
+
 fn tokens(samples: &[Sample]) -> Vec<String> {
     let mut ids: Vec<String> = find(samples, "okta_api_token_info", &[])
         .iter()
@@ -176,17 +182,7 @@ async fn a_token_that_lapsed_while_the_exporter_was_down_counts_as_expired() {
 /// starts a new polling query no further back than Okta serves (180 days), and reads on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_system_log_cursor_okta_refuses_starts_a_new_query_instead_of_wedging() {
-    let sim = Simulator::start(
-        API_TOKEN,
-        vec![sim_token(
-            "00T00000000000000001",
-            "scim",
-            TimeDelta::days(20),
-            "P30D",
-        )],
-    )
-    .await
-    .unwrap();
+    let sim = one_token_org().await;
     let storage = tempfile::tempdir().unwrap();
     let first = Exporter::start(with_storage(sim.url(), API_TOKEN, storage.path()));
     first.wait_for("a poll", WAIT, |s| tokens(s).len() == 1);
@@ -253,17 +249,7 @@ async fn a_system_log_cursor_okta_refuses_starts_a_new_query_instead_of_wedging(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_state_file_is_set_aside_and_the_org_starts_empty() {
-    let sim = Simulator::start(
-        API_TOKEN,
-        vec![sim_token(
-            "00T00000000000000001",
-            "scim",
-            TimeDelta::days(20),
-            "P30D",
-        )],
-    )
-    .await
-    .unwrap();
+    let sim = one_token_org().await;
     let storage = tempfile::tempdir().unwrap();
     let file = storage.path().join("test-org.json");
     std::fs::write(
@@ -300,17 +286,7 @@ async fn a_corrupt_state_file_is_set_aside_and_the_org_starts_empty() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_state_file_that_cannot_be_written_does_not_stop_the_polls() {
-    let sim = Simulator::start(
-        API_TOKEN,
-        vec![sim_token(
-            "00T00000000000000001",
-            "scim",
-            TimeDelta::days(20),
-            "P30D",
-        )],
-    )
-    .await
-    .unwrap();
+    let sim = one_token_org().await;
     let storage = tempfile::tempdir().unwrap();
     // The temporary file's path is taken (a read-only directory does not stop root).
     std::fs::create_dir(storage.path().join(".test-org.json.tmp")).unwrap();
