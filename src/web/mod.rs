@@ -13,11 +13,13 @@
 //!   `client_cert`: the client certificate check and `client_allowed_sans` (its DER reading is
 //!   `der`, shared with `jose`).
 //! - `basic_auth`, `headers`, `rate_limit`: the other sections of the file.
+//! - `connections`: the places connections hold, per peer and in all, and which one gives way.
 //! - `watcher`: file fingerprints and the task that looks at them.
 
 mod basic_auth;
 mod client_cert;
 mod config;
+mod connections;
 mod go_names;
 mod headers;
 mod listen;
@@ -32,5 +34,9 @@ mod watcher;
 
 pub use basic_auth::{BasicAuth, Denied};
 pub use config::{WebConfigError, WebConfigFile, WebSettings};
+pub use connections::{
+    peer_key, Connection, ConnectionCounts, ConnectionLimits, ConnectionMetrics, Connections,
+    Refusal, RequestOpen,
+};
 pub use listen::{listen, ListenAddress};
 pub use watcher::{Refresh, Watcher, CHECK_INTERVAL};

@@ -24,6 +24,7 @@ mod readme;
 mod report;
 mod scrape_encoding;
 mod secrets;
+mod slow_clients;
 mod storage;
 mod token_table;
 mod web_config;
