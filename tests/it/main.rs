@@ -25,6 +25,7 @@ mod report;
 mod scrape_encoding;
 mod secrets;
 mod slow_clients;
+mod state_file;
 mod storage;
 mod token_table;
 mod web_config;
