@@ -221,10 +221,12 @@ pub(super) fn tls_acceptor(
             return Err(locate(at, tls, key, Problem::MissingClientCa));
         }
         (kind, ca) => {
+            let mut configured_cas = Vec::new();
             let chain = match ca {
                 Some(ca) => {
                     let mut roots = RootCertStore::empty();
                     for cert in ca.certificates(files).map_err(|p| ca.locate(at, p))? {
+                        configured_cas.push(cert.clone());
                         roots
                             .add(cert)
                             .map_err(|e| ca.locate(at, Problem::UnusableCa(e)))?;
@@ -244,6 +246,7 @@ pub(super) fn tls_acceptor(
                 mandatory: kind == ClientAuth::RequireAndVerify,
                 allowed_sans,
                 algorithms: provider.signature_verification_algorithms,
+                configured_cas,
             }))
         }
     };

@@ -1025,3 +1025,74 @@ async fn verify_client_cert_if_given_without_a_ca_lets_in_clients_without_one() 
     let refused = get(Some(&private)).await;
     assert!(refused.is_err(), "{refused:?}");
 }
+
+/// A fixture pair of `tests/fixtures/client-certs/` (made with `openssl req -x509`).
+fn openssl_made(name: &str) -> Leaf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/client-certs");
+    Leaf {
+        cert: std::fs::read_to_string(dir.join(format!("{name}.pem"))).unwrap(),
+        key: std::fs::read_to_string(dir.join(format!("{name}.key"))).unwrap(),
+    }
+}
+
+/// exporter-toolkit's `client2_selfsigned` case, with a pair made the same way: a self-signed
+/// certificate (`CA:TRUE`, SAN `test3`) named as its own client CA gets in, as with
+/// node_exporter; another self-signed certificate with the same subject and SAN does not. And a
+/// certificate of `openssl req -x509` with every default (RSA, no SAN) likewise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_client_certificate_named_as_its_own_ca_gets_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::new("exporter CA");
+    let server = ca.server();
+    write(dir.path(), "server.crt", &server.cert);
+    write(dir.path(), "server.key", &server.key);
+    let test3 = openssl_made("selfsigned-test3");
+    let defaults = openssl_made("openssl-defaults");
+    write(dir.path(), "client2_selfsigned.pem", &test3.cert);
+    write(dir.path(), "defaults.pem", &defaults.cert);
+    let web = write(
+        dir.path(),
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: client2_selfsigned.pem\n  \
+         client_allowed_sans: [one, test3, two]\n",
+    );
+    let (_sim, exporter) = exporter_with(&web).await;
+    let get = |identity: &Leaf| {
+        status_of(client(&ca.pem(), Some(identity)).get(https(&exporter, "/metrics")))
+    };
+    assert_eq!(
+        get(&test3).await,
+        Ok(200),
+        "the configured certificate itself"
+    );
+    let impostor = get(&openssl_made("impostor-test3")).await;
+    assert!(
+        impostor.is_err(),
+        "same subject and SAN, another key: {impostor:?}"
+    );
+    assert_eq!(
+        get(&defaults).await.map_err(|_| "refused"),
+        Err("refused"),
+        "not the configured one"
+    );
+
+    // `openssl req -x509` with every default: no SAN, so no client_allowed_sans.
+    let from = log_count(&exporter);
+    write(
+        dir.path(),
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: defaults.pem\n",
+    );
+    log_after(&exporter, from, "the reload", |l| {
+        l.iter().any(|l| l.contains("reloaded the web config"))
+    })
+    .await;
+    assert_eq!(get(&defaults).await, Ok(200));
+    assert!(get(&test3).await.is_err(), "no longer configured");
+}
+
+fn log_count(exporter: &Exporter) -> usize {
+    exporter.logs().len()
+}
