@@ -289,6 +289,21 @@ pub async fn respond(app: &App, request: Request<Incoming>) -> Response<Body> {
         return handle(app, request);
     };
     let settings = web.current();
+    // Before basic auth, on every path, as exporter-toolkit does.
+    if let Some(limiter) = &settings.rate_limit {
+        if let Err(wait) = limiter.try_acquire() {
+            tracing::debug!(path = %request.uri().path(), "refused a request over the rate limit");
+            let mut response = text(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests: the web config's rate_limit is exceeded.\n",
+            );
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            return with_headers(response.map(Either::Left), &settings.headers);
+        }
+    }
     if let Some(auth) = &settings.basic_auth {
         let header = request.headers().get(header::AUTHORIZATION).cloned();
         let verdict = if auth.is_cached(header.as_ref()) {

@@ -39,4 +39,5 @@ pub use connections::{
     Refusal, RequestOpen,
 };
 pub use listen::{listen, ListenAddress};
+pub use rate_limit::RateLimiter;
 pub use watcher::{Refresh, Watcher, CHECK_INTERVAL};

@@ -1096,3 +1096,43 @@ async fn a_self_signed_client_certificate_named_as_its_own_ca_gets_in() {
 fn log_count(exporter: &Exporter) -> usize {
     exporter.logs().len()
 }
+
+/// exporter-toolkit's `rate_limit`: a bucket of `burst` requests for the whole server, one more
+/// every `interval`; over it, 429 with `Retry-After`, on every path (the health probes too),
+/// before basic auth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_answers_429_with_retry_after_once_the_burst_is_spent() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let web = write(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "rate_limit:\n  interval: 1m\n  burst: 2\nbasic_auth_users:\n  prometheus: {hash}\n"
+        ),
+    );
+    let (_sim, exporter) = exporter_with(&web).await;
+    let url = |path: &str| format!("{}{path}", exporter.base);
+    let authorization = format!("Basic {}", base64_of("prometheus:s3cret"));
+    let (first, _, _) = http_exchange(
+        "GET",
+        &url("/metrics"),
+        &[("Authorization", &authorization)],
+    );
+    // A request without credentials spends room too: the limit comes first, as in Go.
+    let (second, _, _) = http_exchange("GET", &url("/-/healthy"), &[]);
+    assert_eq!((first, second), (200, 401));
+    for path in ["/metrics", "/-/healthy", "/-/ready"] {
+        let (status, head, body) =
+            http_exchange("GET", &url(path), &[("Authorization", &authorization)]);
+        assert_eq!(status, 429, "{path}: {head}");
+        let retry: u64 = header_of(&head, "retry-after")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{path}: no Retry-After in {head}"));
+        assert!((1..=60).contains(&retry), "{path}: Retry-After {retry}");
+        assert!(
+            String::from_utf8_lossy(&body).contains("rate_limit"),
+            "{path}: {body:?}"
+        );
+    }
+}
