@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::logging::{LogFormat, LogLevel};
 use crate::report::{FailOn, ReportFormat};
-use crate::web::ConnectionLimits;
+use crate::web::{AllowedHosts, ConnectionLimits};
 
 const ABOUT: &str = "Prometheus exporter that warns before Okta API tokens lapse.";
 const LONG_ABOUT: &str = "\
@@ -139,8 +139,15 @@ impl Cli {
 
     /// How the server of the command that runs treats connections and requests.
     pub fn server_options(&self) -> crate::server::ServerOptions {
+        let demo = matches!(self.command, Some(Command::Demo(_)));
+        let allowed_hosts = match &self.web().allowed_hosts {
+            Some(names) => AllowedHosts::only(names),
+            None if demo => AllowedHosts::loopback(),
+            None => AllowedHosts::any(),
+        };
         crate::server::ServerOptions {
             limits: self.web().connection_limits(),
+            allowed_hosts,
         }
     }
 
@@ -283,6 +290,17 @@ pub struct WebArgs {
         value_parser = parse_header_timeout
     )]
     pub header_timeout: Duration,
+
+    /// Answer only requests addressed (Host header) to one of these names or addresses, ports
+    /// aside, comma-separated, so that a web page cannot reach the exporter through a name of
+    /// its own (DNS rebinding); the health probes always answer. `*` allows any
+    /// [default: any; for `demo`: localhost,127.0.0.1,::1].
+    #[arg(
+        long = "web.allowed-hosts",
+        value_name = "HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 impl WebArgs {

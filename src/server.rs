@@ -47,8 +47,8 @@ use crate::metrics::ScrapeChunks;
 use crate::snapshot::Snapshots;
 use crate::token_table::{self, Filter};
 use crate::web::{
-    BasicAuth, Connection, ConnectionLimits, ConnectionMetrics, Connections, Denied, Refusal,
-    RequestOpen, WebConfigFile,
+    AllowedHosts, BasicAuth, Connection, ConnectionLimits, ConnectionMetrics, Connections, Denied,
+    Refusal, RequestOpen, WebConfigFile,
 };
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -73,6 +73,8 @@ pub struct App {
 #[derive(Debug, Clone, Default)]
 pub struct ServerOptions {
     pub limits: ConnectionLimits,
+    /// The names requests may be addressed to (`--web.allowed-hosts`).
+    pub allowed_hosts: AllowedHosts,
 }
 
 /// Serves until `shutdown` completes, then drains in-flight connections. With a web config, a
@@ -283,16 +285,48 @@ impl hyper::body::Body for CountedBody {
     }
 }
 
-/// Applies the web config (basic auth, response headers) around [`handle`].
+/// Applies the checks that come before routing, in this order: the allowed hosts
+/// (`--web.allowed-hosts`; not for the health probes), the web config's rate limit and basic
+/// auth; then [`handle`]. Every response, refusals included, gets `X-Content-Type-Options:
+/// nosniff` and the web config's headers ([`finish`]).
 pub async fn respond(app: &App, request: Request<Incoming>) -> Response<Body> {
-    let Some(web) = &app.web else {
-        return handle(app, request);
+    let settings = app.web.as_ref().map(|web| web.current());
+    let headers = settings.as_ref().map_or(&[][..], |s| &s.headers[..]);
+    let response = match refusal(app, settings.as_deref(), &request).await {
+        Some(refused) => refused.map(Either::Left),
+        None => handle(app, &request),
     };
-    let settings = web.current();
+    finish(response, headers)
+}
+
+/// Why a request is not routed: an answer instead, or `None` to route it.
+async fn refusal(
+    app: &App,
+    settings: Option<&crate::web::WebSettings>,
+    request: &Request<Incoming>,
+) -> Option<Response<Full<Bytes>>> {
+    let path = request.uri().path();
+    let probe = matches!(path, "/-/healthy" | "/-/ready");
+    if !probe {
+        let authority = request
+            .uri()
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| request.headers().get(header::HOST)?.to_str().ok());
+        if !app.options.allowed_hosts.allows(authority) {
+            tracing::debug!(host = authority.unwrap_or(""), %path, "refused a request for a host not in --web.allowed-hosts");
+            return Some(text(
+                StatusCode::BAD_REQUEST,
+                "Bad request: this exporter does not answer to that host name; it must be one \
+                 of --web.allowed-hosts.\n",
+            ));
+        }
+    }
+    let settings = settings?;
     // Before basic auth, on every path, as exporter-toolkit does.
     if let Some(limiter) = &settings.rate_limit {
         if let Err(wait) = limiter.try_acquire() {
-            tracing::debug!(path = %request.uri().path(), "refused a request over the rate limit");
+            tracing::debug!(%path, "refused a request over the rate limit");
             let mut response = text(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many requests: the web config's rate_limit is exceeded.\n",
@@ -301,41 +335,50 @@ pub async fn respond(app: &App, request: Request<Incoming>) -> Response<Body> {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-            return with_headers(response.map(Either::Left), &settings.headers);
+            return Some(response);
         }
     }
-    if let Some(auth) = &settings.basic_auth {
-        let header = request.headers().get(header::AUTHORIZATION).cloned();
-        let verdict = if auth.is_cached(header.as_ref()) {
-            auth.check(header.as_ref())
-        } else {
-            // bcrypt is slow on purpose: keep it off the threads that serve other requests.
-            let auth = Arc::clone(auth);
-            tokio::task::spawn_blocking(move || auth.check(header.as_ref()))
-                .await
-                .unwrap_or(Err(Denied::WrongCredentials))
-        };
-        if let Err(denied) = verdict {
-            tracing::debug!(?denied, path = %request.uri().path(), "refused a request without valid credentials");
-            let mut response = text(
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized: this exporter needs a user and password (basic auth).\n",
-            );
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, BasicAuth::challenge());
-            return with_headers(response.map(Either::Left), &settings.headers);
-        }
-    }
-    with_headers(handle(app, request), &settings.headers)
+    let auth = settings.basic_auth.as_ref()?;
+    let header = request.headers().get(header::AUTHORIZATION).cloned();
+    let verdict = if auth.is_cached(header.as_ref()) {
+        auth.check(header.as_ref())
+    } else {
+        // bcrypt is slow on purpose: keep it off the threads that serve other requests.
+        let auth = Arc::clone(auth);
+        tokio::task::spawn_blocking(move || auth.check(header.as_ref()))
+            .await
+            .unwrap_or(Err(Denied::WrongCredentials))
+    };
+    let denied = verdict.err()?;
+    tracing::debug!(?denied, %path, "refused a request without valid credentials");
+    let mut response = text(
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized: this exporter needs a user and password (basic auth).\n",
+    );
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, BasicAuth::challenge());
+    Some(response)
 }
 
-fn with_headers(
+/// The headers every response gets: `X-Content-Type-Options: nosniff`, then the web config's.
+/// A `Content-Security-Policy` from the web config is added next to the page's own rather than
+/// replacing it: a browser enforces every policy it is sent, so the page's never gets looser.
+fn finish(
     mut response: Response<Body>,
     headers: &[(hyper::header::HeaderName, HeaderValue)],
 ) -> Response<Body> {
+    let out = response.headers_mut();
+    out.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     for (name, value) in headers {
-        response.headers_mut().insert(name, value.clone());
+        if name == header::CONTENT_SECURITY_POLICY && out.contains_key(name) {
+            out.append(name, value.clone());
+        } else {
+            out.insert(name, value.clone());
+        }
     }
     response
 }
@@ -344,7 +387,7 @@ fn with_headers(
 pub type Body = Either<Full<Bytes>, MetricsBody>;
 
 /// Routes one request.
-pub fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
+pub fn handle(app: &App, request: &Request<Incoming>) -> Response<Body> {
     let path = request.uri().path();
     let route = if path == app.telemetry_path {
         Route::Metrics
@@ -374,7 +417,7 @@ pub fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
         return response.map(Either::Left);
     }
     let response = match route {
-        Route::Metrics => return metrics(app, &request),
+        Route::Metrics => return metrics(app, request),
         Route::Landing | Route::Tokens => {
             let filter = match Filter::from_query(request.uri().query().unwrap_or("")) {
                 Ok(filter) => filter,
@@ -505,7 +548,8 @@ fn bad_request(message: String) -> Response<Full<Bytes>> {
     response
 }
 
-/// A page, with a policy that lets it run no script and load nothing from elsewhere.
+/// A page, with a policy that lets it run no script and load nothing from elsewhere, kept by no
+/// cache.
 fn html(body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     let headers = response.headers_mut();
@@ -517,23 +561,27 @@ fn html(body: String) -> Response<Full<Bytes>> {
         headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     }
     headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+    headers.insert(header::CACHE_CONTROL, no_store());
     response
+}
+
+/// The page and the JSON name token owners: no cache, shared or private, keeps them.
+fn no_store() -> HeaderValue {
+    HeaderValue::from_static("no-store")
 }
 
 fn json(value: &impl serde::Serialize) -> Response<Full<Bytes>> {
     let mut body = serde_json::to_vec(value).expect("the token table serializes");
     body.push(b'\n');
     let mut response = Response::new(Full::new(Bytes::from(body)));
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    headers.insert(header::CACHE_CONTROL, no_store());
     response
 }

@@ -13,6 +13,7 @@
 //!   `client_cert`: the client certificate check and `client_allowed_sans` (its DER reading is
 //!   `der`, shared with `jose`).
 //! - `basic_auth`, `headers`, `rate_limit`: the other sections of the file.
+//! - `hosts`: the names requests may be addressed to (`--web.allowed-hosts`).
 //! - `connections`: the places connections hold, per peer and in all, and which one gives way.
 //! - `watcher`: file fingerprints and the task that looks at them.
 
@@ -22,6 +23,7 @@ mod config;
 mod connections;
 mod go_names;
 mod headers;
+mod hosts;
 mod listen;
 mod pem;
 mod rate_limit;
@@ -38,6 +40,7 @@ pub use connections::{
     peer_key, Connection, ConnectionCounts, ConnectionLimits, ConnectionMetrics, Connections,
     Refusal, RequestOpen,
 };
+pub use hosts::AllowedHosts;
 pub use listen::{listen, ListenAddress};
 pub use rate_limit::RateLimiter;
 pub use watcher::{Refresh, Watcher, CHECK_INTERVAL};
