@@ -296,6 +296,7 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Re
     let app = Arc::new(App {
         registry,
         snapshots,
+        labels: crate::metrics::LabelCache::new(),
         telemetry_path: cli.web().telemetry_path.clone(),
         web,
     });

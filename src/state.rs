@@ -3,8 +3,7 @@
 //!
 //! Only the poller of an org holds its [`OrgState`], so nothing here is locked. A failed poll
 //! never touches the token set: only a poll in which every page arrived replaces it, and it
-//! settles the keep-alive calls made after the poll before. The token labels are escaped here,
-//! once per poll, so that scrapes only copy them.
+//! settles the keep-alive calls made after the poll before.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -19,7 +18,7 @@ use crate::model::{Enrichment, Owner, Suspicion};
 use crate::okta::client::{TokenList, API_TOKENS, SYSTEM_LOG, USER, USER_ME};
 use crate::okta::model::status_keeps_tokens_usable;
 use crate::okta::{ApiToken, PollError, PollStats};
-use crate::snapshot::OrgSnapshot;
+use crate::snapshot::{OAuthFacts, OrgSnapshot};
 use crate::storage::{
     Counters, DeactivationRecord, OrgRecord, OwnerRecord, RateLimitedRecord, RemovedTokenRecord,
     RevocationRecord, SuspicionRecord, TokenRecord,
@@ -78,6 +77,12 @@ impl OrgState {
         self.facts.storage_write_failures = storage.then_some(0);
     }
 
+    /// What the org's OAuth 2.0 client has done so far (token requests, the access token's
+    /// expiry); `None` for an SSWS token.
+    pub fn observe_oauth(&mut self, oauth: Option<OAuthFacts>) {
+        self.facts.oauth = oauth;
+    }
+
     /// Counts a failed write of the state file.
     pub fn count_storage_failure(&mut self) {
         *self.facts.storage_write_failures.get_or_insert(0) += 1;
@@ -124,7 +129,6 @@ impl OrgState {
                 })
                 .collect(),
         );
-        crate::exposition::prepare_labels(&mut state.facts);
         state.log.until = record.system_log_until;
         state.log.next = record.system_log_next;
         state.log.revoked_by = record
@@ -401,7 +405,6 @@ impl OrgState {
         crate::keepalive::check_pending(&self.facts.name, &mut self.keepalive, &tokens, now);
         self.facts.tokens = Arc::new(tokens);
         self.facts.enrichment = enrichment;
-        crate::exposition::prepare_labels(&mut self.facts);
         let transition = if self.facts.up && self.facts.first_poll_done {
             Transition::Unchanged
         } else {
