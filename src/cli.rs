@@ -259,7 +259,7 @@ pub struct LogArgs {
     pub format: LogFormat,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+fn parse_duration(text: &str) -> Result<Duration, crate::config::ValueError> {
     crate::config::parse_interval(text)
 }
 

@@ -40,7 +40,7 @@ use crate::secret::Secret;
 pub use crate::yaml::{parse_yaml, ConfigError, Locator};
 
 mod credentials;
-pub use credentials::{read_private_key_file, read_token_env, read_token_file};
+pub use credentials::{read_private_key_file, read_token_env, read_token_file, CredentialError};
 use credentials::{resolve_keepalive, resolve_oauth2, resolve_ssws};
 
 // The settings each part takes live with the part; the config file is turned into them here.
@@ -296,19 +296,19 @@ impl Config {
             key: key.into(),
             message,
         };
-        let url = parse_org_url(url).map_err(|m| flag("--okta.org-url", m))?;
+        let url = parse_org_url(url).map_err(|e| flag("--okta.org-url", e.to_string()))?;
         let auth = match credential {
             SingleOrgCredential::Ssws {
                 token_file: Some(path),
             } => Auth::Ssws {
-                token: read_token_file(path).map_err(|m| flag("--okta.token-file", m))?,
+                token: read_token_file(path).map_err(|e| flag("--okta.token-file", e.to_string()))?,
             },
             SingleOrgCredential::Ssws { token_file: None } => Auth::Ssws {
-                token: read_token_env(TOKEN_ENV).map_err(|m| {
+                token: read_token_env(TOKEN_ENV).map_err(|e| {
                     flag(
                         "--okta.token-file",
                         format!(
-                            "not given, and {m}; pass --okta.token-file PATH or set {TOKEN_ENV}, \
+                            "not given, and {e}; pass --okta.token-file PATH or set {TOKEN_ENV}, \
                              or use an OAuth 2.0 service app with --okta.client-id and --okta.private-key-file"
                         ),
                     )
@@ -329,7 +329,7 @@ impl Config {
                     client_id: client_id.trim().to_owned(),
                     private_key: std::sync::Arc::new(
                         read_private_key_file(path)
-                            .map_err(|m| flag("--okta.private-key-file", m))?,
+                            .map_err(|e| flag("--okta.private-key-file", e.to_string()))?,
                     ),
                     key_id: key_id.map(str::to_owned),
                     scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
@@ -400,22 +400,53 @@ impl RawHttp {
     }
 }
 
+/// Why a duration or an org URL of the configuration is refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ValueError {
+    #[error("invalid duration {text:?}: {source} (write e.g. 30s, 5m, 1h)")]
+    Duration {
+        text: String,
+        source: humantime::DurationError,
+    },
+    #[error("invalid duration {text:?}: it must be longer than zero")]
+    ZeroDuration { text: String },
+    #[error("invalid URL {text:?}: {source} (write e.g. https://acme.okta.com)")]
+    Url {
+        text: String,
+        source: url::ParseError,
+    },
+    #[error("{text:?} uses http://; Okta orgs need https:// (plain http is allowed only for 127.0.0.1, ::1 and localhost)")]
+    PlainHttp { text: String },
+    #[error("{text:?} has scheme {scheme:?}; write https://your-org.okta.com")]
+    Scheme { text: String, scheme: String },
+    #[error("{text:?} has no host")]
+    NoHost { text: String },
+    /// Only the origin is named: the credentials are not repeated.
+    #[error("{origin:?} must not hold credentials; put the token in a token file")]
+    Credentials { origin: String },
+    #[error("{text:?} must be the org's address only, without a path or query (write e.g. https://acme.okta.com)")]
+    NotAnOrigin { text: String },
+}
+
 /// Parses a humantime duration (`5m`, `30s`, `1h30m`) that must be positive.
-pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text.trim())
-        .map_err(|e| format!("invalid duration {text:?}: {e} (write e.g. 30s, 5m, 1h)"))?;
+pub fn parse_interval(text: &str) -> Result<Duration, ValueError> {
+    let duration =
+        humantime::parse_duration(text.trim()).map_err(|source| ValueError::Duration {
+            text: text.into(),
+            source,
+        })?;
     if duration.is_zero() {
-        return Err(format!(
-            "invalid duration {text:?}: it must be longer than zero"
-        ));
+        return Err(ValueError::ZeroDuration { text: text.into() });
     }
     Ok(duration)
 }
 
 /// An org URL: `https://` and only an origin; `http://` only for loopback simulators and tests.
-pub fn parse_org_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text.trim())
-        .map_err(|e| format!("invalid URL {text:?}: {e} (write e.g. https://acme.okta.com)"))?;
+pub fn parse_org_url(text: &str) -> Result<Url, ValueError> {
+    let url = Url::parse(text.trim()).map_err(|source| ValueError::Url {
+        text: text.into(),
+        source,
+    })?;
     let loopback = matches!(
         url.host(),
         Some(url::Host::Domain("localhost"))
@@ -425,20 +456,24 @@ pub fn parse_org_url(text: &str) -> Result<Url, String> {
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
-        "http" => return Err(format!("{text:?} uses http://; Okta orgs need https:// (plain http is allowed only for 127.0.0.1, ::1 and localhost)")),
-        other => return Err(format!("{text:?} has scheme {other:?}; write https://your-org.okta.com")),
+        "http" => return Err(ValueError::PlainHttp { text: text.into() }),
+        other => {
+            return Err(ValueError::Scheme {
+                text: text.into(),
+                scheme: other.into(),
+            })
+        }
     }
     if url.host().is_none() {
-        return Err(format!("{text:?} has no host"));
+        return Err(ValueError::NoHost { text: text.into() });
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!(
-            "{:?} must not hold credentials; put the token in a token file",
-            url.origin().ascii_serialization()
-        ));
+        return Err(ValueError::Credentials {
+            origin: url.origin().ascii_serialization(),
+        });
     }
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{text:?} must be the org's address only, without a path or query (write e.g. https://acme.okta.com)"));
+        return Err(ValueError::NotAnOrigin { text: text.into() });
     }
     Ok(url)
 }
@@ -499,7 +534,7 @@ pub fn demo(
         line: 0,
         column: 0,
         key: "url".into(),
-        message,
+        message: message.to_string(),
     })?;
     let config = Config {
         poll_interval,
@@ -527,7 +562,7 @@ fn finish(mut config: Config, sources: &Sources<'_>) -> Result<Loaded, ConfigErr
             line: 0,
             column: 0,
             key: "--storage.path".into(),
-            message,
+            message: message.to_string(),
         })?);
     }
     let mut notes: Vec<String> = config.orgs.iter_mut().flat_map(limit_to_scopes).collect();
@@ -573,16 +608,30 @@ pub fn limit_to_scopes(org: &mut OrgConfig) -> Vec<String> {
     notes
 }
 
+/// Why a state directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoragePathError {
+    #[error("{} is not a directory", path.display())]
+    NotADirectory { path: PathBuf },
+    #[error("cannot use {} as the state directory: {source}; create it, writable by the exporter's user", path.display())]
+    Unusable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// Checks a state directory: it must exist and be a directory (the exporter writes a file per
 /// org in it, and does not create it, so that a typo does not scatter state around).
-pub fn check_storage_path(path: &Path) -> Result<PathBuf, String> {
+pub fn check_storage_path(path: &Path) -> Result<PathBuf, StoragePathError> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => Ok(path.to_owned()),
-        Ok(_) => Err(format!("{} is not a directory", path.display())),
-        Err(e) => Err(format!(
-            "cannot use {} as the state directory: {e}; create it, writable by the exporter's user",
-            path.display()
-        )),
+        Ok(_) => Err(StoragePathError::NotADirectory {
+            path: path.to_owned(),
+        }),
+        Err(source) => Err(StoragePathError::Unusable {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 

@@ -2,7 +2,7 @@
 //! 2.0 app's private key, the secrets of kept-alive tokens. Each is read once, at load, with a
 //! warning when a file is readable by others; none is ever printed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::*;
 
@@ -26,9 +26,9 @@ fn read_token_source<T>(
 ) -> Result<Secret, ConfigError> {
     match (file, env) {
         (Some(file), None) => {
-            read_token_file(&file.value).map_err(|m| at.at(file, format!("{key}.token_file"), m))
+            read_token_file(&file.value).map_err(|e| at.at(file, format!("{key}.token_file"), e.to_string()))
         }
-        (None, Some(env)) => read_token_env(&env.value).map_err(|m| at.at(env, format!("{key}.token_env"), m)),
+        (None, Some(env)) => read_token_env(&env.value).map_err(|e| at.at(env, format!("{key}.token_env"), e.to_string())),
         (Some(file), Some(_)) => Err(at.at(file, key, "set either token_file or token_env, not both")),
         (None, None) => Err(at.at(setting, key, "set token_file (a file holding the API token) or token_env (an environment variable holding it)")),
     }
@@ -107,8 +107,13 @@ pub(super) fn resolve_oauth2(
             "must not be empty; copy the app's Client ID from the Okta admin console",
         ));
     }
-    let private_key = read_private_key_file(&raw.private_key_file.value)
-        .map_err(|m| at.at(&raw.private_key_file, format!("{key}.private_key_file"), m))?;
+    let private_key = read_private_key_file(&raw.private_key_file.value).map_err(|e| {
+        at.at(
+            &raw.private_key_file,
+            format!("{key}.private_key_file"),
+            e.to_string(),
+        )
+    })?;
     let key_id = match &raw.key_id {
         Some(kid) if kid.value.trim().is_empty() => {
             return Err(at.at(
@@ -152,40 +157,75 @@ pub(super) fn resolve_oauth2(
     }))
 }
 
+/// Why a credential (an API token, a service app's private key) cannot be read. The messages
+/// name the file or variable, never what it holds.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("cannot read the {what} {}: {source}", path.display())]
+    Unreadable {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the token file {} is empty", path.display())]
+    EmptyFile { path: PathBuf },
+    #[error("the token file {} holds whitespace inside the token; it must hold the token alone", path.display())]
+    WhitespaceInside { path: PathBuf },
+    #[error("{}: {source}", path.display())]
+    NotAKey {
+        path: PathBuf,
+        source: crate::jose::KeyError,
+    },
+    #[error("the environment variable {name} is empty")]
+    EmptyVariable { name: String },
+    #[error("the environment variable {name} is not set")]
+    UnsetVariable { name: String },
+}
+
 /// Reads the PEM private key of an OAuth 2.0 service app (RSA, or EC P-256 in PKCS#8).
-pub fn read_private_key_file(path: &Path) -> Result<crate::jose::SigningKey, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the private key file {}: {e}", path.display()))?;
+pub fn read_private_key_file(path: &Path) -> Result<crate::jose::SigningKey, CredentialError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CredentialError::Unreadable {
+        what: "private key file",
+        path: path.to_owned(),
+        source,
+    })?;
     warn_if_readable_by_others(path);
     let pem = Secret::new(text);
-    crate::jose::SigningKey::from_pem(pem.expose()).map_err(|e| format!("{}: {e}", path.display()))
+    crate::jose::SigningKey::from_pem(pem.expose()).map_err(|source| CredentialError::NotAKey {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Reads an API token from a file: the trailing newline is trimmed, an empty file is an error,
 /// and a file that others may read gets a warning.
-pub fn read_token_file(path: &Path) -> Result<Secret, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
+pub fn read_token_file(path: &Path) -> Result<Secret, CredentialError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CredentialError::Unreadable {
+        what: "token file",
+        path: path.to_owned(),
+        source,
+    })?;
     warn_if_readable_by_others(path);
     let token = text.trim_end_matches(['\n', '\r']);
     if token.trim().is_empty() {
-        return Err(format!("the token file {} is empty", path.display()));
+        return Err(CredentialError::EmptyFile {
+            path: path.to_owned(),
+        });
     }
     if token.chars().any(char::is_whitespace) {
-        return Err(format!(
-            "the token file {} holds whitespace inside the token; it must hold the token alone",
-            path.display()
-        ));
+        return Err(CredentialError::WhitespaceInside {
+            path: path.to_owned(),
+        });
     }
     Ok(Secret::new(token))
 }
 
 /// Reads an API token from an environment variable.
-pub fn read_token_env(name: &str) -> Result<Secret, String> {
+pub fn read_token_env(name: &str) -> Result<Secret, CredentialError> {
     match std::env::var(name) {
         Ok(value) if !value.trim().is_empty() => Ok(Secret::new(value.trim())),
-        Ok(_) => Err(format!("the environment variable {name} is empty")),
-        Err(_) => Err(format!("the environment variable {name} is not set")),
+        Ok(_) => Err(CredentialError::EmptyVariable { name: name.into() }),
+        Err(_) => Err(CredentialError::UnsetVariable { name: name.into() }),
     }
 }
 

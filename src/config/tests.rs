@@ -549,6 +549,7 @@ fn token_files_are_trimmed_and_checked() {
         match (got, want) {
             (Ok(secret), Ok(want)) => assert_eq!(secret.expose(), want, "{content:?}"),
             (Err(e), Err(needle)) => {
+                let e = e.to_string();
                 assert!(e.contains(needle), "{content:?}: {e}");
                 assert!(!e.contains("c4n"), "errors never show the token: {e}");
             }
