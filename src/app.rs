@@ -174,6 +174,7 @@ fn org_sources(orgs: &OrgArgs) -> Sources<'_> {
                 client_id,
                 private_key_file: orgs.private_key_file.as_deref(),
                 key_id: orgs.key_id.as_deref(),
+                scopes: &orgs.scopes,
             },
             None => SingleOrgCredential::Ssws {
                 token_file: orgs.token_file.as_deref(),

@@ -78,6 +78,9 @@ pub struct OrgConfig {
     pub enrich: EnrichSettings,
     /// Tokens the exporter keeps alive by using them (`keepalive:`), in the file's order.
     pub keepalive: Vec<KeepAliveToken>,
+    /// What the state file knows the org by when it is not its URL: the demo's simulated org
+    /// listens on a new port at each start, and is the same org each time.
+    pub stored_as: Option<String>,
 }
 
 impl OrgConfig {
@@ -85,7 +88,20 @@ impl OrgConfig {
     pub fn origin(&self) -> &str {
         self.url.as_str().trim_end_matches('/')
     }
+
+    /// What the org's state file is keyed by, with its name: its URL, or [`OrgConfig::stored_as`].
+    pub fn state_url(&self) -> &str {
+        self.stored_as.as_deref().unwrap_or(self.origin())
+    }
 }
+
+/// What the demo's state file knows the simulated org by, whatever port it listens on.
+pub const DEMO_STATE_URL: &str = "demo:simulated-org";
+
+/// The shortest poll interval for an org on Okta: a poll lists every token (a request per 200),
+/// and the org's rate limits are shared with every other integration; the console's colours
+/// move by days. A simulated org on loopback (the demo, tests) may be polled faster.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(60);
 
 // The file as written. Every field the user sets is `Spanned`, so that a value that parses but
 // does not validate can still be reported with its line.
@@ -257,7 +273,13 @@ impl Config {
                 auth,
                 enrich,
                 keepalive,
+                stored_as: None,
             });
+        }
+        if let (Some(v), Some(org)) = (&raw.poll_interval, on_okta(&resolved)) {
+            if let Some(problem) = too_often(poll_interval, org) {
+                return Err(at.at(v, "poll_interval", problem));
+            }
         }
         Ok(Config {
             poll_interval,
@@ -273,11 +295,13 @@ impl Config {
 pub enum SingleOrgCredential<'a> {
     /// `--okta.token-file`, or the `OKTA_API_TOKEN` environment variable when `None`.
     Ssws { token_file: Option<&'a Path> },
-    /// `--okta.client-id`, `--okta.private-key-file`, `--okta.key-id`.
+    /// `--okta.client-id`, `--okta.private-key-file`, `--okta.key-id`, `--okta.scope` (none
+    /// given: [`DEFAULT_SCOPES`], as for the config file).
     OAuth2 {
         client_id: &'a str,
         private_key_file: Option<&'a Path>,
         key_id: Option<&'a str>,
+        scopes: &'a [String],
     },
 }
 
@@ -318,9 +342,19 @@ impl Config {
                 client_id,
                 private_key_file,
                 key_id,
+                scopes,
             } => {
                 if client_id.trim().is_empty() {
                     return Err(flag("--okta.client-id", "must not be empty".into()));
+                }
+                if let Some(bad) = scopes
+                    .iter()
+                    .find(|s| s.is_empty() || s.contains(char::is_whitespace))
+                {
+                    return Err(flag(
+                        "--okta.scope",
+                        format!("{bad:?} is not a scope; give one scope per flag, or separate them with commas"),
+                    ));
                 }
                 let Some(path) = private_key_file else {
                     return Err(flag("--okta.private-key-file", "missing: an OAuth 2.0 service app signs in with the private key registered on it".into()));
@@ -332,7 +366,11 @@ impl Config {
                             .map_err(|e| flag("--okta.private-key-file", e.to_string()))?,
                     ),
                     key_id: key_id.map(str::to_owned),
-                    scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+                    scopes: if scopes.is_empty() {
+                        DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect()
+                    } else {
+                        scopes.to_vec()
+                    },
                 })
             }
         };
@@ -353,6 +391,7 @@ impl Config {
                 auth,
                 enrich: EnrichSettings::default(),
                 keepalive: Vec::new(),
+                stored_as: None,
             }],
         })
     }
@@ -447,15 +486,9 @@ pub fn parse_org_url(text: &str) -> Result<Url, ValueError> {
         text: text.into(),
         source,
     })?;
-    let loopback = matches!(
-        url.host(),
-        Some(url::Host::Domain("localhost"))
-            | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
-            | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
-    );
     match url.scheme() {
         "https" => {}
-        "http" if loopback => {}
+        "http" if is_loopback(&url) => {}
         "http" => return Err(ValueError::PlainHttp { text: text.into() }),
         other => {
             return Err(ValueError::Scheme {
@@ -476,6 +509,16 @@ pub fn parse_org_url(text: &str) -> Result<Url, ValueError> {
         return Err(ValueError::NotAnOrigin { text: text.into() });
     }
     Ok(url)
+}
+
+/// Whether an org URL names this machine (a simulated org: the demo's, the tests').
+fn is_loopback(url: &Url) -> bool {
+    matches!(
+        url.host(),
+        Some(url::Host::Domain("localhost"))
+            | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+            | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
+    )
 }
 
 /// Everything the command line says about the configuration: the one input of [`load`].
@@ -546,6 +589,7 @@ pub fn demo(
             auth: Auth::Ssws { token },
             enrich: EnrichSettings::default(),
             keepalive,
+            stored_as: Some(DEMO_STATE_URL.into()),
         }],
     };
     finish(config, sources)
@@ -554,6 +598,15 @@ pub fn demo(
 /// The flags over the file, then what each org's credential may read.
 fn finish(mut config: Config, sources: &Sources<'_>) -> Result<Loaded, ConfigError> {
     if let Some(interval) = sources.poll_interval {
+        if let Some(problem) = on_okta(&config.orgs).and_then(|org| too_often(interval, org)) {
+            return Err(ConfigError {
+                origin: "command line".into(),
+                line: 0,
+                column: 0,
+                key: "--okta.poll-interval".into(),
+                message: problem,
+            });
+        }
         config.poll_interval = interval;
     }
     if let Some(path) = sources.storage_path {
@@ -568,6 +621,26 @@ fn finish(mut config: Config, sources: &Sources<'_>) -> Result<Loaded, ConfigErr
     let mut notes: Vec<String> = config.orgs.iter_mut().flat_map(limit_to_scopes).collect();
     notes.extend(config.orgs.iter().flat_map(keepalive_notes));
     Ok(Loaded { config, notes })
+}
+
+/// The first org that is on Okta rather than a simulator on loopback.
+fn on_okta(orgs: &[OrgConfig]) -> Option<&OrgConfig> {
+    orgs.iter().find(|o| !is_loopback(&o.url))
+}
+
+/// Why polling `org` every `interval` is refused, when it is.
+fn too_often(interval: Duration, org: &OrgConfig) -> Option<String> {
+    (interval < MIN_POLL_INTERVAL).then(|| {
+        format!(
+            "{} is shorter than the minimum of {} for an org on Okta ({} at {}): each poll lists \
+             every token, and the org's rate limits are shared with every other integration; \
+             the console's colours change by days, so polling every 1m to 15m loses nothing",
+            humantime::format_duration(interval),
+            humantime::format_duration(MIN_POLL_INTERVAL),
+            org.name,
+            org.origin()
+        )
+    })
 }
 
 /// What a person should know about an org's keep-alive thresholds: one that is reached only

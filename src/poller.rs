@@ -66,9 +66,10 @@ impl OrgSetup<'_> {
             client = client.count_listed_tokens(listed);
         }
         let mut state = match &self.storage {
-            Some(dir) => restore(dir, &org.name, org.origin()),
-            None => OrgState::new(&org.name, org.origin()),
+            Some(dir) => restore(dir, &org.name, org.state_url()),
+            None => OrgState::new(&org.name, org.state_url()),
         };
+        state.shown_at(org.origin());
         state.keep_alive(crate::keepalive::track(&org.keepalive));
         Ok(Poller::new(
             state,

@@ -32,6 +32,9 @@ const ENDPOINTS: [&str; 4] = [API_TOKENS, USER, SYSTEM_LOG, USER_ME];
 pub struct OrgState {
     /// What the next publication shows; changed only by the rules below.
     facts: OrgSnapshot,
+    /// What the state file knows the org by, with its name: its URL, unless
+    /// [`OrgState::shown_at`] said otherwise (the demo's simulated org).
+    stored_url: String,
     /// The poller's place in the System Log; never published.
     pub log: LogCursor,
     /// The tokens kept alive, with their secrets; only their facts are published.
@@ -55,12 +58,20 @@ pub enum Transition {
 
 impl OrgState {
     pub fn new(name: impl Into<String>, url: impl Into<String>) -> OrgState {
+        let url = url.into();
         OrgState {
+            stored_url: url.clone(),
             facts: OrgSnapshot::new(name, url),
             log: LogCursor::default(),
             keepalive: Vec::new(),
             said_once: HashSet::new(),
         }
+    }
+
+    /// Shows the org at `url` while the state file keeps knowing it by the URL it was made or
+    /// restored with: the demo's simulated org is at a new port at each start.
+    pub fn shown_at(&mut self, url: &str) {
+        self.facts.url = url.to_owned();
     }
 
     /// What the next publication shows.
@@ -180,7 +191,7 @@ impl OrgState {
     /// secret, and credentials are not part of the state).
     pub fn to_record(&self, now: DateTime<Utc>) -> OrgRecord {
         let facts = &self.facts;
-        let mut record = OrgRecord::new(&facts.name, &facts.url, now);
+        let mut record = OrgRecord::new(&facts.name, &self.stored_url, now);
         record.last_successful_poll = facts.last_success.unwrap_or(now);
         record.tokens = facts.tokens.iter().map(TokenRecord::from_token).collect();
         let mut owners: Vec<_> = facts

@@ -198,7 +198,7 @@ pub fn read_private_key_file(path: &Path) -> Result<crate::jose::SigningKey, Cre
 }
 
 /// Reads an API token from a file: the trailing newline is trimmed, an empty file is an error,
-/// and a file that others may read gets a warning.
+/// and a file that any user may read gets a warning.
 pub fn read_token_file(path: &Path) -> Result<Secret, CredentialError> {
     let text = std::fs::read_to_string(path).map_err(|source| CredentialError::Unreadable {
         what: "token file",
@@ -234,8 +234,10 @@ fn warn_if_readable_by_others(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(meta) = std::fs::metadata(path) {
         let mode = meta.permissions().mode();
-        if mode & 0o077 != 0 {
-            tracing::warn!(file = %path.display(), mode = format!("{:o}", mode & 0o777), "the file holds a secret and is readable by group or others; chmod 600 it");
+        // Group-readable is how Kubernetes hands a Secret to a non-root user (fsGroup, mode
+        // 0440), and a group of the exporter's user alone is no leak: only others are said.
+        if mode & 0o007 != 0 {
+            tracing::warn!(file = %path.display(), mode = format!("{:o}", mode & 0o777), "the file holds a secret and is readable by others, any user of this machine; chmod 600 it (or 640 with a group of the exporter's user alone)");
         }
     }
 }
