@@ -218,40 +218,33 @@ fn expand_credentials_directory(
 /// Reads the PEM private key of an OAuth 2.0 service app (RSA, or EC P-256 in PKCS#8), at a
 /// [`credential_path`].
 pub fn read_private_key_file(path: &Path) -> Result<crate::jose::SigningKey, CredentialError> {
-    let path = &credential_path(path)?;
-    let text = std::fs::read_to_string(path).map_err(|source| CredentialError::Unreadable {
-        what: "private key file",
-        path: path.to_owned(),
+    let (path, pem) = read_secret_file(path, "private key file")?;
+    crate::jose::SigningKey::from_pem(pem.expose())
+        .map_err(|source| CredentialError::NotAKey { path, source })
+}
+
+/// The file at a [`credential_path`] and what it holds, said when any user may read it.
+fn read_secret_file(path: &Path, what: &'static str) -> Result<(PathBuf, Secret), CredentialError> {
+    let path = credential_path(path)?;
+    let text = std::fs::read_to_string(&path).map_err(|source| CredentialError::Unreadable {
+        what,
+        path: path.clone(),
         source,
     })?;
-    warn_if_readable_by_others(path);
-    let pem = Secret::new(text);
-    crate::jose::SigningKey::from_pem(pem.expose()).map_err(|source| CredentialError::NotAKey {
-        path: path.to_owned(),
-        source,
-    })
+    warn_if_readable_by_others(&path);
+    Ok((path, Secret::new(text)))
 }
 
 /// Reads an API token from a file (a [`credential_path`]): the trailing newline is trimmed, an
 /// empty file is an error, and a file that any user may read gets a warning.
 pub fn read_token_file(path: &Path) -> Result<Secret, CredentialError> {
-    let path = &credential_path(path)?;
-    let text = std::fs::read_to_string(path).map_err(|source| CredentialError::Unreadable {
-        what: "token file",
-        path: path.to_owned(),
-        source,
-    })?;
-    warn_if_readable_by_others(path);
-    let token = text.trim_end_matches(['\n', '\r']);
+    let (path, text) = read_secret_file(path, "token file")?;
+    let token = text.expose().trim_end_matches(['\n', '\r']);
     if token.trim().is_empty() {
-        return Err(CredentialError::EmptyFile {
-            path: path.to_owned(),
-        });
+        return Err(CredentialError::EmptyFile { path });
     }
     if token.chars().any(char::is_whitespace) {
-        return Err(CredentialError::WhitespaceInside {
-            path: path.to_owned(),
-        });
+        return Err(CredentialError::WhitespaceInside { path });
     }
     Ok(Secret::new(token))
 }
