@@ -79,11 +79,11 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Some(Command::Keygen { out, kid }) => keygen_command(out, kid.as_deref()),
         Some(Command::HashPassword { cost }) => crate::password::hash_from_terminal_or_stdin(*cost)
-            .map(|hash| print_output(&hash))
-            .map_err(Exit::usage),
+            .map_err(Exit::usage)
+            .and_then(|hash| print_output(&hash)),
         Some(Command::Jwk { key, kid }) => crate::config::read_private_key_file(key)
-            .map(|key| print_output(&public_jwk(&key, kid.as_deref())))
-            .map_err(Exit::usage),
+            .map_err(Exit::usage)
+            .and_then(|key| print_output(&public_jwk(&key, kid.as_deref()))),
         Some(Command::Report(args)) => runtime().and_then(|rt| rt.block_on(report(args))),
         Some(Command::Demo(_)) | None => runtime().and_then(|rt| rt.block_on(start(&cli))),
     };
@@ -103,7 +103,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
 /// `keygen`: the key file, and the public key to register on stdout.
 fn keygen_command(out: &std::path::Path, kid: Option<&str>) -> Result<(), Exit> {
     let jwk = keygen(out, kid).map_err(|e| Exit::Failed(e.to_string()))?;
-    print_output(&jwk);
+    print_output(&jwk)?;
     eprintln!(
         "wrote the private key to {}; register the public key above on the app in Okta",
         out.display()
@@ -151,10 +151,10 @@ async fn start(cli: &Cli) -> Result<(), Exit> {
 
 /// Prints a command's result on stdout. A reader that closed the pipe early (`| head`) took what
 /// it wanted: that is not worth a panic.
-fn print_output(text: &str) {
-    use std::io::Write as _;
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+/// One line of a command's output (a hash, a key) on stdout.
+fn print_output(text: &str) -> Result<(), Exit> {
+    crate::stdout::write_all(format!("{text}\n").as_bytes())
+        .map_err(|e| Exit::Failed(format!("cannot write to standard output: {e}")))
 }
 
 /// What the command line says about the configuration, for [`crate::config::load`].
@@ -174,6 +174,7 @@ fn org_sources(orgs: &OrgArgs) -> Sources<'_> {
                 client_id,
                 private_key_file: orgs.private_key_file.as_deref(),
                 key_id: orgs.key_id.as_deref(),
+                scopes: &orgs.scopes,
             },
             None => SingleOrgCredential::Ssws {
                 token_file: orgs.token_file.as_deref(),
@@ -296,6 +297,7 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Re
     let app = Arc::new(App {
         registry,
         snapshots,
+        labels: crate::metrics::LabelCache::new(),
         telemetry_path: cli.web().telemetry_path.clone(),
         web,
         options: cli.server_options(),

@@ -232,6 +232,17 @@ pub struct OrgArgs {
     #[arg(long = "okta.key-id", value_name = "KID", requires = "client_id")]
     pub key_id: Option<String>,
 
+    /// A scope to request for the --okta.client-id app, repeated or comma-separated [default:
+    /// okta.apiTokens.read, as in the config file]; okta.users.read adds owners, okta.logs.read
+    /// the System Log (suspicious use, why a token left).
+    #[arg(
+        long = "okta.scope",
+        value_name = "SCOPE",
+        value_delimiter = ',',
+        requires = "client_id"
+    )]
+    pub scopes: Vec<String>,
+
     /// The `org` label for --okta.org-url [default: the URL's host].
     #[arg(long = "okta.org-name", value_name = "NAME", requires = "org_url")]
     pub org_name: Option<String>,
@@ -326,7 +337,7 @@ pub struct LogArgs {
     pub format: LogFormat,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+fn parse_duration(text: &str) -> Result<Duration, crate::config::ValueError> {
     crate::config::parse_interval(text)
 }
 

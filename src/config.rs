@@ -40,7 +40,7 @@ use crate::secret::Secret;
 pub use crate::yaml::{parse_yaml, ConfigError, Locator};
 
 mod credentials;
-pub use credentials::{read_private_key_file, read_token_env, read_token_file};
+pub use credentials::{read_private_key_file, read_token_env, read_token_file, CredentialError};
 use credentials::{resolve_keepalive, resolve_oauth2, resolve_ssws};
 
 // The settings each part takes live with the part; the config file is turned into them here.
@@ -78,6 +78,9 @@ pub struct OrgConfig {
     pub enrich: EnrichSettings,
     /// Tokens the exporter keeps alive by using them (`keepalive:`), in the file's order.
     pub keepalive: Vec<KeepAliveToken>,
+    /// What the state file knows the org by when it is not its URL: the demo's simulated org
+    /// listens on a new port at each start, and is the same org each time.
+    pub stored_as: Option<String>,
 }
 
 impl OrgConfig {
@@ -85,7 +88,20 @@ impl OrgConfig {
     pub fn origin(&self) -> &str {
         self.url.as_str().trim_end_matches('/')
     }
+
+    /// What the org's state file is keyed by, with its name: its URL, or [`OrgConfig::stored_as`].
+    pub fn state_url(&self) -> &str {
+        self.stored_as.as_deref().unwrap_or(self.origin())
+    }
 }
+
+/// What the demo's state file knows the simulated org by, whatever port it listens on.
+pub const DEMO_STATE_URL: &str = "demo:simulated-org";
+
+/// The shortest poll interval for an org on Okta: a poll lists every token (a request per 200),
+/// and the org's rate limits are shared with every other integration; the console's colours
+/// move by days. A simulated org on loopback (the demo, tests) may be polled faster.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(60);
 
 // The file as written. Every field the user sets is `Spanned`, so that a value that parses but
 // does not validate can still be reported with its line.
@@ -257,7 +273,13 @@ impl Config {
                 auth,
                 enrich,
                 keepalive,
+                stored_as: None,
             });
+        }
+        if let (Some(v), Some(org)) = (&raw.poll_interval, on_okta(&resolved)) {
+            if let Some(problem) = too_often(poll_interval, org) {
+                return Err(at.at(v, "poll_interval", problem));
+            }
         }
         Ok(Config {
             poll_interval,
@@ -273,11 +295,13 @@ impl Config {
 pub enum SingleOrgCredential<'a> {
     /// `--okta.token-file`, or the `OKTA_API_TOKEN` environment variable when `None`.
     Ssws { token_file: Option<&'a Path> },
-    /// `--okta.client-id`, `--okta.private-key-file`, `--okta.key-id`.
+    /// `--okta.client-id`, `--okta.private-key-file`, `--okta.key-id`, `--okta.scope` (none
+    /// given: [`DEFAULT_SCOPES`], as for the config file).
     OAuth2 {
         client_id: &'a str,
         private_key_file: Option<&'a Path>,
         key_id: Option<&'a str>,
+        scopes: &'a [String],
     },
 }
 
@@ -296,19 +320,19 @@ impl Config {
             key: key.into(),
             message,
         };
-        let url = parse_org_url(url).map_err(|m| flag("--okta.org-url", m))?;
+        let url = parse_org_url(url).map_err(|e| flag("--okta.org-url", e.to_string()))?;
         let auth = match credential {
             SingleOrgCredential::Ssws {
                 token_file: Some(path),
             } => Auth::Ssws {
-                token: read_token_file(path).map_err(|m| flag("--okta.token-file", m))?,
+                token: read_token_file(path).map_err(|e| flag("--okta.token-file", e.to_string()))?,
             },
             SingleOrgCredential::Ssws { token_file: None } => Auth::Ssws {
-                token: read_token_env(TOKEN_ENV).map_err(|m| {
+                token: read_token_env(TOKEN_ENV).map_err(|e| {
                     flag(
                         "--okta.token-file",
                         format!(
-                            "not given, and {m}; pass --okta.token-file PATH or set {TOKEN_ENV}, \
+                            "not given, and {e}; pass --okta.token-file PATH or set {TOKEN_ENV}, \
                              or use an OAuth 2.0 service app with --okta.client-id and --okta.private-key-file"
                         ),
                     )
@@ -318,9 +342,19 @@ impl Config {
                 client_id,
                 private_key_file,
                 key_id,
+                scopes,
             } => {
                 if client_id.trim().is_empty() {
                     return Err(flag("--okta.client-id", "must not be empty".into()));
+                }
+                if let Some(bad) = scopes
+                    .iter()
+                    .find(|s| s.is_empty() || s.contains(char::is_whitespace))
+                {
+                    return Err(flag(
+                        "--okta.scope",
+                        format!("{bad:?} is not a scope; give one scope per flag, or separate them with commas"),
+                    ));
                 }
                 let Some(path) = private_key_file else {
                     return Err(flag("--okta.private-key-file", "missing: an OAuth 2.0 service app signs in with the private key registered on it".into()));
@@ -329,10 +363,14 @@ impl Config {
                     client_id: client_id.trim().to_owned(),
                     private_key: std::sync::Arc::new(
                         read_private_key_file(path)
-                            .map_err(|m| flag("--okta.private-key-file", m))?,
+                            .map_err(|e| flag("--okta.private-key-file", e.to_string()))?,
                     ),
                     key_id: key_id.map(str::to_owned),
-                    scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+                    scopes: if scopes.is_empty() {
+                        DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect()
+                    } else {
+                        scopes.to_vec()
+                    },
                 })
             }
         };
@@ -353,6 +391,7 @@ impl Config {
                 auth,
                 enrich: EnrichSettings::default(),
                 keepalive: Vec::new(),
+                stored_as: None,
             }],
         })
     }
@@ -400,47 +439,86 @@ impl RawHttp {
     }
 }
 
+/// Why a duration or an org URL of the configuration is refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ValueError {
+    #[error("invalid duration {text:?}: {source} (write e.g. 30s, 5m, 1h)")]
+    Duration {
+        text: String,
+        source: humantime::DurationError,
+    },
+    #[error("invalid duration {text:?}: it must be longer than zero")]
+    ZeroDuration { text: String },
+    #[error("invalid URL {text:?}: {source} (write e.g. https://acme.okta.com)")]
+    Url {
+        text: String,
+        source: url::ParseError,
+    },
+    #[error("{text:?} uses http://; Okta orgs need https:// (plain http is allowed only for 127.0.0.1, ::1 and localhost)")]
+    PlainHttp { text: String },
+    #[error("{text:?} has scheme {scheme:?}; write https://your-org.okta.com")]
+    Scheme { text: String, scheme: String },
+    #[error("{text:?} has no host")]
+    NoHost { text: String },
+    /// Only the origin is named: the credentials are not repeated.
+    #[error("{origin:?} must not hold credentials; put the token in a token file")]
+    Credentials { origin: String },
+    #[error("{text:?} must be the org's address only, without a path or query (write e.g. https://acme.okta.com)")]
+    NotAnOrigin { text: String },
+}
+
 /// Parses a humantime duration (`5m`, `30s`, `1h30m`) that must be positive.
-pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text.trim())
-        .map_err(|e| format!("invalid duration {text:?}: {e} (write e.g. 30s, 5m, 1h)"))?;
+pub fn parse_interval(text: &str) -> Result<Duration, ValueError> {
+    let duration =
+        humantime::parse_duration(text.trim()).map_err(|source| ValueError::Duration {
+            text: text.into(),
+            source,
+        })?;
     if duration.is_zero() {
-        return Err(format!(
-            "invalid duration {text:?}: it must be longer than zero"
-        ));
+        return Err(ValueError::ZeroDuration { text: text.into() });
     }
     Ok(duration)
 }
 
 /// An org URL: `https://` and only an origin; `http://` only for loopback simulators and tests.
-pub fn parse_org_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text.trim())
-        .map_err(|e| format!("invalid URL {text:?}: {e} (write e.g. https://acme.okta.com)"))?;
-    let loopback = matches!(
+pub fn parse_org_url(text: &str) -> Result<Url, ValueError> {
+    let url = Url::parse(text.trim()).map_err(|source| ValueError::Url {
+        text: text.into(),
+        source,
+    })?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => return Err(ValueError::PlainHttp { text: text.into() }),
+        other => {
+            return Err(ValueError::Scheme {
+                text: text.into(),
+                scheme: other.into(),
+            })
+        }
+    }
+    if url.host().is_none() {
+        return Err(ValueError::NoHost { text: text.into() });
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ValueError::Credentials {
+            origin: url.origin().ascii_serialization(),
+        });
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(ValueError::NotAnOrigin { text: text.into() });
+    }
+    Ok(url)
+}
+
+/// Whether an org URL names this machine (a simulated org: the demo's, the tests').
+fn is_loopback(url: &Url) -> bool {
+    matches!(
         url.host(),
         Some(url::Host::Domain("localhost"))
             | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
             | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
-    );
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        "http" => return Err(format!("{text:?} uses http://; Okta orgs need https:// (plain http is allowed only for 127.0.0.1, ::1 and localhost)")),
-        other => return Err(format!("{text:?} has scheme {other:?}; write https://your-org.okta.com")),
-    }
-    if url.host().is_none() {
-        return Err(format!("{text:?} has no host"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!(
-            "{:?} must not hold credentials; put the token in a token file",
-            url.origin().ascii_serialization()
-        ));
-    }
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{text:?} must be the org's address only, without a path or query (write e.g. https://acme.okta.com)"));
-    }
-    Ok(url)
+    )
 }
 
 /// Everything the command line says about the configuration: the one input of [`load`].
@@ -499,7 +577,7 @@ pub fn demo(
         line: 0,
         column: 0,
         key: "url".into(),
-        message,
+        message: message.to_string(),
     })?;
     let config = Config {
         poll_interval,
@@ -511,6 +589,7 @@ pub fn demo(
             auth: Auth::Ssws { token },
             enrich: EnrichSettings::default(),
             keepalive,
+            stored_as: Some(DEMO_STATE_URL.into()),
         }],
     };
     finish(config, sources)
@@ -519,6 +598,15 @@ pub fn demo(
 /// The flags over the file, then what each org's credential may read.
 fn finish(mut config: Config, sources: &Sources<'_>) -> Result<Loaded, ConfigError> {
     if let Some(interval) = sources.poll_interval {
+        if let Some(problem) = on_okta(&config.orgs).and_then(|org| too_often(interval, org)) {
+            return Err(ConfigError {
+                origin: "command line".into(),
+                line: 0,
+                column: 0,
+                key: "--okta.poll-interval".into(),
+                message: problem,
+            });
+        }
         config.poll_interval = interval;
     }
     if let Some(path) = sources.storage_path {
@@ -527,12 +615,32 @@ fn finish(mut config: Config, sources: &Sources<'_>) -> Result<Loaded, ConfigErr
             line: 0,
             column: 0,
             key: "--storage.path".into(),
-            message,
+            message: message.to_string(),
         })?);
     }
     let mut notes: Vec<String> = config.orgs.iter_mut().flat_map(limit_to_scopes).collect();
     notes.extend(config.orgs.iter().flat_map(keepalive_notes));
     Ok(Loaded { config, notes })
+}
+
+/// The first org that is on Okta rather than a simulator on loopback.
+fn on_okta(orgs: &[OrgConfig]) -> Option<&OrgConfig> {
+    orgs.iter().find(|o| !is_loopback(&o.url))
+}
+
+/// Why polling `org` every `interval` is refused, when it is.
+fn too_often(interval: Duration, org: &OrgConfig) -> Option<String> {
+    (interval < MIN_POLL_INTERVAL).then(|| {
+        format!(
+            "{} is shorter than the minimum of {} for an org on Okta ({} at {}): each poll lists \
+             every token, and the org's rate limits are shared with every other integration; \
+             the console's colours change by days, so polling every 1m to 15m loses nothing",
+            humantime::format_duration(interval),
+            humantime::format_duration(MIN_POLL_INTERVAL),
+            org.name,
+            org.origin()
+        )
+    })
 }
 
 /// What a person should know about an org's keep-alive thresholds: one that is reached only
@@ -573,16 +681,30 @@ pub fn limit_to_scopes(org: &mut OrgConfig) -> Vec<String> {
     notes
 }
 
+/// Why a state directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoragePathError {
+    #[error("{} is not a directory", path.display())]
+    NotADirectory { path: PathBuf },
+    #[error("cannot use {} as the state directory: {source}; create it, writable by the exporter's user", path.display())]
+    Unusable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// Checks a state directory: it must exist and be a directory (the exporter writes a file per
 /// org in it, and does not create it, so that a typo does not scatter state around).
-pub fn check_storage_path(path: &Path) -> Result<PathBuf, String> {
+pub fn check_storage_path(path: &Path) -> Result<PathBuf, StoragePathError> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => Ok(path.to_owned()),
-        Ok(_) => Err(format!("{} is not a directory", path.display())),
-        Err(e) => Err(format!(
-            "cannot use {} as the state directory: {e}; create it, writable by the exporter's user",
-            path.display()
-        )),
+        Ok(_) => Err(StoragePathError::NotADirectory {
+            path: path.to_owned(),
+        }),
+        Err(source) => Err(StoragePathError::Unusable {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 

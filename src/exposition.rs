@@ -1,35 +1,13 @@
 //! The Prometheus text exposition format at the byte level: escaping, a token's label set, and
 //! numbers written as Go's and Rust's shortest float form.
 //!
-//! The poller prepares each token's escaped labels once per poll with [`token_labels`]; the
-//! renderer in `metrics` copies them into every series. Pure functions, no state.
-
-use std::sync::Arc;
+//! `metrics` escapes each token's labels once per snapshot with [`token_labels`] and
+//! [`info_labels`] and copies them into every series. Pure functions, no state.
 
 use crate::model::ApiToken;
-use crate::snapshot::OrgSnapshot;
 
-/// Escapes every token's labels of `org` once, for the scrapes until the next poll: the poller
-/// calls it whenever the tokens or their owners change, before it publishes.
-pub fn prepare_labels(org: &mut OrgSnapshot) {
-    let tokens = &org.tokens;
-    org.token_labels = Arc::new(tokens.iter().map(|t| token_labels(&org.name, t)).collect());
-    let owners = &org.enrichment.owners;
-    org.info_labels = Arc::new(
-        tokens
-            .iter()
-            .map(|t| {
-                let owner = owners.get(&t.user_id);
-                let login = owner.map_or("", |o| o.login.as_str());
-                let status = owner.map_or("", |o| o.status.as_str());
-                info_labels(t, login, status)
-            })
-            .collect(),
-    );
-}
-
-/// A token's labels as the text format writes them, escaped: the poller prepares them once per
-/// poll (`OrgSnapshot::token_labels`) so that scrapes only copy bytes.
+/// A token's labels as the text format writes them, escaped: `metrics` escapes them once per
+/// snapshot so that scrapes only copy bytes.
 pub fn token_labels(org: &str, token: &ApiToken) -> Box<[u8]> {
     let mut out = Vec::with_capacity(64 + token.name.len());
     write_token_labels(&mut out, org, token);

@@ -7,7 +7,7 @@
 //! reader `web` shares with `jose`). `model` is the published model at the bottom: tokens,
 //! owners, kept-alive facts, removals, and the colour rules (`model::status`). `config` turns
 //! flags and YAML into the settings each part takes; `duration` is a pure parser; `storage`
-//! keeps the state file; `app` wires it all, `cli` parses. The simulated Okta org of the demo
+//! keeps the state file; `app` wires it all, `cli` parses, `stdout` prints a command's output. The simulated Okta org of the demo
 //! and the tests is its own crate, `okta-simulator`.
 
 pub mod allocator;
@@ -33,6 +33,7 @@ pub mod secret;
 pub mod server;
 pub mod snapshot;
 pub mod state;
+pub mod stdout;
 pub mod storage;
 pub mod token_table;
 pub mod web;

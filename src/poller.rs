@@ -66,9 +66,10 @@ impl OrgSetup<'_> {
             client = client.count_listed_tokens(listed);
         }
         let mut state = match &self.storage {
-            Some(dir) => restore(dir, &org.name, org.origin()),
-            None => OrgState::new(&org.name, org.origin()),
+            Some(dir) => restore(dir, &org.name, org.state_url()),
+            None => OrgState::new(&org.name, org.state_url()),
         };
+        state.shown_at(org.origin());
         state.keep_alive(crate::keepalive::track(&org.keepalive));
         Ok(Poller::new(
             state,
@@ -119,7 +120,7 @@ impl Poller {
         storage: Option<PathBuf>,
     ) -> Poller {
         state.configure(interval, &enrich, storage.is_some());
-        let poller = Poller {
+        let mut poller = Poller {
             state,
             client: Arc::new(client),
             enrich,
@@ -154,14 +155,15 @@ impl Poller {
         }
     }
 
-    /// Publishes the working state's facts, with the OAuth client's counters as they are now.
-    fn publish(&self) {
-        let mut snapshot = self.state.snapshot();
-        snapshot.oauth = self.client.oauth_stats().map(|stats| OAuthFacts {
+    /// Publishes a snapshot of the working state, which first takes in what the OAuth client
+    /// counted since the last one.
+    fn publish(&mut self) {
+        let oauth = self.client.oauth_stats().map(|stats| OAuthFacts {
             requests: stats.requests(),
             access_token_expiry: stats.access_token_expiry(),
         });
-        self.snapshots.publish(self.index, snapshot);
+        self.state.observe_oauth(oauth);
+        self.snapshots.publish(self.index, self.state.snapshot());
     }
 
     /// Writes the state file, off the runtime's threads; a failure keeps the poll's result and

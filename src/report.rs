@@ -6,7 +6,7 @@
 //! [`EXIT_CLEAN`], [`EXIT_THRESHOLD`], 2 for a usage or configuration error (decided before this
 //! module runs), [`EXIT_ORG_DOWN`].
 
-use std::io::{IsTerminal as _, Write};
+use std::io::IsTerminal as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,13 +142,7 @@ pub async fn run(config: Config, format: ReportFormat, fail_on: FailOn) -> Resul
         }
         ReportFormat::Csv => write_csv(&mut out, &tables),
     }
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout.write_all(&out).and_then(|()| stdout.flush()) {
-        // A closed pipe (`| head`) is the reader's choice, not a failure of the report.
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(ReportError::Write(e));
-        }
-    }
+    crate::stdout::write_all(&out).map_err(ReportError::Write)?;
     for org in orgs.iter().filter(|o| !o.up) {
         let error = org
             .last_error

@@ -43,7 +43,7 @@ use tokio::sync::watch;
 
 use crate::compression::{negotiate, ChunkEncoder};
 use crate::landing_page::Page;
-use crate::metrics::ScrapeChunks;
+use crate::metrics::{LabelCache, ScrapeChunks};
 use crate::snapshot::Snapshots;
 use crate::token_table::{self, Filter};
 use crate::web::{
@@ -62,6 +62,8 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 pub struct App {
     pub registry: Registry,
     pub snapshots: Snapshots,
+    /// The token labels of the snapshots scraped last, escaped once per snapshot.
+    pub labels: LabelCache,
     pub telemetry_path: String,
     /// TLS, basic auth and headers, when `--web.config.file` is given.
     pub web: Option<Arc<WebConfigFile>>,
@@ -459,7 +461,8 @@ enum Route {
 /// The metrics of one scrape, from one snapshot of every org, streamed as they are rendered and
 /// compressed as the client asked.
 fn metrics(app: &App, request: &Request<Incoming>) -> Response<Body> {
-    let chunks = match ScrapeChunks::new(&app.registry, app.snapshots.all(), chrono::Utc::now()) {
+    let orgs = app.snapshots.all();
+    let chunks = match ScrapeChunks::new(&app.registry, &app.labels, orgs, chrono::Utc::now()) {
         Ok(chunks) => chunks,
         Err(e) => {
             tracing::error!(error = %e, "cannot encode metrics");

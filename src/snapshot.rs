@@ -37,11 +37,6 @@ pub struct OrgSnapshot {
     pub poll_interval: Duration,
     /// The last complete token set, sorted by id.
     pub tokens: Arc<Vec<ApiToken>>,
-    /// Each token's labels in the text format, escaped, in the order of `tokens`: prepared once
-    /// per poll so that scrapes only copy them.
-    pub token_labels: Arc<Vec<Box<[u8]>>>,
-    /// The labels only `okta_api_token_info` has (client, network, owner), likewise.
-    pub info_labels: Arc<Vec<Box<[u8]>>>,
     /// Tokens Okta lists without an expiry (agent tokens), sorted by id: listed, not watched.
     pub untimed_tokens: Arc<Vec<UntimedToken>>,
     /// The OAuth 2.0 token requests and access token, when the org uses an app.

@@ -3,8 +3,7 @@
 //!
 //! Only the poller of an org holds its [`OrgState`], so nothing here is locked. A failed poll
 //! never touches the token set: only a poll in which every page arrived replaces it, and it
-//! settles the keep-alive calls made after the poll before. The token labels are escaped here,
-//! once per poll, so that scrapes only copy them.
+//! settles the keep-alive calls made after the poll before.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -19,7 +18,7 @@ use crate::model::{Enrichment, Owner, Suspicion};
 use crate::okta::client::{TokenList, API_TOKENS, SYSTEM_LOG, USER, USER_ME};
 use crate::okta::model::status_keeps_tokens_usable;
 use crate::okta::{ApiToken, PollError, PollStats};
-use crate::snapshot::OrgSnapshot;
+use crate::snapshot::{OAuthFacts, OrgSnapshot};
 use crate::storage::{
     Counters, DeactivationRecord, OrgRecord, OwnerRecord, RateLimitedRecord, RemovedTokenRecord,
     RevocationRecord, SuspicionRecord, TokenRecord,
@@ -33,6 +32,9 @@ const ENDPOINTS: [&str; 4] = [API_TOKENS, USER, SYSTEM_LOG, USER_ME];
 pub struct OrgState {
     /// What the next publication shows; changed only by the rules below.
     facts: OrgSnapshot,
+    /// What the state file knows the org by, with its name: its URL, unless
+    /// [`OrgState::shown_at`] said otherwise (the demo's simulated org).
+    stored_url: String,
     /// The poller's place in the System Log; never published.
     pub log: LogCursor,
     /// The tokens kept alive, with their secrets; only their facts are published.
@@ -56,12 +58,20 @@ pub enum Transition {
 
 impl OrgState {
     pub fn new(name: impl Into<String>, url: impl Into<String>) -> OrgState {
+        let url = url.into();
         OrgState {
+            stored_url: url.clone(),
             facts: OrgSnapshot::new(name, url),
             log: LogCursor::default(),
             keepalive: Vec::new(),
             said_once: HashSet::new(),
         }
+    }
+
+    /// Shows the org at `url` while the state file keeps knowing it by the URL it was made or
+    /// restored with: the demo's simulated org is at a new port at each start.
+    pub fn shown_at(&mut self, url: &str) {
+        self.facts.url = url.to_owned();
     }
 
     /// What the next publication shows.
@@ -76,6 +86,12 @@ impl OrgState {
         self.facts.poll_interval = interval;
         self.facts.enrichment.configure(enrich);
         self.facts.storage_write_failures = storage.then_some(0);
+    }
+
+    /// What the org's OAuth 2.0 client has done so far (token requests, the access token's
+    /// expiry); `None` for an SSWS token.
+    pub fn observe_oauth(&mut self, oauth: Option<OAuthFacts>) {
+        self.facts.oauth = oauth;
     }
 
     /// Counts a failed write of the state file.
@@ -124,7 +140,6 @@ impl OrgState {
                 })
                 .collect(),
         );
-        crate::exposition::prepare_labels(&mut state.facts);
         state.log.until = record.system_log_until;
         state.log.next = record.system_log_next;
         state.log.revoked_by = record
@@ -176,7 +191,7 @@ impl OrgState {
     /// secret, and credentials are not part of the state).
     pub fn to_record(&self, now: DateTime<Utc>) -> OrgRecord {
         let facts = &self.facts;
-        let mut record = OrgRecord::new(&facts.name, &facts.url, now);
+        let mut record = OrgRecord::new(&facts.name, &self.stored_url, now);
         record.last_successful_poll = facts.last_success.unwrap_or(now);
         record.tokens = facts.tokens.iter().map(TokenRecord::from_token).collect();
         let mut owners: Vec<_> = facts
@@ -401,7 +416,6 @@ impl OrgState {
         crate::keepalive::check_pending(&self.facts.name, &mut self.keepalive, &tokens, now);
         self.facts.tokens = Arc::new(tokens);
         self.facts.enrichment = enrichment;
-        crate::exposition::prepare_labels(&mut self.facts);
         let transition = if self.facts.up && self.facts.first_poll_done {
             Transition::Unchanged
         } else {

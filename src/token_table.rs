@@ -177,15 +177,10 @@ pub fn relative(delta: TimeDelta) -> String {
     }
 }
 
-/// An instant as RFC 3339 in UTC, to the millisecond as Okta writes them (whole seconds when
-/// there is no fraction).
+/// An instant as RFC 3339 in UTC, to the millisecond as Okta writes them, always three digits
+/// (`2026-12-03T12:00:00.000Z`): one width for every value a reader parses.
 pub fn rfc3339(at: DateTime<Utc>) -> String {
-    let precision = if at.timestamp_subsec_millis() == 0 {
-        SecondsFormat::Secs
-    } else {
-        SecondsFormat::Millis
-    };
-    at.to_rfc3339_opts(precision, true)
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// One org in the JSON form (`/api/v1/tokens` and `report --format json`).
@@ -321,6 +316,20 @@ mod tests {
     }
 
     #[test]
+    fn instants_are_written_to_the_millisecond_always_with_three_digits() {
+        let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().to_utc();
+        let cases = [
+            ("2026-12-03T12:00:00Z", "2026-12-03T12:00:00.000Z"),
+            ("2026-12-03T12:00:00.5Z", "2026-12-03T12:00:00.500Z"),
+            ("2026-12-03T12:00:00.123456Z", "2026-12-03T12:00:00.123Z"),
+            ("2026-12-03T13:00:00+01:00", "2026-12-03T12:00:00.000Z"),
+        ];
+        for (given, written) in cases {
+            assert_eq!(rfc3339(at(given)), written, "{given}");
+        }
+    }
+
+    #[test]
     fn filters_come_from_the_query_string() {
         let cases = [
             ("", Ok(Filter::default())),
@@ -430,7 +439,7 @@ mod tests {
             serde_json::json!([{
                 "org": "acme",
                 "up": true,
-                "last_successful_poll": "2026-12-03T11:55:00Z",
+                "last_successful_poll": "2026-12-03T11:55:00.000Z",
                 "tokens": [{
                     "id": "00T1",
                     "name": "token 00T1",
@@ -440,7 +449,7 @@ mod tests {
                     "time_to_expiry_seconds": 172_800,
                     "last_used_at": "2026-11-05T12:00:00.500Z",
                     "last_used_age_seconds": 2_419_199,
-                    "created_at": "2026-08-25T12:00:00Z",
+                    "created_at": "2026-08-25T12:00:00.000Z",
                     "window_seconds": 2_592_000,
                     "client_name": "Okta API",
                     "network_connection": "ANYWHERE",
@@ -448,7 +457,7 @@ mod tests {
                     "owner_status": "ACTIVE",
                     "keepalive": {
                         "when_expires_within_seconds": 864_000,
-                        "last_refreshed_at": "2026-12-03T11:00:00Z",
+                        "last_refreshed_at": "2026-12-03T11:00:00.000Z",
                         "last_result": "refreshed",
                     },
                 }],

@@ -58,14 +58,14 @@ impl Locator<'_> {
         &self,
         spanned: &Spanned<T>,
         key: impl Into<String>,
-        message: impl Into<String>,
+        message: impl std::fmt::Display,
     ) -> ConfigError {
         ConfigError {
             origin: self.source.to_owned(),
             line: spanned.referenced.line(),
             column: spanned.referenced.column(),
             key: key.into(),
-            message: message.into(),
+            message: message.to_string(),
         }
     }
 }

@@ -399,6 +399,7 @@ fn a_keepalive_threshold_past_red_or_past_the_window_gets_a_note() {
             when_expires_within: Duration::from_secs(days * 86_400),
             source: "k.token".into(),
         }],
+        stored_as: None,
     };
     let cases = [
         (1, "turns red"),
@@ -549,6 +550,7 @@ fn token_files_are_trimmed_and_checked() {
         match (got, want) {
             (Ok(secret), Ok(want)) => assert_eq!(secret.expose(), want, "{content:?}"),
             (Err(e), Err(needle)) => {
+                let e = e.to_string();
                 assert!(e.contains(needle), "{content:?}: {e}");
                 assert!(!e.contains("c4n"), "errors never show the token: {e}");
             }
@@ -570,12 +572,12 @@ fn one_function_applies_the_flags_over_the_file() {
     .unwrap();
     let sources = Sources {
         file: Some(file.path()),
-        poll_interval: Some(Duration::from_secs(30)),
+        poll_interval: Some(Duration::from_secs(90)),
         storage_path: Some(dir.path()),
         ..Sources::default()
     };
     let loaded = load(&sources).unwrap();
-    assert_eq!(loaded.config.poll_interval, Duration::from_secs(30));
+    assert_eq!(loaded.config.poll_interval, Duration::from_secs(90));
     assert_eq!(loaded.config.storage_path.as_deref(), Some(dir.path()));
     assert!(loaded.notes.is_empty());
 
@@ -621,6 +623,7 @@ fn enrichment_follows_the_oauth_scopes() {
             }),
             enrich: EnrichSettings::default(),
             keepalive: Vec::new(),
+            stored_as: None,
         };
         let said = limit_to_scopes(&mut org);
         assert_eq!(
@@ -670,4 +673,138 @@ fn every_kind_of_error_names_its_line_column_and_key_path() {
             "{yaml:?}\n got: {error}\nwant: {expected}"
         );
     }
+}
+
+/// A typo in the poll interval must not spend an org's rate limit, shared with every other
+/// integration: under a minute is refused for an org on Okta, in the file and on the command
+/// line, and allowed for a simulated org on loopback (the demo, the tests).
+#[test]
+fn a_poll_interval_under_a_minute_is_refused_for_an_org_on_okta() {
+    let token = token_file("00abc\n");
+    let yaml = |interval: &str, url: &str| {
+        format!(
+            "poll_interval: {interval}\norgs:\n  - name: acme\n    url: {url}\n    auth:\n      ssws:\n        token_file: {}\n",
+            token.path().display()
+        )
+    };
+    let cases = [
+        (
+            "1ms",
+            "https://acme.okta.com",
+            Some("1ms is shorter than the minimum of 1m"),
+        ),
+        (
+            "59s",
+            "https://acme.okta.com",
+            Some("59s is shorter than the minimum of 1m"),
+        ),
+        ("1m", "https://acme.okta.com", None),
+        ("1ms", "http://127.0.0.1:8080", None),
+        ("300ms", "http://localhost:8080", None),
+    ];
+    for (interval, url, refused) in cases {
+        let result = Config::from_yaml("c.yml", &yaml(interval, url));
+        match (result, refused) {
+            (Ok(config), None) => assert_eq!(
+                config.poll_interval,
+                humantime::parse_duration(interval).unwrap()
+            ),
+            (Err(error), Some(needle)) => {
+                assert_eq!((error.line, error.key.as_str()), (1, "poll_interval"));
+                assert!(error.message.contains(needle), "{error}");
+                assert!(
+                    error.message.contains("acme at https://acme.okta.com"),
+                    "{error}"
+                );
+            }
+            (result, _) => panic!("{interval} for {url}: {result:?}"),
+        }
+    }
+
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(yaml("5m", "https://acme.okta.com").as_bytes())
+        .unwrap();
+    let flag = |interval| Sources {
+        file: Some(file.path()),
+        poll_interval: Some(interval),
+        ..Sources::default()
+    };
+    let error = load(&flag(Duration::from_millis(1))).unwrap_err();
+    assert_eq!(error.key, "--okta.poll-interval");
+    assert!(
+        error.message.contains("1ms is shorter than the minimum"),
+        "{error}"
+    );
+    let loaded = load(&flag(Duration::from_secs(60))).unwrap();
+    assert_eq!(loaded.config.poll_interval, Duration::from_secs(60));
+}
+
+/// OAuth 2.0 from flags asks for the scopes given with `--okta.scope`, and without any for the
+/// config file's default; what the scopes leave out is said, as for the file.
+#[test]
+fn oauth_from_flags_takes_its_scopes_from_the_scope_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("app.pem");
+    std::fs::write(&key, rcgen::KeyPair::generate().unwrap().serialize_pem()).unwrap();
+    let three: Vec<String> = ["okta.apiTokens.read", "okta.users.read", "okta.logs.read"]
+        .map(String::from)
+        .to_vec();
+    let sources = |scopes: &'static [String]| Sources {
+        single_org: Some((
+            "https://acme.okta.com",
+            SingleOrgCredential::OAuth2 {
+                client_id: "0oa1",
+                private_key_file: Some(key.as_path()),
+                key_id: None,
+                scopes,
+            },
+            None,
+        )),
+        ..Sources::default()
+    };
+    let three: &'static [String] = three.leak();
+    let loaded = load(&sources(three)).unwrap();
+    let Auth::OAuth2(app) = &loaded.config.orgs[0].auth else {
+        panic!("an OAuth 2.0 org")
+    };
+    assert_eq!(app.scopes, three);
+    assert!(loaded.notes.is_empty(), "{:?}", loaded.notes);
+    let org = &loaded.config.orgs[0];
+    assert!(org.enrich.owners && org.enrich.system_log);
+
+    let loaded = load(&sources(&[])).unwrap();
+    let Auth::OAuth2(app) = &loaded.config.orgs[0].auth else {
+        panic!("an OAuth 2.0 org")
+    };
+    assert_eq!(app.scopes, DEFAULT_SCOPES);
+    assert_eq!(loaded.notes.len(), 2, "{:?}", loaded.notes);
+    assert!(loaded.notes.iter().any(|n| n.contains("okta.users.read")));
+
+    let bad: &'static [String] = vec!["okta.users.read okta.logs.read".to_owned()].leak();
+    let error = load(&sources(bad)).unwrap_err();
+    assert_eq!(error.key, "--okta.scope");
+}
+
+/// The demo's simulated org listens on a new port at each start; its state file knows it by a
+/// name that does not change, so a restart restores it.
+#[test]
+fn the_demo_org_is_stored_by_a_name_that_survives_its_port() {
+    let sources = Sources::default();
+    let loaded = |port: u16| {
+        demo(
+            &format!("http://127.0.0.1:{port}"),
+            Secret::new("t"),
+            Vec::new(),
+            Duration::from_secs(15),
+            &sources,
+        )
+        .unwrap()
+    };
+    let (a, b) = (loaded(40001), loaded(40002));
+    assert_ne!(a.config.orgs[0].origin(), b.config.orgs[0].origin());
+    assert_eq!(a.config.orgs[0].state_url(), DEMO_STATE_URL);
+    assert_eq!(a.config.orgs[0].state_url(), b.config.orgs[0].state_url());
+    let token = token_file("00abc\n");
+    let file = Config::from_yaml("c.yml", &org_yaml(token.path())).unwrap();
+    assert_eq!(file.orgs[0].state_url(), "https://acme.okta.com");
 }

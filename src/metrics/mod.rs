@@ -11,6 +11,7 @@ mod api;
 mod enrichment;
 mod health;
 mod keepalive;
+mod labels;
 mod oauth;
 mod removals;
 mod tokens;
@@ -24,8 +25,9 @@ use prometheus::{Encoder, Registry, TextEncoder};
 
 use crate::exposition::escape_into;
 use crate::snapshot::OrgSnapshot;
+pub use labels::{LabelCache, TokenLabels};
 pub use tokens::write_token_families;
-use tokens::{write_token_series, Cursor, TOKEN_FAMILIES};
+use tokens::{write_token_series, Cursor, Scrape, TOKEN_FAMILIES};
 
 /// A metric family: name, help, type and variable labels; the single source of truth for both
 /// its `# HELP`/`# TYPE` lines and its series.
@@ -151,20 +153,25 @@ const CHUNK_BYTES: usize = 64 * 1024;
 pub struct ScrapeChunks {
     head: Option<Bytes>,
     orgs: Vec<Arc<OrgSnapshot>>,
+    /// The labels of each of `orgs`.
+    labels: Vec<Arc<TokenLabels>>,
     now: DateTime<Utc>,
     cursor: Cursor,
 }
 
 impl ScrapeChunks {
-    /// `orgs` is the scrape's snapshot, `now` its time.
+    /// `orgs` is the scrape's snapshot, `now` its time; `labels` escapes the labels of a
+    /// snapshot not scraped before.
     pub fn new(
         registry: &Registry,
+        labels: &LabelCache,
         orgs: Vec<Arc<OrgSnapshot>>,
         now: DateTime<Utc>,
     ) -> prometheus::Result<ScrapeChunks> {
         let head = encode_head(registry, &orgs, now)?;
         Ok(ScrapeChunks {
             head: Some(Bytes::from(head)),
+            labels: labels.labels(&orgs),
             orgs,
             now,
             cursor: Cursor::default(),
@@ -185,13 +192,12 @@ impl Iterator for ScrapeChunks {
             return Some(head);
         }
         let mut chunk = Vec::with_capacity(CHUNK_BYTES + 4096);
-        write_token_series(
-            &mut chunk,
-            &self.orgs,
-            self.now,
-            &mut self.cursor,
-            CHUNK_BYTES,
-        );
+        let scrape = Scrape {
+            orgs: &self.orgs,
+            labels: &self.labels,
+            now: self.now,
+        };
+        write_token_series(&mut chunk, scrape, &mut self.cursor, CHUNK_BYTES);
         (!chunk.is_empty()).then(|| Bytes::from(chunk))
     }
 }
@@ -470,7 +476,7 @@ mod tests {
         let orgs = vec![Arc::new(org), orgs(now).remove(0)];
         let registry = Registry::new();
         let whole = encode(&registry, &orgs, now).unwrap();
-        let mut body = ScrapeChunks::new(&registry, orgs, now).unwrap();
+        let mut body = ScrapeChunks::new(&registry, &LabelCache::new(), orgs, now).unwrap();
         let mut streamed = Vec::new();
         let mut chunks = 0;
         for data in body.by_ref() {
@@ -496,12 +502,18 @@ mod tests {
         let orgs = orgs(now);
         let mut whole = Vec::new();
         write_token_families(&mut whole, &orgs, now);
+        let labels = LabelCache::new().labels(&orgs);
+        let scrape = Scrape {
+            orgs: &orgs,
+            labels: &labels,
+            now,
+        };
         for limit in [1, 2, 100, 333, 1000, 4096] {
             let mut cursor = Cursor::default();
             let mut pieced = Vec::new();
             while cursor.family < TOKEN_FAMILIES.len() {
                 let mut chunk = Vec::new();
-                write_token_series(&mut chunk, &orgs, now, &mut cursor, limit);
+                write_token_series(&mut chunk, scrape, &mut cursor, limit);
                 pieced.extend_from_slice(&chunk);
             }
             assert!(
@@ -509,21 +521,6 @@ mod tests {
                 "chunks of {limit} bytes put together differ from the whole"
             );
         }
-    }
-
-    #[test]
-    fn labels_prepared_by_the_poller_give_the_same_text() {
-        let now = Utc::now();
-        let plain = orgs(now);
-        let mut prepared = snapshots(now);
-        for org in &mut prepared {
-            crate::exposition::prepare_labels(org);
-            assert_eq!(org.info_labels.len(), org.tokens.len());
-        }
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        write_token_families(&mut a, &plain, now);
-        write_token_families(&mut b, &shared(prepared), now);
-        assert!(a == b);
     }
 
     #[test]

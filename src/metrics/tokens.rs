@@ -7,10 +7,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use prometheus::proto::MetricType;
 
+use super::labels::TokenLabels;
 use super::{write_header, Families, Spec};
 use crate::exposition::{
-    write_info_labels, write_info_labels_of, write_millis_as_seconds, write_series_start,
-    write_token_labels, write_token_labels_of,
+    write_info_labels_of, write_millis_as_seconds, write_series_start, write_token_labels_of,
 };
 use crate::model::status::{status, TokenStatus};
 use crate::model::{ApiToken, UntimedToken};
@@ -162,7 +162,25 @@ pub(super) fn token_status(org: &OrgSnapshot, token: &ApiToken, now: DateTime<Ut
 /// may take. The output is byte for byte what the crate's `TextEncoder` writes for the same
 /// families, which the tests check.
 pub fn write_token_families(out: &mut Vec<u8>, orgs: &[Arc<OrgSnapshot>], now: DateTime<Utc>) {
-    write_token_series(out, orgs, now, &mut Cursor::default(), usize::MAX);
+    let labels: Vec<Arc<TokenLabels>> = orgs
+        .iter()
+        .map(|org| Arc::new(TokenLabels::of(org)))
+        .collect();
+    let scrape = Scrape {
+        orgs,
+        labels: &labels,
+        now,
+    };
+    write_token_series(out, scrape, &mut Cursor::default(), usize::MAX);
+}
+
+/// What one scrape renders: every org's snapshot, each with its escaped labels, at one time.
+#[derive(Clone, Copy)]
+pub(super) struct Scrape<'a> {
+    pub(super) orgs: &'a [Arc<OrgSnapshot>],
+    /// The labels of each of `orgs`, in the same order.
+    pub(super) labels: &'a [Arc<TokenLabels>],
+    pub(super) now: DateTime<Utc>,
 }
 
 /// Where the token series stand: the next family, org and token to write.
@@ -179,12 +197,10 @@ pub(super) struct Cursor {
 /// written (then `cursor.family` is past the last family).
 pub(super) fn write_token_series(
     out: &mut Vec<u8>,
-    orgs: &[Arc<OrgSnapshot>],
-    now: DateTime<Utc>,
+    Scrape { orgs, labels, now }: Scrape<'_>,
     cursor: &mut Cursor,
     limit: usize,
 ) {
-    let mut scratch = Vec::with_capacity(256);
     while let Some(&family) = TOKEN_FAMILIES.get(cursor.family) {
         if !cursor.header_written && !has_series(family, orgs) {
             cursor.family += 1;
@@ -195,27 +211,13 @@ pub(super) fn write_token_series(
             cursor.header_written = true;
         }
         while let Some(org) = orgs.get(cursor.org) {
+            let org_labels = &labels[cursor.org];
             while let Some(token) = org.tokens.get(cursor.token) {
                 if out.len() >= limit {
                     return;
                 }
-                let labels = match org.token_labels.get(cursor.token) {
-                    Some(prepared) if org.token_labels.len() == org.tokens.len() => {
-                        prepared.as_ref()
-                    }
-                    _ => {
-                        scratch.clear();
-                        write_token_labels(&mut scratch, &org.name, token);
-                        scratch.as_slice()
-                    }
-                };
-                let info = match org.info_labels.get(cursor.token) {
-                    Some(prepared) if org.info_labels.len() == org.tokens.len() => {
-                        Some(prepared.as_ref())
-                    }
-                    _ => None,
-                };
-                write_token_series_of(out, family, org, token, (labels, info), now);
+                let labels = org_labels.get(cursor.token);
+                write_token_series_of(out, family, org, token, labels, now);
                 cursor.token += 1;
             }
             if matches!(family, TokenFamily::Status | TokenFamily::Info) {
@@ -237,14 +239,14 @@ pub(super) fn write_token_series(
     }
 }
 
-/// One token's series of one family; `labels` are its escaped token labels and, when prepared,
-/// the escaped labels of `okta_api_token_info`.
+/// One token's series of one family; `labels` are its escaped token labels and the escaped
+/// labels only `okta_api_token_info` has.
 fn write_token_series_of(
     out: &mut Vec<u8>,
     family: TokenFamily,
     org: &OrgSnapshot,
     token: &ApiToken,
-    (labels, info): (&[u8], Option<&[u8]>),
+    (labels, info): (&[u8], &[u8]),
     now: DateTime<Utc>,
 ) {
     let name = family.spec().name;
@@ -276,15 +278,7 @@ fn write_token_series_of(
         }
         TokenFamily::Info => {
             write_series_start(out, name, labels);
-            match info {
-                Some(prepared) => out.extend_from_slice(prepared),
-                None => {
-                    let owner = org.enrichment.owners.get(&token.user_id);
-                    let login = owner.map_or("", |o| o.login.as_str());
-                    let status = owner.map_or("", |o| o.status.as_str());
-                    write_info_labels(out, token, login, status);
-                }
-            }
+            out.extend_from_slice(info);
             out.extend_from_slice(b"} 1\n");
             return;
         }

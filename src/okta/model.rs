@@ -149,8 +149,17 @@ pub struct User {
     pub login: String,
 }
 
+/// Why an answer of `/api/v1/users/{id}` is not a user Okta could have sent.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("not a user object: {0}")]
+    NotJson(#[from] serde_json::Error),
+    #[error("missing field `{0}`")]
+    Missing(&'static str),
+}
+
 impl User {
-    pub fn from_json(body: &[u8]) -> Result<User, String> {
+    pub fn from_json(body: &[u8]) -> Result<User, UserError> {
         #[derive(Deserialize)]
         struct WireUser {
             id: Option<String>,
@@ -161,17 +170,16 @@ impl User {
         struct WireProfile {
             login: Option<String>,
         }
-        let wire: WireUser =
-            serde_json::from_slice(body).map_err(|e| format!("not a user object: {e}"))?;
+        let wire: WireUser = serde_json::from_slice(body)?;
         Ok(User {
             id: wire
                 .id
                 .filter(|id| !id.is_empty())
-                .ok_or("missing field `id`")?,
+                .ok_or(UserError::Missing("id"))?,
             status: wire
                 .status
                 .filter(|s| !s.is_empty())
-                .ok_or("missing field `status`")?,
+                .ok_or(UserError::Missing("status"))?,
             login: wire.profile.and_then(|p| p.login).unwrap_or_default(),
         })
     }
@@ -364,9 +372,10 @@ mod tests {
             assert_eq!(user.login, "a@b.c");
             assert_eq!(user.keeps_tokens_usable(), usable, "{status}");
         }
-        assert!(User::from_json(br#"{"id":"00u1"}"#)
-            .unwrap_err()
-            .contains("status"));
+        assert!(matches!(
+            User::from_json(br#"{"id":"00u1"}"#),
+            Err(UserError::Missing("status"))
+        ));
         assert!(User::from_json(b"<html>").is_err());
     }
 

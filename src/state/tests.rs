@@ -414,8 +414,6 @@ fn a_restored_state_is_the_one_that_was_saved_but_not_up() {
     let restored = OrgState::restore(record.clone());
     assert_eq!(restored.to_record(now()), record, "nothing lost on the way");
     assert_eq!(ids(&restored), ["00T1", "00T2"]);
-    assert_eq!(restored.facts.token_labels, saved.facts.token_labels);
-    assert_eq!(restored.facts.info_labels, saved.facts.info_labels);
     assert_eq!(restored.facts.last_success, Some(now()));
     assert_eq!(restored.facts.enrichment.owners["00u1"].usable, Some(true));
     assert_eq!(restored.facts.removed[&RemovalReason::Expired], 4);

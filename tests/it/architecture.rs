@@ -118,11 +118,18 @@ fn data_flows_from_poller_to_snapshot_to_render_to_http() {
     let graph = module_graph();
     let uses = |a: &str, b: &str| graph[a].contains(b);
     assert!(uses("poller", "snapshot") && uses("metrics", "snapshot") && uses("server", "metrics"));
+    // The text format is the renderer's alone: the poller and the data know nothing of it, and
+    // the byte-level writers know nothing of snapshots.
+    assert!(uses("metrics::labels", "exposition"), "the graph is read");
     for (lower, higher) in [
         ("snapshot", "poller"),
         ("snapshot", "state"),
         ("snapshot", "metrics"),
         ("state", "metrics"),
+        ("state", "exposition"),
+        ("poller", "exposition"),
+        ("snapshot", "exposition"),
+        ("exposition", "snapshot"),
         ("state", "poller"),
         ("metrics", "server"),
         ("metrics", "poller"),

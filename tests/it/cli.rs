@@ -448,3 +448,49 @@ fn hash_password_asks_at_a_terminal_without_echo() {
         .unwrap_or_else(|| panic!("no hash on the screen: {screen}"));
     assert!(bcrypt::verify("canary-tty-pa55", hash).unwrap(), "{hash}");
 }
+
+/// `demo --storage.path DIR` restores at its next start: the simulated org is at a new port each
+/// time, and its state file knows it by a name that does not change.
+#[test]
+fn the_demo_restores_its_state_at_the_next_start() {
+    let state = tempfile::tempdir().unwrap();
+    let args = || -> Vec<String> {
+        vec![
+            "demo".into(),
+            "--web.listen-address=127.0.0.1:0".into(),
+            format!("--storage.path={}", state.path().display()),
+        ]
+    };
+    let first = Exporter::spawn(args(), tempfile::tempdir().unwrap());
+    first.wait_for("the demo tokens", Duration::from_secs(20), |s| {
+        !find(s, "okta_api_token_info", &[("org", "demo")]).is_empty()
+    });
+    let state_file = state.path().join("demo.json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !state_file.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no state file in {:?}",
+            state.path()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(first.terminate().success());
+
+    let second = Exporter::spawn(args(), tempfile::tempdir().unwrap());
+    let restored = second.wait_for_log(
+        "the restore",
+        |l| l.contains("restored the last known state") || l.contains("ignoring a state file"),
+        |lines| !lines.is_empty(),
+    );
+    assert!(
+        restored[0].contains("restored the last known state") && restored[0].contains("tokens=12"),
+        "{restored:?}"
+    );
+    let (_, _, page) = second.get("/");
+    assert!(
+        !page.contains("demo:simulated-org"),
+        "the page shows where the org is, not its key"
+    );
+    assert!(second.terminate().success());
+}
