@@ -419,11 +419,17 @@ impl OktaClient {
     }
 
     /// Parses a `next` link and refuses one outside the org's origin, so that the credential is
-    /// never sent anywhere else.
+    /// never sent anywhere else. A user and password in the link are dropped: the HTTP client
+    /// would send them as a second `Authorization` header next to the credential.
     fn same_origin(&self, link: &str) -> Result<Url, PollError> {
-        let url = self.base.join(link).map_err(|e| PollError::Pagination {
+        let mut url = self.base.join(link).map_err(|e| PollError::Pagination {
             detail: format!("the `next` link {link:?} is not a URL: {e}"),
         })?;
+        if !url.username().is_empty() || url.password().is_some() {
+            // Cannot fail for an http(s) URL, which has a host.
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+        }
         if url.origin() != self.base.origin() {
             return Err(PollError::Pagination {
                 detail: format!(

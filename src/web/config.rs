@@ -20,7 +20,7 @@
 //!   headers:
 //!     Strict-Transport-Security: max-age=31536000
 //! basic_auth_users:
-//!   prometheus: $2y$10$…              # bcrypt hash (htpasswd -nBC 10 "" | tr -d ':\n')
+//!   prometheus: $2y$10$…              # bcrypt hash (okta-token-exporter hash-password)
 //! ```
 //!
 //! Where Go's TLS and rustls (with *ring*) differ, a file keeps its meaning as far as rustls can
@@ -446,7 +446,7 @@ mod tests {
             (
                 "basic_auth_users:\n  prometheus: plain-text\n",
                 "2:15: basic_auth_users.prometheus",
-                "not a bcrypt hash",
+                "not a bcrypt hash; make one with `okta-token-exporter hash-password`",
             ),
             (
                 "http_server_config:\n  headers:\n    Server: me\n",

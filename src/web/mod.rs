@@ -34,7 +34,7 @@ mod testing;
 mod tls;
 mod watcher;
 
-pub use basic_auth::{BasicAuth, Denied};
+pub use basic_auth::{BasicAuth, Denied, MAX_PASSWORD_BYTES};
 pub use config::{WebConfigError, WebConfigFile, WebSettings};
 pub use connections::{
     peer_key, Connection, ConnectionCounts, ConnectionLimits, ConnectionMetrics, Connections,

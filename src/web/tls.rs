@@ -252,6 +252,7 @@ pub(super) fn tls_acceptor(
     };
     let certs = cert.certificates(files).map_err(|p| cert.locate(at, p))?;
     let private_key = key.private_key(files).map_err(|p| key.locate(at, p))?;
+    warnings.extend(key.readable_by_others());
     let mut config = builder
         .with_single_cert(certs, private_key)
         .map_err(|e| key.locate(at, Problem::KeyMismatch(e)))?;

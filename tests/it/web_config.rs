@@ -1136,3 +1136,39 @@ async fn rate_limit_answers_429_with_retry_after_once_the_burst_is_spent() {
         );
     }
 }
+
+/// A TLS private key every user may read is warned about, as a token file is.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_key_every_user_can_read_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::new("exporter CA");
+    let server = ca.server();
+    write(dir.path(), "server.crt", &server.cert);
+    let key = write(dir.path(), "server.key", &server.key);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let web = write(
+        dir.path(),
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+    );
+    let (_sim, exporter) = exporter_with(&web).await;
+    let warned = log_after(&exporter, 0, "the warning", |l| {
+        l.iter().any(|l| l.contains("readable by every user"))
+    })
+    .await;
+    let line = warned
+        .iter()
+        .find(|l| l.contains("readable by every user"))
+        .unwrap();
+    assert!(
+        line.contains("level=warn") && line.contains("server.key") && line.contains("0644"),
+        "{line}"
+    );
+    // It still serves: a warning, not a refusal.
+    assert_eq!(
+        status_of(client(&ca.pem(), None).get(https(&exporter, "/-/healthy"))).await,
+        Ok(200)
+    );
+}
