@@ -155,8 +155,9 @@ impl BasicAuth {
     }
 }
 
-/// User and password of an `Authorization: Basic` header.
-fn credentials(header: Option<&HeaderValue>) -> Result<(String, Secret), Denied> {
+/// User and password of an `Authorization: Basic` header: the scheme in any case, then the
+/// base64 of `user:password` in UTF-8 (the user ends at the first `:`).
+pub fn credentials(header: Option<&HeaderValue>) -> Result<(String, Secret), Denied> {
     let header = header.ok_or(Denied::NoCredentials)?;
     let text = header.to_str().map_err(|_| Denied::Malformed)?;
     let (scheme, encoded) = text.trim().split_once(' ').ok_or(Denied::Malformed)?;

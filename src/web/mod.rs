@@ -34,13 +34,13 @@ mod testing;
 mod tls;
 mod watcher;
 
-pub use basic_auth::{BasicAuth, Denied, MAX_PASSWORD_BYTES};
+pub use basic_auth::{credentials as basic_credentials, BasicAuth, Denied, MAX_PASSWORD_BYTES};
 pub use config::{WebConfigError, WebConfigFile, WebSettings};
 pub use connections::{
     peer_key, Connection, ConnectionCounts, ConnectionLimits, ConnectionMetrics, Connections,
     Refusal, RequestOpen,
 };
-pub use hosts::AllowedHosts;
+pub use hosts::{host_of, AllowedHosts};
 pub use listen::{listen, ListenAddress};
 pub use rate_limit::RateLimiter;
 pub use watcher::{Refresh, Watcher, CHECK_INTERVAL};

@@ -22,6 +22,7 @@ mod polling;
 mod properties;
 mod readme;
 mod report;
+mod request_surface;
 mod response_headers;
 mod scrape_encoding;
 mod secrets;
