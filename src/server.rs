@@ -7,8 +7,11 @@
 //! with the last known tokens and `okta_up` saying whether they are fresh.
 //!
 //! With a web config file ([`crate::web`]), connections speak TLS (optionally verifying
-//! client certificates), every request must carry a user and password, and configured headers are
-//! added to every response. Over TLS, a client that offers HTTP/2 by ALPN gets it, unless the web
+//! client certificates), requests are rate limited (`rate_limit`: 429 with `Retry-After`), every
+//! request must carry a user and password, and configured headers are added to every response
+//! (a configured Content-Security-Policy next to the page's own). Every response says
+//! `X-Content-Type-Options: nosniff`; the page and the JSON `Cache-Control: no-store`. With
+//! `--web.allowed-hosts`, a request addressed to another name gets 400 (the probes excepted). Over TLS, a client that offers HTTP/2 by ALPN gets it, unless the web
 //! config turns it off (`http_server_config.http2: false`); plain HTTP is HTTP/1.1 only, as in Go.
 //! Each connection and request loads the settings in force (an `Arc`, without a lock or I/O); a
 //! watcher task re-reads changed files off the request path, so a changed file applies without a

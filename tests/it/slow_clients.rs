@@ -234,6 +234,13 @@ async fn scrapes_answer_within_a_second_while_another_peer_holds_a_thousand_conn
         .await;
         drop(stop);
     }
+    // The connections that kept their place were closed after the header timeout, and counted.
+    let timed_out = "okta_exporter_http_connections_refused_total{reason=\"header_timeout\"}";
+    let deadline = Instant::now() + RAMP_UP;
+    while sample(&scrape(to, "/metrics").await.1, timed_out) < 1.0 {
+        assert!(Instant::now() < deadline, "no connection timed out");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // 1,000 connections from 40 peers, 25 each: under each peer's limit, over the server's
     // 256 places, so that a scrape gets in only by an idle connection giving way.
