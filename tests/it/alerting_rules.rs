@@ -1158,6 +1158,168 @@ fn alertmanager_config_passes_amtool_check() {
     run(&amtool, &["check-config", ALERTMANAGER]);
 }
 
+/// A running Alertmanager with the example configuration; killed on drop.
+struct Alertmanager {
+    child: std::process::Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    fn start(program: &Path) -> Alertmanager {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(program)
+            .arg(format!("--config.file={}", path(ALERTMANAGER).display()))
+            .arg(format!("--storage.path={}", dir.path().display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start prometheus-alertmanager");
+        let alertmanager = Alertmanager {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && common::http_get(&format!("{}/-/ready", alertmanager.base)).0 == 200)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Alertmanager did not get ready"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        alertmanager
+    }
+
+    /// Alertmanager's aggregation groups: (the group's labels, its receiver, its alerts' labels).
+    fn groups(&self) -> Vec<(Value, String, Vec<Value>)> {
+        let (status, _, body) = common::http_get(&format!("{}/api/v2/alerts/groups", self.base));
+        assert_eq!(status, 200, "{body}");
+        let groups: Value = serde_json::from_str(&body).expect("JSON groups");
+        groups
+            .as_array()
+            .expect("an array of groups")
+            .iter()
+            .map(|g| {
+                (
+                    g["labels"].clone(),
+                    g["receiver"]["name"].as_str().expect("receiver").to_owned(),
+                    g["alerts"]
+                        .as_array()
+                        .expect("alerts")
+                        .iter()
+                        .map(|a| a["labels"].clone())
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(all(tool_alertmanager, tool_amtool)),
+    ignore = "needs `prometheus-alertmanager` and `amtool`: apt-get install prometheus-alertmanager"
+)]
+fn an_okta_wide_outage_pages_once_and_token_alerts_stay_per_org() {
+    let Some(amtool) = amtool() else { return };
+    let Some(program) = tool("prometheus-alertmanager", "prometheus-alertmanager") else {
+        return;
+    };
+    let alertmanager = Alertmanager::start(&program);
+    let url = format!("--alertmanager.url={}", alertmanager.base);
+    // Okta down: every org stale at once, and their warnings; two orgs' tokens paging too.
+    for org in ["acme", "globex", "initech"] {
+        for (alertname, severity) in [
+            ("OktaExporterOrgDataStale", "critical"),
+            ("OktaExporterOrgPollFailing", "warning"),
+            ("OktaApiTokenExpiresWithin24Hours", "critical"),
+        ] {
+            let labels = [
+                format!("alertname={alertname}"),
+                format!("severity={severity}"),
+                format!("org={org}"),
+                format!("token_id=00T{org}"),
+            ];
+            let labels = if alertname.starts_with("OktaExporter") {
+                &labels[..3]
+            } else {
+                &labels[..]
+            };
+            let mut args = vec!["alert", "add", url.as_str()];
+            args.extend(labels.iter().map(String::as_str));
+            run(&amtool, &args);
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let groups = loop {
+        let groups = alertmanager.groups();
+        if groups
+            .iter()
+            .map(|(_, _, alerts)| alerts.len())
+            .sum::<usize>()
+            == 9
+        {
+            break groups;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Alertmanager did not take the 9 alerts: {groups:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let group_of = |alertname: &str, org: &str| {
+        groups
+            .iter()
+            .filter(|(_, _, alerts)| {
+                alerts
+                    .iter()
+                    .any(|a| a["alertname"] == alertname && a["org"] == org)
+            })
+            .collect::<Vec<_>>()
+    };
+    // One page for the outage, listing the three orgs; the warnings, inhibited by it anyway,
+    // in one group too.
+    for (alertname, receiver) in [
+        ("OktaExporterOrgDataStale", "okta-pager"),
+        ("OktaExporterOrgPollFailing", "okta-tickets"),
+    ] {
+        let found = group_of(alertname, "acme");
+        assert_eq!(found.len(), 1, "{alertname}: {groups:?}");
+        let (labels, to, alerts) = found[0];
+        assert_eq!(labels, &serde_json::json!({ "alertname": alertname }));
+        assert_eq!(to, receiver);
+        assert_eq!(alerts.len(), 3, "every org in one notification: {alerts:?}");
+    }
+    // Token alerts: one notification per org.
+    for org in ["acme", "globex", "initech"] {
+        let found = group_of("OktaApiTokenExpiresWithin24Hours", org);
+        assert_eq!(found.len(), 1, "{groups:?}");
+        let (labels, to, alerts) = found[0];
+        assert_eq!(
+            labels,
+            &serde_json::json!({ "alertname": "OktaApiTokenExpiresWithin24Hours", "org": org })
+        );
+        assert_eq!(to, "okta-pager");
+        assert_eq!(alerts.len(), 1);
+    }
+}
+
 #[test]
 #[cfg_attr(
     not(tool_amtool),
