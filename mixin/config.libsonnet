@@ -8,9 +8,9 @@
 
     // The exporter's series: every okta_* metric and `up` of its targets. Scraped under another
     // job name (a PodMonitor, a hand-written scrape config), change it here, or select by
-    // another label, e.g. 'namespace="okta", service="okta-token-exporter"'. Its equality
-    // matchers (name="value") also become the labels of OktaExporterAbsent, which has no series
-    // to take them from.
+    // another label, e.g. 'namespace="okta", service="okta-token-exporter"'; it must not be
+    // empty. Its equality matchers (name="value") also become the labels of OktaExporterAbsent,
+    // which has no series to take them from.
     exporterSelector: 'job="okta-token-exporter"',
 
     // Tokens to leave out of every alert, as matchers on the token labels (org, token_id,
