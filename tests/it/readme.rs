@@ -1,5 +1,5 @@
-//! Every shell command the README shows runs as written, here: the exporter's own commands
-//! against a sandbox standing in for `/etc/okta-token-exporter` and `/var/lib/…` (a command that
+//! Every shell command the README and the runbooks it links (docs/runbooks.md) show runs as
+//! written, here: the exporter's own commands against a sandbox standing in for `/etc/okta-token-exporter` and `/var/lib/…` (a command that
 //! would serve is run with `--config.check`, which validates everything a start would), the demo
 //! against its simulated org, Prometheus' tools against the shipped files. A command the README
 //! gains without a way to run it here fails this test until one is added below.
@@ -13,9 +13,21 @@ use std::time::Duration;
 const BIN: &str = env!("CARGO_BIN_EXE_okta-token-exporter");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// The commands of every fenced `sh` block, continuation lines joined, trailing comments cut.
+/// The README and the documents it sends readers to for commands.
+const DOCUMENTS: &[&str] = &["README.md", "docs/runbooks.md"];
+
+/// The commands of every fenced `sh` block of the documents, continuation lines joined,
+/// trailing comments cut.
 fn readme_commands() -> Vec<String> {
-    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    DOCUMENTS
+        .iter()
+        .flat_map(|document| {
+            commands_of(&std::fs::read_to_string(Path::new(ROOT).join(document)).unwrap())
+        })
+        .collect()
+}
+
+fn commands_of(readme: &str) -> Vec<String> {
     let mut commands = Vec::new();
     let mut in_sh = false;
     let mut pending = String::new();
