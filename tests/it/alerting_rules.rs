@@ -39,6 +39,8 @@ const DASHBOARD_UID: &str = "okta-api-tokens";
 /// (its name in lower case).
 const RUNBOOK_PREFIX: &str = "docs/runbooks.md#";
 const RUNBOOKS: &str = "docs/runbooks.md";
+/// Where the alerts are documented, with a table of every rule.
+const ALERTS_DOC: &str = "docs/alerts.md";
 /// The unit tests of the rules rendered with `mixin/tests/config.libsonnet`, and the target
 /// labels their inputs carry besides `job` and `instance` (a namespace, the cluster label).
 const MIXIN_RULE_TESTS: &str = "mixin/tests";
@@ -655,44 +657,49 @@ fn markdown_links(markdown: &str) -> Vec<String> {
     links
 }
 
+/// Every relative link of the README, the documents of `docs/` and the mixin's and dashboards'
+/// READMEs leads to a file that exists, and into a Markdown file, to one of its headings.
 #[test]
-fn links_between_the_readme_and_the_runbooks_resolve() {
-    let readme = read("README.md");
-    let runbooks = read(RUNBOOKS);
-    let anchors_of = |file: &str| match file {
-        "README.md" => markdown_anchors(&readme),
-        RUNBOOKS => markdown_anchors(&runbooks),
-        _ => panic!("no anchors for {file}"),
-    };
-    // (file the link is in, its target relative to the repository)
-    let mut links: Vec<(&str, String)> = Vec::new();
-    for link in markdown_links(&readme) {
-        if link.starts_with(RUNBOOKS) || link.starts_with('#') {
-            links.push(("README.md", link));
+fn links_between_the_readme_and_the_docs_resolve() {
+    let mut documents: Vec<String> = vec![
+        "README.md".into(),
+        "mixin/README.md".into(),
+        "dashboards/README.md".into(),
+    ];
+    for entry in std::fs::read_dir(path("docs")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".md") {
+            documents.push(format!("docs/{name}"));
         }
     }
-    for link in markdown_links(&runbooks) {
-        if let Some(anchor) = link.strip_prefix('#') {
-            links.push((RUNBOOKS, format!("{RUNBOOKS}#{anchor}")));
-        } else if let Some(target) = link.strip_prefix("../") {
-            links.push((RUNBOOKS, target.to_owned()));
-        }
-    }
-    assert!(links.len() >= 40, "{links:?}");
-    let broken: Vec<String> = links
-        .iter()
-        .filter(|(_, link)| {
-            let (file, anchor) = link.split_once('#').unwrap_or((link.as_str(), ""));
-            let file = if file.is_empty() { "README.md" } else { file };
-            if !path(file).exists() {
-                return true;
+    assert!(documents.len() >= 9, "{documents:?}");
+    let mut checked = 0;
+    let mut broken = Vec::new();
+    for document in &documents {
+        let dir = Path::new(document).parent().unwrap();
+        for link in markdown_links(&read(document)) {
+            if link.contains("://") || link.starts_with("mailto:") {
+                continue;
             }
-            !anchor.is_empty()
-                && (file == "README.md" || file == RUNBOOKS)
-                && !anchors_of(file).contains(anchor)
-        })
-        .map(|(from, link)| format!("{from}: {link}"))
-        .collect();
+            let (file, anchor) = link.split_once('#').unwrap_or((link.as_str(), ""));
+            let target = if file.is_empty() {
+                PathBuf::from(document)
+            } else {
+                dir.join(file)
+            };
+            checked += 1;
+            let target = path(&target.to_string_lossy());
+            let resolves = target.exists()
+                && (anchor.is_empty()
+                    || target.extension().is_none_or(|e| e != "md")
+                    || markdown_anchors(&std::fs::read_to_string(&target).unwrap())
+                        .contains(anchor));
+            if !resolves {
+                broken.push(format!("{document}: {link}"));
+            }
+        }
+    }
+    assert!(checked >= 60, "only {checked} links read");
     assert!(broken.is_empty(), "broken links: {broken:?}");
 }
 
@@ -739,7 +746,7 @@ fn readme_table_names(readme: &str, heading: &str) -> BTreeSet<String> {
     let start = readme
         .lines()
         .position(|l| l.trim() == heading)
-        .unwrap_or_else(|| panic!("README.md has no heading {heading:?}"));
+        .unwrap_or_else(|| panic!("no heading {heading:?}"));
     let level = heading.chars().take_while(|&c| c == '#').count();
     readme
         .lines()
@@ -756,15 +763,15 @@ fn readme_table_names(readme: &str, heading: &str) -> BTreeSet<String> {
 #[test]
 fn every_rule_is_in_the_readme_tables_and_back() {
     let rules = read(RULES);
-    let readme = read("README.md");
-    let listed = readme_table_names(&readme, "### Alert rules");
+    let readme = read(ALERTS_DOC);
+    let listed = readme_table_names(&readme, "## Alert rules");
     let mut defined: BTreeSet<String> = yaml_values(&rules, "alert").into_iter().collect();
     defined.extend(yaml_values(&rules, "record"));
     let missing: Vec<&String> = defined.difference(&listed).collect();
     let stale: Vec<&String> = listed.difference(&defined).collect();
     assert!(
         missing.is_empty() && stale.is_empty(),
-        "README.md's alert and recording-rule tables must list exactly the rules of {RULES}: \
+        "{ALERTS_DOC}'s alert and recording-rule tables must list exactly the rules of {RULES}: \
          missing {missing:?}, not in the rules {stale:?}"
     );
 }
