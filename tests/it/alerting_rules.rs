@@ -1772,3 +1772,28 @@ fn dashboard_stays_usable_with_replicas_and_many_tokens() {
     );
     assert_ne!(defaults["custom"]["thresholdsStyle"]["mode"], "off");
 }
+
+/// The poll-failing runbook explains every reason `okta_poll_errors_total` can carry: the
+/// reasons are read from the golden exposition file, which the binary's output is checked
+/// against byte for byte.
+#[test]
+fn the_poll_failing_runbook_explains_every_error_reason() {
+    let golden = read("tests/fixtures/exposition.txt");
+    let reasons: BTreeSet<&str> = golden
+        .lines()
+        .filter(|l| l.starts_with("okta_poll_errors_total{"))
+        .filter_map(|l| l.split("reason=\"").nth(1)?.split('"').next())
+        .collect();
+    assert!(reasons.len() >= 9, "{reasons:?}");
+    let runbooks = read(RUNBOOKS);
+    let section = runbooks
+        .split("\n## ")
+        .find(|s| s.starts_with("OktaExporterOrgPollFailing\n"))
+        .expect("a section for OktaExporterOrgPollFailing");
+    let table_rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| `")).collect();
+    let missing: Vec<&&str> = reasons
+        .iter()
+        .filter(|r| !table_rows.iter().any(|row| row.contains(&format!("`{r}`"))))
+        .collect();
+    assert!(missing.is_empty(), "reasons the runbook's table lacks: {missing:?}");
+}
