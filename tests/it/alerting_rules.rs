@@ -1795,5 +1795,8 @@ fn the_poll_failing_runbook_explains_every_error_reason() {
         .iter()
         .filter(|r| !table_rows.iter().any(|row| row.contains(&format!("`{r}`"))))
         .collect();
-    assert!(missing.is_empty(), "reasons the runbook's table lacks: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "reasons the runbook's table lacks: {missing:?}"
+    );
 }
