@@ -8,7 +8,7 @@
 //! never half of one. The file holds token metadata as Okta lists it and what the exporter
 //! learnt about it; it never holds a credential.
 //!
-//! The format is JSON, versioned by `format` and `version` (see [`OrgRecord`]; the README documents
+//! The format is JSON, versioned by `format` and `version` (see [`OrgRecord`]; docs/configuration.md documents
 //! it). A file that cannot be trusted (truncated, corrupt, of a later version, of another org or
 //! URL, a token that does not make sense) is refused whole, moved aside for a human to look at,
 //! and the org starts empty: an empty start is honest, a wrong token is not.

@@ -17,6 +17,7 @@ mod end_to_end;
 mod enrichment;
 mod faults;
 mod keepalive;
+mod mixin;
 mod oauth;
 mod polling;
 mod properties;
@@ -68,6 +69,11 @@ fn every_tool_the_tests_need_is_here_under_ci() {
         (
             cfg!(tool_cargo_deb),
             "cargo-deb (cargo install cargo-deb --locked)",
+        ),
+        (cfg!(tool_jsonnet), "jsonnet (apt-get install jsonnet)"),
+        (
+            cfg!(tool_jsonnetfmt),
+            "jsonnetfmt (apt-get install jsonnet)",
         ),
         (cfg!(root), "root (the container and package tests)"),
     ];

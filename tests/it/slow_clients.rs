@@ -2,7 +2,7 @@
 //! from 127.0.0.1 within a second while 1,000 connections from other loopback addresses (other
 //! peers, on Linux) sit idle, trickle their request headers a byte at a time, or stall in the TLS
 //! handshake, reconnecting whenever the server closes them. Bounded: loopback only, a few
-//! seconds per case. The figures it prints (`--nocapture`) are the README's.
+//! seconds per case. The figures it prints (`--nocapture`) are those of docs/configuration.md, "Slow and idle clients".
 
 use crate::common;
 
