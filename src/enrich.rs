@@ -15,6 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::task::JoinSet;
 
 pub use crate::model::enrichment::{Enrichment, Off, Owner, Suspicion};
+pub use crate::model::posture::PostureSettings;
 use crate::okta::client::{SYSTEM_LOG, USER};
 use crate::okta::model::User;
 use crate::okta::{ApiToken, OktaClient, PollError, PollErrorReason, PollStats, RateLimit};
@@ -63,6 +64,10 @@ const OLDEST_QUERYABLE: TimeDelta = TimeDelta::days(180);
 pub struct EnrichSettings {
     /// Look up each token's owner (`GET /api/v1/users/{id}`).
     pub owners: bool,
+    /// Look up each owner's admin roles (`GET /api/v1/users/{id}/roles`), for the posture.
+    pub roles: bool,
+    /// The rules of the posture findings.
+    pub posture: PostureSettings,
     /// Query the System Log for API token events (`GET /api/v1/logs`).
     pub system_log: bool,
     /// A token with a `request_outside_allowed_range` event this recent is yellow.
@@ -75,6 +80,8 @@ impl Default for EnrichSettings {
     fn default() -> Self {
         EnrichSettings {
             owners: true,
+            roles: true,
+            posture: PostureSettings::default(),
             system_log: true,
             suspicious_lookback: Duration::from_secs(24 * 3600),
             rate_limit_share: 0.5,
