@@ -20,6 +20,8 @@ use crate::okta::client::{SYSTEM_LOG, USER};
 use crate::okta::model::User;
 use crate::okta::{ApiToken, OktaClient, PollError, PollErrorReason, PollStats, RateLimit};
 
+pub mod roles;
+
 /// The System Log event types the exporter reads.
 pub const TOKEN_EVENTS: [&str; 5] = [
     "system.api_token.create",
@@ -129,6 +131,10 @@ impl Enrichment {
             },
             owner_errors: 0,
             system_log_errors: 0,
+            roles: Arc::default(),
+            roles_off: (!settings.roles).then_some(Off::Configured),
+            role_errors: 0,
+            posture: Arc::new(settings.posture.clone()),
         }
     }
 
@@ -141,6 +147,8 @@ impl Enrichment {
         self.suspicious_lookback = fresh.suspicious_lookback;
         self.events = fresh.events;
         self.unattributed = fresh.unattributed;
+        self.roles_off = fresh.roles_off;
+        self.posture = fresh.posture;
     }
 }
 

@@ -25,6 +25,9 @@ use crate::model::removal::RemovalReason;
 use crate::model::status::TokenStatus;
 use crate::okta::ApiToken;
 
+mod roles;
+pub use roles::{OwnerRolesRecord, RoleRecord};
+
 /// The value of `format` in every state file.
 pub const FORMAT: &str = "okta-token-exporter/org-state";
 /// The version this build writes, and the newest it reads.
@@ -73,6 +76,9 @@ pub struct OrgRecord {
     /// When Okta last answered each endpoint with 429.
     #[serde(default)]
     pub rate_limited: Vec<RateLimitedRecord>,
+    /// Token owners' admin roles as last looked up, sorted by user id.
+    #[serde(default)]
+    pub owner_roles: Box<[OwnerRolesRecord]>,
 }
 
 /// A user deactivation read from the System Log.
@@ -399,6 +405,7 @@ impl OrgRecord {
             deactivations: Vec::new(),
             removed_tokens: Vec::new(),
             rate_limited: Vec::new(),
+            owner_roles: Box::default(),
         }
     }
 }

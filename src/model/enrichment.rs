@@ -6,6 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::posture::PostureSettings;
+use super::roles::OwnerRoles;
+
 /// A token's owner as last looked up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Owner {
@@ -49,6 +52,13 @@ pub struct Enrichment {
     pub owner_errors: u64,
     /// System Log reads that failed, since start.
     pub system_log_errors: u64,
+    /// Owners' admin roles as last looked up, by user id.
+    pub roles: Arc<HashMap<String, OwnerRoles>>,
+    pub roles_off: Option<Off>,
+    /// Roles lookups that failed (not counting 403 and 404), since start.
+    pub role_errors: u64,
+    /// The org's posture rules.
+    pub posture: Arc<PostureSettings>,
 }
 
 impl Enrichment {

@@ -224,7 +224,9 @@ mod tests {
             role("SUPER_ADMIN", "Super Administrator", "INACTIVE"),
             role("HELP_DESK_ADMIN", "Help Desk Administrator", ""),
         ];
-        let cases: &[(&[RoleAssignment], Option<Option<RoleType>>, &str)] = &[
+        // (the assignments, the highest role, its posture word)
+        type Case<'a> = (&'a [RoleAssignment], Option<Option<RoleType>>, &'a str);
+        let cases: &[Case] = &[
             (
                 &roles,
                 Some(Some(RoleType::HelpDeskAdmin)),

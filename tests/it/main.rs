@@ -19,6 +19,7 @@ mod faults;
 mod keepalive;
 mod oauth;
 mod polling;
+mod posture;
 mod properties;
 mod readme;
 mod report;

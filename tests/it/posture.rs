@@ -1,0 +1,285 @@
+//! What each token can do: the owners' admin roles looked up against the simulated org (budget,
+//! 403s, persistence), and the posture the exporter shows for them.
+
+use crate::common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use common::*;
+use okta_simulator::{Fault, SimEndpoint, SimRole, SimUser, Simulator};
+use okta_token_exporter::config::HttpSettings;
+use okta_token_exporter::enrich::roles::{refresh, Budget, RolesUpdate};
+use okta_token_exporter::enrich::Enrichment;
+use okta_token_exporter::model::roles::{OwnerRoles, Privilege, RoleType};
+use okta_token_exporter::model::Off;
+use okta_token_exporter::okta::client::USER;
+use okta_token_exporter::okta::{OktaClient, PollStats, RateLimit};
+use okta_token_exporter::secret::Secret;
+
+const API_TOKEN: &str = "posture-test-token";
+const WAIT: Duration = Duration::from_secs(30);
+
+fn user_id(n: usize) -> String {
+    format!("00uposture{n:010}")
+}
+
+fn user(n: usize, login: &str) -> SimUser {
+    SimUser {
+        id: user_id(n),
+        login: login.to_owned(),
+        status: "ACTIVE".to_owned(),
+    }
+}
+
+fn client(sim: &Simulator) -> Arc<OktaClient> {
+    let settings = HttpSettings {
+        max_retries: 0,
+        retry_backoff: Duration::from_millis(10),
+        ..HttpSettings::default()
+    };
+    Arc::new(OktaClient::new(sim.url().parse().unwrap(), Secret::new(API_TOKEN), settings).unwrap())
+}
+
+/// An org of owners 1 to 5: a super admin through a group, a custom role, a read-only admin and
+/// an inactive assignment, one whose roles may not be read, one without any role.
+async fn org_of_owners() -> Simulator {
+    let sim = Simulator::start(API_TOKEN, Vec::new()).await.unwrap();
+    for (n, login) in [
+        (1, "scim.service@acme.example"),
+        (2, "ci.bot@acme.example"),
+        (3, "siem.reader@acme.example"),
+        (4, "backup.operator@acme.example"),
+        (5, "jane.doe@acme.example"),
+    ] {
+        sim.set_user(user(n, login));
+    }
+    sim.set_user_roles(
+        &user_id(1),
+        vec![SimRole::standard("SUPER_ADMIN").through_group()],
+    );
+    sim.set_user_roles(&user_id(2), vec![SimRole::custom("Terraform deployer")]);
+    let mut inactive = SimRole::standard("ORG_ADMIN");
+    inactive.status = "INACTIVE".to_owned();
+    sim.set_user_roles(
+        &user_id(3),
+        vec![SimRole::standard("READ_ONLY_ADMIN"), inactive],
+    );
+    sim.forbid_user_roles(&user_id(4), true);
+    sim
+}
+
+fn roles_requests(sim: &Simulator) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|r| r.path_and_query.ends_with("/roles"))
+        .count()
+}
+
+async fn refresh_of(
+    sim: &Simulator,
+    owners: &[String],
+    enrichment: &Enrichment,
+    rate_limits: &BTreeMap<&'static str, RateLimit>,
+    already_sent: u64,
+) -> RolesUpdate {
+    let mut stats = PollStats::default();
+    refresh(
+        &client(sim),
+        "acme",
+        owners,
+        enrichment,
+        Budget {
+            at_start: rate_limits,
+            after_owners: &BTreeMap::new(),
+            share: 0.5,
+            already_sent,
+        },
+        &mut stats,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn each_owners_roles_are_read_direct_group_and_custom_and_a_403_reads_unknown() {
+    let sim = org_of_owners().await;
+    let owners: Vec<String> = (1..=5).map(user_id).collect();
+    let update = refresh_of(&sim, &owners, &Enrichment::default(), &BTreeMap::new(), 0).await;
+    assert_eq!(update.off, None);
+    assert_eq!(update.errors, 0);
+    assert_eq!(roles_requests(&sim), 5, "one lookup per owner");
+    let highest = |n: usize| Privilege::of(update.roles.get(&user_id(n))).highest_label();
+    assert_eq!(highest(1), "SUPER_ADMIN");
+    assert_eq!(highest(2), "CUSTOM");
+    assert_eq!(
+        highest(3),
+        "READ_ONLY_ADMIN",
+        "the inactive org admin grants nothing"
+    );
+    assert_eq!(highest(4), "UNKNOWN", "a 403 is unknown, never none");
+    assert_eq!(highest(5), "NONE");
+    let Some(OwnerRoles::Known { roles, .. }) = update.roles.get(&user_id(1)) else {
+        panic!("{:?}", update.roles)
+    };
+    assert_eq!(roles[0].assignment_type, "GROUP");
+    let Some(OwnerRoles::Known { roles, .. }) = update.roles.get(&user_id(2)) else {
+        panic!("{:?}", update.roles)
+    };
+    assert_eq!(roles[0].display(), "CUSTOM (Terraform deployer)");
+    assert!(matches!(
+        update.roles.get(&user_id(4)),
+        Some(OwnerRoles::Forbidden { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_credential_that_may_read_no_roles_turns_the_lookups_off_after_one_try() {
+    let sim = org_of_owners().await;
+    sim.forbid(SimEndpoint::Roles, true);
+    let owners: Vec<String> = (1..=5).map(user_id).collect();
+    let update = refresh_of(&sim, &owners, &Enrichment::default(), &BTreeMap::new(), 0).await;
+    assert_eq!(update.off, Some(Off::Forbidden));
+    assert!(update.roles.is_empty());
+    let sent = roles_requests(&sim);
+    assert_eq!(sent, 5);
+    let enrichment = Enrichment {
+        roles_off: update.off,
+        ..Enrichment::default()
+    };
+    let again = refresh_of(&sim, &owners, &enrichment, &BTreeMap::new(), 0).await;
+    assert_eq!(again.off, Some(Off::Forbidden));
+    assert_eq!(roles_requests(&sim), sent, "no request once off");
+}
+
+#[tokio::test]
+async fn roles_share_the_polls_budget_with_the_owner_lookups_and_go_on_at_the_next_poll() {
+    let sim = Simulator::start(API_TOKEN, Vec::new()).await.unwrap();
+    for n in 0..12 {
+        sim.set_user(user(n, &format!("svc-{n}@acme.example")));
+        sim.set_user_roles(&user_id(n), vec![SimRole::standard("READ_ONLY_ADMIN")]);
+    }
+    let owners: Vec<String> = (0..12).map(user_id).collect();
+    let reset = (std::time::SystemTime::now() + Duration::from_secs(60))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // 20 left in the users window: half of it is the poll's, and the owner lookups sent 4.
+    let limits = BTreeMap::from([(
+        USER,
+        RateLimit {
+            limit: 2000,
+            remaining: 20,
+            reset,
+        },
+    )]);
+    let first = refresh_of(&sim, &owners, &Enrichment::default(), &limits, 4).await;
+    assert_eq!(
+        roles_requests(&sim),
+        6,
+        "10 for the poll, less the 4 owner lookups"
+    );
+    assert_eq!(first.roles.len(), 6);
+    let mut enrichment = Enrichment {
+        roles: Arc::clone(&first.roles),
+        ..Enrichment::default()
+    };
+    let second = refresh_of(&sim, &owners, &enrichment, &limits, 4).await;
+    assert_eq!(roles_requests(&sim), 12);
+    assert_eq!(
+        second.roles.len(),
+        12,
+        "the owners never looked up went first"
+    );
+    // A rate-limited answer ends the lookups for the poll and keeps what was known.
+    sim.push_endpoint_fault(
+        SimEndpoint::Roles,
+        Fault::RateLimited {
+            reset_after: Duration::from_secs(1),
+            concurrency: false,
+        },
+    );
+    enrichment.roles = Arc::clone(&second.roles);
+    let third = refresh_of(&sim, &owners, &enrichment, &BTreeMap::new(), 0).await;
+    assert_eq!(third.errors, 1);
+    assert_eq!(third.roles.len(), 12, "nothing known is lost");
+    assert_eq!(
+        roles_requests(&sim),
+        13,
+        "the probe, and nothing after the 429"
+    );
+}
+
+/// The exporter against the simulated org: the roles land in the state file and come back
+/// after a restart; a state file written before roles existed still loads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_are_persisted_with_storage_path_and_an_older_state_file_loads() {
+    let sim = org_of_owners().await;
+    let mut token = sim_token("00Tposture000000001a", "SCIM", TimeDelta::days(20), "P30D");
+    token.user_id = user_id(1);
+    let mut forbidden = sim_token(
+        "00Tposture000000002a",
+        "Backup",
+        TimeDelta::days(20),
+        "P30D",
+    );
+    forbidden.user_id = user_id(4);
+    sim.set_tokens(vec![token, forbidden]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = Setup::new(sim.url(), API_TOKEN);
+    setup.extra_args = vec![format!("--storage.path={}", dir.path().display())];
+    let exporter = Exporter::start(setup);
+    let path = dir.path().join("test-org.json");
+    let deadline = std::time::Instant::now() + WAIT;
+    let record = loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let record: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if record["owner_roles"]
+            .as_array()
+            .is_some_and(|r| r.len() == 2)
+        {
+            break record;
+        }
+        assert!(std::time::Instant::now() < deadline, "no roles in {text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    drop(exporter);
+    let roles = &record["owner_roles"];
+    assert_eq!(roles[0]["user_id"], user_id(1));
+    assert_eq!(roles[0]["roles"][0]["type"], "SUPER_ADMIN");
+    assert_eq!(roles[0]["roles"][0]["assignment_type"], "GROUP");
+    assert_eq!(roles[1]["user_id"], user_id(4));
+    assert_eq!(roles[1]["forbidden"], true);
+    // The same file without `owner_roles`, as an earlier release wrote it, loads.
+    let mut older = record.clone();
+    older.as_object_mut().unwrap().remove("owner_roles");
+    let older = serde_json::to_vec(&older).unwrap();
+    let decoded = okta_token_exporter::storage::decode(
+        &path,
+        &older,
+        "test-org",
+        record["url"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert!(decoded.owner_roles.is_empty());
+    assert_eq!(decoded.tokens.len(), 2);
+    let restored = okta_token_exporter::state::OrgState::restore(
+        okta_token_exporter::storage::decode(
+            &path,
+            &serde_json::to_vec(&record).unwrap(),
+            "test-org",
+            record["url"].as_str().unwrap(),
+        )
+        .unwrap(),
+    );
+    let roles = &restored.facts().enrichment.roles;
+    assert_eq!(
+        Privilege::of(roles.get(&user_id(1))).highest(),
+        Some(Some(RoleType::SuperAdmin))
+    );
+    assert!(matches!(
+        roles.get(&user_id(4)),
+        Some(OwnerRoles::Forbidden { .. })
+    ));
+}
