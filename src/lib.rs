@@ -28,6 +28,7 @@ pub mod model;
 pub mod okta;
 pub mod password;
 pub mod poller;
+pub mod posture;
 pub mod report;
 pub mod secret;
 pub mod server;

@@ -13,6 +13,7 @@ mod health;
 mod keepalive;
 mod labels;
 mod oauth;
+mod posture;
 mod removals;
 mod tokens;
 
@@ -52,8 +53,8 @@ macro_rules! collectors {
 }
 
 /// Every collector, in output order; a feature adds its metrics by adding its module here.
-static COLLECTORS: [Collector; 7] =
-    collectors![tokens, health, api, removals, enrichment, oauth, keepalive];
+static COLLECTORS: [Collector; 8] =
+    collectors![tokens, health, api, removals, enrichment, oauth, keepalive, posture];
 
 /// Families under construction with the `prometheus` crate's types, in the collectors' order.
 pub struct Families(Vec<(&'static Spec, MetricFamily)>);

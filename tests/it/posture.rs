@@ -283,3 +283,136 @@ async fn roles_are_persisted_with_storage_path_and_an_older_state_file_loads() {
         Some(OwnerRoles::Forbidden { .. })
     ));
 }
+
+/// The posture on `/metrics`: roles per token, the highest, agent or person, age, findings; an
+/// owner whose roles answer 403 reads UNKNOWN (never NONE), with one warning and a metric.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_each_tokens_posture_and_a_403_reads_unknown_with_one_warning() {
+    let sim = org_of_owners().await;
+    let token = |n: usize, owner: usize, network: &str, created_days_ago: i64| {
+        let mut t = sim_token(
+            &format!("00Tposture{n:010}"),
+            &format!("token {n}"),
+            TimeDelta::days(20),
+            "P30D",
+        );
+        t.user_id = user_id(owner);
+        t.network_connection = Some(network.to_owned());
+        t.created = chrono::Utc::now() - TimeDelta::days(created_days_ago);
+        t
+    };
+    let mut agent = token(6, 1, "ZONE", 30);
+    agent.client_name = "Okta AD Agent".to_owned();
+    sim.set_tokens(vec![
+        token(1, 1, "ANYWHERE", 400), // super admin, any IP, too old
+        token(2, 2, "ANYWHERE", 100), // custom role
+        token(3, 4, "ANYWHERE", 100), // roles forbidden
+        token(4, 5, "ZONE", 10),      // a person's, new, no admin role
+        token(5, 3, "ZONE", 100),     // read-only admin, unused 10 days
+        agent,
+    ]);
+    let mut setup = Setup::new(sim.url(), API_TOKEN);
+    setup.org_yaml = "    posture:\n      max_token_age: 365d\n".to_owned();
+    let exporter = Exporter::start(setup);
+    let samples = exporter.wait_for("the roles", WAIT, |s| {
+        find(
+            s,
+            "okta_api_token_owner_highest_admin_role",
+            &[("role", "UNKNOWN")],
+        )
+        .len()
+            == 1
+            && find(s, "okta_api_token_owner_admin_role", &[]).len() == 4
+    });
+    let id = |n: usize| format!("00Tposture{n:010}");
+    let highest = |n: usize| {
+        find(
+            &samples,
+            "okta_api_token_owner_highest_admin_role",
+            &[("token_id", &id(n))],
+        )
+        .iter()
+        .map(|s| s.label("role").to_owned())
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(highest(1), ["SUPER_ADMIN"]);
+    assert_eq!(highest(2), ["CUSTOM"]);
+    assert_eq!(highest(3), ["UNKNOWN"], "403: unknown, never none");
+    assert_eq!(highest(4), ["NONE"]);
+    assert_eq!(highest(5), ["READ_ONLY_ADMIN"]);
+    assert_eq!(value(&samples, "okta_owner_roles_forbidden", &[]), 1.0);
+    assert_eq!(
+        value(&samples, "okta_owner_roles_lookups_enabled", &[]),
+        1.0
+    );
+    assert!(find(
+        &samples,
+        "okta_api_token_owner_admin_role",
+        &[("token_id", &id(3))]
+    )
+    .is_empty());
+    let findings = |n: usize| {
+        let mut found: Vec<String> =
+            find(&samples, "okta_api_token_finding", &[("token_id", &id(n))])
+                .iter()
+                .map(|s| format!("{}:{}", s.label("finding"), s.label("severity")))
+                .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(
+        findings(1),
+        [
+            "admin_token_any_network:high",
+            "idle_admin_token:medium",
+            "token_too_old:medium"
+        ]
+    );
+    assert_eq!(findings(2), ["idle_admin_token:medium"]);
+    assert_eq!(
+        findings(3),
+        Vec::<String>::new(),
+        "nothing guessed without roles"
+    );
+    assert_eq!(
+        findings(4),
+        ["person_owned_token:medium", "ssws_for_new_integration:low"]
+    );
+    assert_eq!(findings(5), ["idle_admin_token:medium"]);
+    // Only token 1: the agent's owner is a super admin too, but its token is zone-restricted.
+    assert_eq!(
+        value(&samples, "okta_api_token_findings", &[("severity", "high")]),
+        1.0
+    );
+    assert_eq!(
+        value(&samples, "okta_api_token_agent", &[("token_id", &id(6))]),
+        1.0
+    );
+    assert_eq!(
+        value(&samples, "okta_api_token_agent", &[("token_id", &id(1))]),
+        0.0
+    );
+    let age = value(
+        &samples,
+        "okta_api_token_age_seconds",
+        &[("token_id", &id(1))],
+    );
+    assert!((age - 400.0 * 86_400.0).abs() < 120.0, "{age}");
+    // More polls: the 403 is said once.
+    let polled = sim.requests().len();
+    exporter.wait_for("two more polls", WAIT, |_| {
+        sim.requests()
+            .iter()
+            .skip(polled)
+            .filter(|r| r.path_and_query.ends_with("/roles"))
+            .count()
+            >= 10
+    });
+    let warnings: Vec<String> = exporter
+        .logs()
+        .into_iter()
+        .filter(|l| l.contains("level=warn") && l.contains("admin roles"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(warnings[0].contains(&user_id(4)), "{}", warnings[0]);
+}

@@ -674,13 +674,15 @@ impl Simulator {
     /// A simulated org with the demo tokens, their owners (one deactivated, one suspended) and a
     /// System Log in which one token was used from outside its allowed network zones.
     ///
-    /// And two more for the posture ([`Simulator::demo_posture_tokens`]); the owners hold admin
-    /// roles ([`Simulator::demo_roles`]) so that the demo shows every posture finding, and one
-    /// owner's roles cannot be read (403).
+    /// For the posture, the owners hold admin roles ([`Simulator::demo_roles`]; one owner's
+    /// roles cannot be read: 403) and two tokens are dated ([`Simulator::demo_posture_dates`]),
+    /// so that the demo shows every posture finding.
     pub async fn start_demo(api_token: &str, now: DateTime<Utc>) -> std::io::Result<Simulator> {
-        let mut tokens = Simulator::demo_tokens(now);
-        tokens.extend(Simulator::demo_posture_tokens(now));
-        let simulator = Simulator::start(api_token, tokens).await?;
+        let simulator = Simulator::start(
+            api_token,
+            Simulator::demo_posture_dates(Simulator::demo_tokens(now), now),
+        )
+        .await?;
         for user in Simulator::demo_users() {
             simulator.set_user(user);
         }
@@ -702,7 +704,6 @@ impl Simulator {
             (3, "siem.reader@acme.example", "LOCKED_OUT"),
             (4, "former.admin@acme.example", "DEPROVISIONED"),
             (5, "backup.operator@acme.example", "SUSPENDED"),
-            (6, "jane.doe@acme.example", "ACTIVE"),
         ]
         .into_iter()
         .map(|(n, login, status)| SimUser {
@@ -715,8 +716,8 @@ impl Simulator {
 
     /// The demo owners' admin roles: the SCIM service account is a super admin (through a
     /// group), the CI bot holds a custom role, the SIEM reader is a read-only admin, the former
-    /// admin an org admin, and Jane Doe, a person, a super admin. The backup operator's roles
-    /// cannot be read ([`DEMO_ROLES_FORBIDDEN`]).
+    /// admin (a person's account) an org admin. The backup operator's roles cannot be read
+    /// ([`DEMO_ROLES_FORBIDDEN`]).
     pub fn demo_roles() -> Vec<(String, Vec<SimRole>)> {
         let user = |n: u32| format!("00udemo{n:013}");
         vec![
@@ -727,43 +728,21 @@ impl Simulator {
             (user(2), vec![SimRole::custom("Terraform deployer")]),
             (user(3), vec![SimRole::standard("READ_ONLY_ADMIN")]),
             (user(4), vec![SimRole::standard("ORG_ADMIN")]),
-            (user(6), vec![SimRole::standard("SUPER_ADMIN")]),
         ]
     }
 
-    /// The demo's posture tokens, beside the dozen: a super admin's own token made 400 days ago
-    /// and usable from any IP, and a CI token made 5 days ago.
-    pub fn demo_posture_tokens(now: DateTime<Utc>) -> Vec<SimToken> {
-        let window = TimeDelta::days(30);
-        let token =
-            |n: u32, name: &str, user: u32, created_ago: TimeDelta, last_use: TimeDelta| SimToken {
-                id: format!("00Tdemo{n:013}"),
-                name: name.to_owned(),
-                user_id: format!("00udemo{user:013}"),
-                client_name: "Okta API".to_owned(),
-                token_window: "P30D".to_owned(),
-                network_connection: Some("ANYWHERE".to_owned()),
-                created: now - created_ago,
-                expires_at: now - last_use + window,
-                use_every: None,
-            };
-        let mut tokens = vec![
-            token(
-                13,
-                "Jane's admin scripts",
-                6,
-                TimeDelta::days(400),
-                TimeDelta::days(1),
-            ),
-            token(
-                14,
-                "Release pipeline (new)",
-                2,
-                TimeDelta::days(5),
-                TimeDelta::hours(2),
-            ),
-        ];
-        tokens[1].network_connection = Some("ZONE".to_owned());
+    /// The demo tokens with two creation dates moved for the posture: the legacy backup token
+    /// (8) was made 400 days ago, past the default rotation policy of 365 days, and the Terraform
+    /// token (5) 10 days ago, a new integration made with an SSWS token. `demo_tokens` keeps
+    /// every token 120 days old (and the golden exposition with it).
+    pub fn demo_posture_dates(mut tokens: Vec<SimToken>, now: DateTime<Utc>) -> Vec<SimToken> {
+        for token in &mut tokens {
+            match token.id.as_str() {
+                "00Tdemo0000000000008" => token.created = now - TimeDelta::days(400),
+                "00Tdemo0000000000005" => token.created = now - TimeDelta::days(10),
+                _ => {}
+            }
+        }
         tokens
     }
 

@@ -1,0 +1,131 @@
+//! What each token can do: its owner's admin roles, who made it, its age and the posture
+//! findings, per token; per org, the findings by severity and the health of the roles lookups.
+//! Computed at scrape time from the snapshot ([`crate::posture`]).
+
+use chrono::{DateTime, Utc};
+use prometheus::proto::MetricType;
+
+use super::{Families, Spec};
+use crate::model::posture::{Severity, TokenKind};
+use crate::model::roles::OwnerRoles;
+use crate::snapshot::OrgSnapshot;
+
+pub static OWNER_ADMIN_ROLE: Spec = Spec {
+    name: "okta_api_token_owner_admin_role",
+    help: "1 for each admin role type the API token's owner holds (GET /api/v1/users/{id}/roles, assigned directly or through a group, status not INACTIVE): a token has its owner's permissions. role is Okta's type (SUPER_ADMIN, ORG_ADMIN, APP_ADMIN, USER_ADMIN, GROUP_MEMBERSHIP_ADMIN, HELP_DESK_ADMIN, READ_ONLY_ADMIN, MOBILE_ADMIN, API_ACCESS_MANAGEMENT_ADMIN, REPORT_ADMIN, WORKFLOWS_ADMIN, ACCESS_CERTIFICATIONS_ADMIN, ACCESS_REQUESTS_ADMIN, CUSTOM; OTHER for a type Okta added later). Absent while the roles are unknown.",
+    kind: MetricType::GAUGE,
+    labels: &["org", "token_id", "role"],
+};
+
+pub static OWNER_HIGHEST_ADMIN_ROLE: Spec = Spec {
+    name: "okta_api_token_owner_highest_admin_role",
+    help: "The API token owner's most privileged admin role, one series per token, always 1: a role type as in okta_api_token_owner_admin_role, NONE when the owner holds no admin role, UNKNOWN when the roles could not be read (not looked up yet, lookups off, or 403 for this owner). Ranked SUPER_ADMIN, ORG_ADMIN, the roles that change users, apps, groups or authorization servers, CUSTOM, REPORT_ADMIN, READ_ONLY_ADMIN.",
+    kind: MetricType::GAUGE,
+    labels: &["org", "token_id", "role"],
+};
+
+pub static AGENT: Spec = Spec {
+    name: "okta_api_token_agent",
+    help: "1 when the API token is an Okta-managed agent token (listed without an expiry, or with a clientName other than \"Okta API\"), 0 when a person made it in the Admin Console or the API (clientName \"Okta API\"); absent when Okta sent no clientName.",
+    kind: MetricType::GAUGE,
+    labels: &["org", "token_id"],
+};
+
+pub static AGE: Spec = Spec {
+    name: "okta_api_token_age_seconds",
+    help: "Seconds from the API token's creation (Okta's created) until this scrape; absent without created.",
+    kind: MetricType::GAUGE,
+    labels: &["org", "token_id"],
+};
+
+pub static FINDING: Spec = Spec {
+    name: "okta_api_token_finding",
+    help: "1 for each posture finding about the API token, computed at scrape time: admin_token_any_network (high: owner is a Super or Org Admin, usable from any IP), idle_admin_token (medium: unused 7+ days, owner holds an admin role), person_owned_token (medium: owner's login looks like a person's), token_too_old (medium: older than the org's max_token_age), ssws_for_new_integration (low: made by a person within 90 days; Okta recommends an OAuth 2.0 service app). See the README.",
+    kind: MetricType::GAUGE,
+    labels: &["org", "token_id", "finding", "severity"],
+};
+
+pub static FINDINGS: Spec = Spec {
+    name: "okta_api_token_findings",
+    help: "Posture findings about the org's API tokens by severity (high, medium, low), computed at scrape time; all three always present.",
+    kind: MetricType::GAUGE,
+    labels: &["org", "severity"],
+};
+
+pub static ROLES_ENABLED: Spec = Spec {
+    name: "okta_owner_roles_lookups_enabled",
+    help: "1 when the exporter looks up token owners' admin roles (GET /api/v1/users/{id}/roles, with the owner lookups) for the org, 0 when configured off, when owner lookups are off, or when the credential may read no roles (403: SSWS, its owner's admin role; OAuth, okta.roles.read and an admin role for the app). Token posture then reads UNKNOWN.",
+    kind: MetricType::GAUGE,
+    labels: &["org"],
+};
+
+pub static ROLES_FORBIDDEN: Spec = Spec {
+    name: "okta_owner_roles_forbidden",
+    help: "Token owners whose admin roles Okta refused to list (403) at their last lookup: the credential's admin role does not reach them, and their tokens' posture reads UNKNOWN.",
+    kind: MetricType::GAUGE,
+    labels: &["org"],
+};
+
+pub static ROLES_ERRORS: Spec = Spec {
+    name: "okta_owner_roles_lookup_errors_total",
+    help: "Admin-role lookups of token owners that failed (other than 403 and 404) since the exporter started; the last known roles are kept.",
+    kind: MetricType::COUNTER,
+    labels: &["org"],
+};
+
+/// This collector's families, in output order.
+pub static SPECS: [&Spec; 9] = [
+    &OWNER_ADMIN_ROLE,
+    &OWNER_HIGHEST_ADMIN_ROLE,
+    &AGENT,
+    &AGE,
+    &FINDING,
+    &FINDINGS,
+    &ROLES_ENABLED,
+    &ROLES_FORBIDDEN,
+    &ROLES_ERRORS,
+];
+
+/// The org's tokens' posture, and the roles lookups' health.
+pub fn collect(org: &OrgSnapshot, now: DateTime<Utc>, families: &mut Families) {
+    let name = org.name.as_str();
+    let mut by_severity = [0u64; Severity::ALL.len()];
+    for posture in crate::posture::all(org, now) {
+        let id = posture.token_id;
+        for role in posture.privilege.types().into_iter().flatten() {
+            families.push(&OWNER_ADMIN_ROLE, &[name, id, role.as_str()], 1.0);
+        }
+        families.push(
+            &OWNER_HIGHEST_ADMIN_ROLE,
+            &[name, id, posture.privilege.highest_label()],
+            1.0,
+        );
+        match posture.kind {
+            TokenKind::Agent => families.push(&AGENT, &[name, id], 1.0),
+            TokenKind::Person => families.push(&AGENT, &[name, id], 0.0),
+            TokenKind::Unknown => {}
+        }
+        if let Some(age) = posture.age {
+            families.push(&AGE, &[name, id], age.num_milliseconds() as f64 / 1000.0);
+        }
+        for finding in &posture.findings {
+            let severity = finding.severity.as_str();
+            families.push(&FINDING, &[name, id, finding.id.as_str(), severity], 1.0);
+            let slot = Severity::ALL.iter().position(|s| *s == finding.severity);
+            by_severity[slot.unwrap_or_default()] += 1;
+        }
+    }
+    for (severity, count) in Severity::ALL.iter().zip(by_severity) {
+        families.push(&FINDINGS, &[name, severity.as_str()], count as f64);
+    }
+    let enrichment = &org.enrichment;
+    let on = enrichment.roles_off.is_none() && enrichment.owners_off.is_none();
+    families.push(&ROLES_ENABLED, &[name], if on { 1.0 } else { 0.0 });
+    let forbidden = enrichment
+        .roles
+        .values()
+        .filter(|r| matches!(r, OwnerRoles::Forbidden { .. }))
+        .count();
+    families.push(&ROLES_FORBIDDEN, &[name], forbidden as f64);
+    families.push(&ROLES_ERRORS, &[name], enrichment.role_errors as f64);
+}
