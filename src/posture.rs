@@ -11,7 +11,7 @@ use crate::model::{ApiToken, UntimedToken};
 use crate::snapshot::OrgSnapshot;
 
 /// One token's posture.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TokenPosture<'a> {
     pub token_id: &'a str,
     pub kind: TokenKind,
@@ -31,24 +31,37 @@ impl TokenPosture<'_> {
     }
 }
 
+/// What the findings of a token with an expiry are computed from.
+pub fn facts_of_token<'a>(org: &'a OrgSnapshot, token: &'a ApiToken) -> TokenFacts<'a> {
+    facts(
+        org,
+        &token.user_id,
+        TokenKind::of(&token.client_name, true),
+        &token.network_connection,
+        token.created,
+        Some(token.last_used()),
+    )
+}
+
+/// What the findings of a token Okta lists without an expiry (an agent's) are computed from.
+pub fn facts_of_untimed<'a>(org: &'a OrgSnapshot, token: &'a UntimedToken) -> TokenFacts<'a> {
+    facts(
+        org,
+        &token.user_id,
+        TokenKind::of(&token.client_name, false),
+        &token.network_connection,
+        token.created,
+        None,
+    )
+}
+
 /// The posture of a token with an expiry, at `now`.
 pub fn of_token<'a>(
     org: &'a OrgSnapshot,
     token: &'a ApiToken,
     now: DateTime<Utc>,
 ) -> TokenPosture<'a> {
-    read(
-        org,
-        Listed {
-            id: &token.id,
-            user_id: &token.user_id,
-            kind: TokenKind::of(&token.client_name, true),
-            network_connection: &token.network_connection,
-            created: token.created,
-            last_used: Some(token.last_used()),
-        },
-        now,
-    )
+    read(org, &token.id, facts_of_token(org, token), now)
 }
 
 /// The posture of a token Okta lists without an expiry (an agent's), at `now`.
@@ -57,18 +70,7 @@ pub fn of_untimed<'a>(
     token: &'a UntimedToken,
     now: DateTime<Utc>,
 ) -> TokenPosture<'a> {
-    read(
-        org,
-        Listed {
-            id: &token.id,
-            user_id: &token.user_id,
-            kind: TokenKind::of(&token.client_name, false),
-            network_connection: &token.network_connection,
-            created: token.created,
-            last_used: None,
-        },
-        now,
-    )
+    read(org, &token.id, facts_of_untimed(org, token), now)
 }
 
 /// Every token's posture, the timed ones first, each in the snapshot's order.
@@ -80,42 +82,47 @@ pub fn all(org: &OrgSnapshot, now: DateTime<Utc>) -> impl Iterator<Item = TokenP
     )
 }
 
-/// What both kinds of token share.
-struct Listed<'a> {
-    id: &'a str,
-    user_id: &'a str,
+fn facts<'a>(
+    org: &'a OrgSnapshot,
+    user_id: &str,
     kind: TokenKind,
     network_connection: &'a str,
     created: Option<DateTime<Utc>>,
     last_used: Option<DateTime<Utc>>,
-}
-
-fn read<'a>(org: &'a OrgSnapshot, token: Listed<'a>, now: DateTime<Utc>) -> TokenPosture<'a> {
+) -> TokenFacts<'a> {
     let enrichment = &org.enrichment;
     let privilege = if enrichment.roles_off.is_some() {
         Privilege::Unknown
     } else {
-        Privilege::of(enrichment.roles.get(token.user_id))
+        Privilege::of(enrichment.roles.get(user_id))
     };
     let owner_login = enrichment
         .owners
-        .get(token.user_id)
+        .get(user_id)
         .map(|o| o.login.as_str())
         .filter(|l| !l.is_empty());
-    let facts = TokenFacts {
-        kind: token.kind,
-        network_connection: token.network_connection,
-        created: token.created,
-        last_used: token.last_used,
+    TokenFacts {
+        kind,
+        network_connection,
+        created,
+        last_used,
         owner_login,
         privilege,
-    };
+    }
+}
+
+fn read<'a>(
+    org: &'a OrgSnapshot,
+    token_id: &'a str,
+    facts: TokenFacts<'a>,
+    now: DateTime<Utc>,
+) -> TokenPosture<'a> {
     TokenPosture {
-        token_id: token.id,
-        kind: token.kind,
-        privilege,
-        network_connection: token.network_connection,
-        age: token.created.map(|c| now - c),
-        findings: findings(&facts, &enrichment.posture, now),
+        token_id,
+        kind: facts.kind,
+        privilege: facts.privilege,
+        network_connection: facts.network_connection,
+        age: facts.created.map(|c| now - c),
+        findings: findings(&facts, &org.enrichment.posture, now),
     }
 }

@@ -435,6 +435,7 @@ mod tests {
                 ];
                 families.push(&tokens::INFO, &info, 1.0);
             }
+            posture::push_token_series(&mut families, org, now);
         }
         let mut out = Vec::new();
         TextEncoder::new()
@@ -577,9 +578,15 @@ mod tests {
             .collect();
         let names: std::collections::BTreeSet<&str> =
             agent.iter().map(|l| l.split('{').next().unwrap()).collect();
+        // Its posture too (an agent's token, its owner's roles unknown), but nothing timed.
         assert_eq!(
             names.into_iter().collect::<Vec<_>>(),
-            ["okta_api_token_info", "okta_api_token_status"]
+            [
+                "okta_api_token_agent",
+                "okta_api_token_info",
+                "okta_api_token_owner_highest_admin_role",
+                "okta_api_token_status"
+            ]
         );
         assert!(
             agent.iter().any(|l| l.contains("status=\"yellow\"} 1")),

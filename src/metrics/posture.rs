@@ -1,12 +1,16 @@
 //! What each token can do: its owner's admin roles, who made it, its age and the posture
-//! findings, per token; per org, the findings by severity and the health of the roles lookups.
-//! Computed at scrape time from the snapshot ([`crate::posture`]).
+//! findings, per token (streamed with the other token series); per org, the findings by
+//! severity and the health of the roles lookups. Computed at scrape time from the snapshot
+//! ([`crate::posture`]).
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use prometheus::proto::MetricType;
 
 use super::{Families, Spec};
-use crate::model::posture::{Severity, TokenKind};
+use crate::exposition::{escape_into, write_label, write_millis_as_seconds};
+use crate::model::posture::{finding_ids, Severity, TokenFacts, TokenKind};
 use crate::model::roles::OwnerRoles;
 use crate::snapshot::OrgSnapshot;
 
@@ -73,45 +77,53 @@ pub static ROLES_ERRORS: Spec = Spec {
     labels: &["org"],
 };
 
-/// This collector's families, in output order.
-pub static SPECS: [&Spec; 9] = [
+/// This collector's org-level families, in output order (the per-token ones are written with
+/// the other token series: [`TOKEN_SPECS`]).
+pub static SPECS: [&Spec; 4] = [&FINDINGS, &ROLES_ENABLED, &ROLES_FORBIDDEN, &ROLES_ERRORS];
+
+/// The per-token posture families, in output order, written by the token series writer
+/// (the `tokens` collector) so that a scrape of many tokens streams them chunk by chunk.
+pub(super) static TOKEN_SPECS: [&Spec; 5] = [
     &OWNER_ADMIN_ROLE,
     &OWNER_HIGHEST_ADMIN_ROLE,
     &AGENT,
     &AGE,
     &FINDING,
-    &FINDINGS,
-    &ROLES_ENABLED,
-    &ROLES_FORBIDDEN,
-    &ROLES_ERRORS,
 ];
 
-/// The org's tokens' posture, and the roles lookups' health.
+/// The per-token posture families, in the order of [`TOKEN_SPECS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Family {
+    AdminRole,
+    HighestAdminRole,
+    Agent,
+    Age,
+    Finding,
+}
+
+impl Family {
+    fn spec(self) -> &'static Spec {
+        TOKEN_SPECS[self as usize]
+    }
+}
+
+/// The findings by severity, and the roles lookups' health.
 pub fn collect(org: &OrgSnapshot, now: DateTime<Utc>, families: &mut Families) {
     let name = org.name.as_str();
-    let mut by_severity = [0u64; Severity::ALL.len()];
-    for posture in crate::posture::all(org, now) {
-        let id = posture.token_id;
-        for role in posture.privilege.types().into_iter().flatten() {
-            families.push(&OWNER_ADMIN_ROLE, &[name, id, role.as_str()], 1.0);
-        }
-        families.push(
-            &OWNER_HIGHEST_ADMIN_ROLE,
-            &[name, id, posture.privilege.highest_label()],
-            1.0,
+    let settings = &org.enrichment.posture;
+    let facts = org
+        .tokens
+        .iter()
+        .map(|t| crate::posture::facts_of_token(org, t))
+        .chain(
+            org.untimed_tokens
+                .iter()
+                .map(|t| crate::posture::facts_of_untimed(org, t)),
         );
-        match posture.kind {
-            TokenKind::Agent => families.push(&AGENT, &[name, id], 1.0),
-            TokenKind::Person => families.push(&AGENT, &[name, id], 0.0),
-            TokenKind::Unknown => {}
-        }
-        if let Some(age) = posture.age {
-            families.push(&AGE, &[name, id], age.num_milliseconds() as f64 / 1000.0);
-        }
-        for finding in &posture.findings {
-            let severity = finding.severity.as_str();
-            families.push(&FINDING, &[name, id, finding.id.as_str(), severity], 1.0);
-            let slot = Severity::ALL.iter().position(|s| *s == finding.severity);
+    let mut by_severity = [0u64; Severity::ALL.len()];
+    for facts in facts {
+        for id in finding_ids(&facts, settings, now).iter() {
+            let slot = Severity::ALL.iter().position(|s| *s == id.severity());
             by_severity[slot.unwrap_or_default()] += 1;
         }
     }
@@ -128,4 +140,117 @@ pub fn collect(org: &OrgSnapshot, now: DateTime<Utc>, families: &mut Families) {
         .count();
     families.push(&ROLES_FORBIDDEN, &[name], forbidden as f64);
     families.push(&ROLES_ERRORS, &[name], enrichment.role_errors as f64);
+}
+
+/// One token's series of one posture family, straight into the exposition text.
+pub(super) fn write_series(
+    out: &mut Vec<u8>,
+    family: Family,
+    org: &OrgSnapshot,
+    token_id: &str,
+    facts: &TokenFacts,
+    now: DateTime<Utc>,
+) {
+    let start = |out: &mut Vec<u8>| {
+        out.extend_from_slice(family.spec().name.as_bytes());
+        out.extend_from_slice(b"{org=\"");
+        escape_into(out, &org.name, true);
+        out.extend_from_slice(b"\",token_id=\"");
+        escape_into(out, token_id, true);
+        out.push(b'"');
+    };
+    match family {
+        Family::AdminRole => {
+            let Some(held) = facts.privilege.types() else {
+                return;
+            };
+            for role in held {
+                start(out);
+                write_label(out, "role", role.as_str());
+                out.extend_from_slice(b"} 1\n");
+            }
+        }
+        Family::HighestAdminRole => {
+            start(out);
+            write_label(out, "role", facts.privilege.highest_label());
+            out.extend_from_slice(b"} 1\n");
+        }
+        Family::Agent => {
+            let value: &[u8] = match facts.kind {
+                TokenKind::Agent => b"} 1\n",
+                TokenKind::Person => b"} 0\n",
+                TokenKind::Unknown => return,
+            };
+            start(out);
+            out.extend_from_slice(value);
+        }
+        Family::Age => {
+            let Some(created) = facts.created else {
+                return;
+            };
+            start(out);
+            out.extend_from_slice(b"} ");
+            write_millis_as_seconds(out, (now - created).num_milliseconds());
+            out.push(b'\n');
+        }
+        Family::Finding => {
+            for id in finding_ids(facts, &org.enrichment.posture, now).iter() {
+                start(out);
+                write_label(out, "finding", id.as_str());
+                write_label(out, "severity", id.severity().as_str());
+                out.extend_from_slice(b"} 1\n");
+            }
+        }
+    }
+}
+
+/// Whether any token of any org has a series in this posture family (an empty family is left
+/// out whole).
+pub(super) fn has_series(family: Family, orgs: &[Arc<OrgSnapshot>], now: DateTime<Utc>) -> bool {
+    orgs.iter().any(|org| {
+        let settings = &org.enrichment.posture;
+        let mut facts = org
+            .tokens
+            .iter()
+            .map(|t| crate::posture::facts_of_token(org, t))
+            .chain(
+                org.untimed_tokens
+                    .iter()
+                    .map(|t| crate::posture::facts_of_untimed(org, t)),
+            );
+        facts.any(|f| match family {
+            Family::AdminRole => f.privilege.types().is_some_and(|t| !t.is_empty()),
+            Family::Agent => f.kind != TokenKind::Unknown,
+            Family::Age => f.created.is_some(),
+            Family::Finding => !finding_ids(&f, settings, now).is_empty(),
+            Family::HighestAdminRole => true,
+        })
+    })
+}
+
+/// The per-token posture series of `org` with the `prometheus` crate's types: the slow,
+/// obviously right rendering the tests compare the writer with.
+#[cfg(test)]
+pub(super) fn push_token_series(families: &mut Families, org: &OrgSnapshot, now: DateTime<Utc>) {
+    let name = org.name.as_str();
+    for posture in crate::posture::all(org, now) {
+        let id = posture.token_id;
+        for role in posture.privilege.types().into_iter().flatten() {
+            families.push(&OWNER_ADMIN_ROLE, &[name, id, role.as_str()], 1.0);
+        }
+        let highest = posture.privilege.highest_label();
+        families.push(&OWNER_HIGHEST_ADMIN_ROLE, &[name, id, highest], 1.0);
+        match posture.kind {
+            TokenKind::Agent => families.push(&AGENT, &[name, id], 1.0),
+            TokenKind::Person => families.push(&AGENT, &[name, id], 0.0),
+            TokenKind::Unknown => {}
+        }
+        if let Some(age) = posture.age {
+            families.push(&AGE, &[name, id], age.num_milliseconds() as f64 / 1000.0);
+        }
+        for finding in &posture.findings {
+            let labels = [name, id, finding.id.as_str(), finding.severity.as_str()];
+            families.push(&FINDING, &labels, 1.0);
+        }
+    }
 }

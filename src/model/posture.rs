@@ -268,71 +268,110 @@ pub struct TokenFacts<'a> {
     pub privilege: Privilege<'a>,
 }
 
-/// Every finding about one token at `now`, in [`FindingId::ALL`] order. A finding that needs
-/// what is unknown (the roles, the owner, the creation time) is not raised: the posture then
-/// says "unknown" rather than guessing.
+/// A set of findings, in [`FindingId::ALL`] order: what the metrics need, with no reason
+/// written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FindingSet(u8);
+
+impl FindingSet {
+    fn insert(&mut self, id: FindingId) {
+        self.0 |= 1 << id as u8;
+    }
+
+    pub fn contains(self, id: FindingId) -> bool {
+        self.0 & (1 << id as u8) != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = FindingId> {
+        FindingId::ALL
+            .into_iter()
+            .filter(move |id| self.contains(*id))
+    }
+}
+
+/// Which findings a token has at `now`. A finding that needs what is unknown (the roles, the
+/// owner, the creation time) is not raised: the posture then says "unknown" rather than
+/// guessing.
+pub fn finding_ids(
+    facts: &TokenFacts<'_>,
+    settings: &PostureSettings,
+    now: DateTime<Utc>,
+) -> FindingSet {
+    let mut found = FindingSet::default();
+    let highest = facts.privilege.highest().flatten();
+    if highest.is_some_and(RoleType::is_org_wide) && usable_from_any_ip(facts.network_connection) {
+        found.insert(FindingId::AdminAnyNetwork);
+    }
+    if highest.is_some() && facts.last_used.is_some_and(|used| now - used >= IDLE_AFTER) {
+        found.insert(FindingId::IdleAdmin);
+    }
+    if facts
+        .owner_login
+        .is_some_and(|login| settings.is_person(login))
+    {
+        found.insert(FindingId::PersonOwned);
+    }
+    if let Some(created) = facts.created {
+        let age = now - created;
+        if age > settings.max_token_age {
+            found.insert(FindingId::TooOld);
+        }
+        if facts.kind == TokenKind::Person && age >= TimeDelta::zero() && age < NEW_WITHIN {
+            found.insert(FindingId::SswsForNewIntegration);
+        }
+    }
+    found
+}
+
+/// Every finding about one token at `now`, in [`FindingId::ALL`] order, each with its reason.
 pub fn findings(
     facts: &TokenFacts<'_>,
     settings: &PostureSettings,
     now: DateTime<Utc>,
 ) -> Vec<Finding> {
-    let mut found = Vec::new();
+    finding_ids(facts, settings, now)
+        .iter()
+        .map(|id| Finding::new(id, reason(id, facts, settings, now)))
+        .collect()
+}
+
+/// The one-line reason of a finding the token has.
+fn reason(
+    id: FindingId,
+    facts: &TokenFacts<'_>,
+    settings: &PostureSettings,
+    now: DateTime<Utc>,
+) -> String {
     let highest = facts.privilege.highest().flatten();
-    if let Some(role) = highest.filter(|r| r.is_org_wide()) {
-        if usable_from_any_ip(facts.network_connection) {
-            found.push(Finding::new(
-                FindingId::AdminAnyNetwork,
-                format!(
-                    "its owner is {} and it is usable from any IP: a leaked copy can do almost anything, from anywhere",
-                    role_name(role)
-                ),
-            ));
-        }
+    let age = facts.created.map(|c| now - c).unwrap_or_default();
+    match id {
+        FindingId::AdminAnyNetwork => format!(
+            "its owner is {} and it is usable from any IP: a leaked copy can do almost anything, from anywhere",
+            highest.map_or("an admin", role_name)
+        ),
+        FindingId::IdleAdmin => format!(
+            "not used for {} yet its owner holds {}: nobody would notice a leaked copy being used",
+            days(facts.last_used.map(|u| now - u).unwrap_or_default()),
+            highest.map_or("an admin role", RoleType::as_str)
+        ),
+        FindingId::PersonOwned => format!(
+            "owned by {}, a person's account rather than a service account: it stops working when they leave and changes with their roles",
+            facts.owner_login.unwrap_or_default()
+        ),
+        FindingId::TooOld => format!(
+            "created {} ago, over the rotation policy of {}",
+            days(age),
+            days(settings.max_token_age)
+        ),
+        FindingId::SswsForNewIntegration => format!(
+            "an SSWS token made {} ago: Okta recommends an OAuth 2.0 service app (scoped, short-lived access tokens) for a new integration",
+            days(age)
+        ),
     }
-    if let (Some(role), Some(last_used)) = (highest, facts.last_used) {
-        let idle = now - last_used;
-        if idle >= IDLE_AFTER {
-            found.push(Finding::new(
-                FindingId::IdleAdmin,
-                format!(
-                    "not used for {} yet its owner holds {}: nobody would notice a leaked copy being used",
-                    days(idle),
-                    role.as_str()
-                ),
-            ));
-        }
-    }
-    if let Some(login) = facts.owner_login.filter(|l| settings.is_person(l)) {
-        found.push(Finding::new(
-            FindingId::PersonOwned,
-            format!(
-                "owned by {login}, a person's account rather than a service account: it stops working when they leave and changes with their roles"
-            ),
-        ));
-    }
-    if let Some(created) = facts.created {
-        let age = now - created;
-        if age > settings.max_token_age {
-            found.push(Finding::new(
-                FindingId::TooOld,
-                format!(
-                    "created {} ago, over the rotation policy of {}",
-                    days(age),
-                    days(settings.max_token_age)
-                ),
-            ));
-        }
-        if facts.kind == TokenKind::Person && age >= TimeDelta::zero() && age < NEW_WITHIN {
-            found.push(Finding::new(
-                FindingId::SswsForNewIntegration,
-                format!(
-                    "an SSWS token made {} ago: Okta recommends an OAuth 2.0 service app (scoped, short-lived access tokens) for a new integration",
-                    days(age)
-                ),
-            ));
-        }
-    }
-    found
 }
 
 fn role_name(role: RoleType) -> &'static str {
