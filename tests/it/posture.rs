@@ -416,3 +416,242 @@ async fn metrics_show_each_tokens_posture_and_a_403_reads_unknown_with_one_warni
     assert_eq!(warnings.len(), 1, "{warnings:#?}");
     assert!(warnings[0].contains(&user_id(4)), "{}", warnings[0]);
 }
+
+/// A config for `report` against `sim`: one org, no retries.
+fn report_config(dir: &std::path::Path, sim: &Simulator) -> String {
+    let token = dir.join("okta.token");
+    std::fs::write(&token, format!("{API_TOKEN}\n")).unwrap();
+    set_private(&token);
+    let path = dir.join("config.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "http:\n  retries: 0\norgs:\n  - name: acme\n    url: {}\n    auth:\n      ssws:\n        token_file: {}\n",
+            sim.url(),
+            token.display()
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+fn report(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = std::process::Command::new(BIN)
+        .arg("report")
+        .args(args)
+        .output()
+        .expect("run report");
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+/// `report --fail-on-finding`: 4 when a finding reaches the severity, 0 below it, 5 when none
+/// does but some owner's roles could not be read; the findings are listed, most severe first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_fails_on_findings_and_never_passes_on_an_unknown_posture() {
+    let sim = org_of_owners().await;
+    let token = |n: usize, owner: usize, network: &str| {
+        let mut t = sim_token(
+            &format!("00Tposture{n:010}"),
+            &format!("token {n}"),
+            TimeDelta::days(29),
+            "P30D",
+        );
+        t.user_id = user_id(owner);
+        t.network_connection = Some(network.to_owned());
+        // Jane's (owner 5) is a new integration; the others are 200 days old.
+        let age = if owner == 5 { 10 } else { 200 };
+        t.created = chrono::Utc::now() - TimeDelta::days(age);
+        t
+    };
+    // A super admin's token usable from anywhere (high), and a person's token (medium).
+    sim.set_tokens(vec![token(1, 1, "ANYWHERE"), token(2, 5, "ZONE")]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("--config.file={}", report_config(dir.path(), &sim));
+    let run = |finding: &'static str| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            report(&[
+                &config,
+                "--fail-on=none",
+                &format!("--fail-on-finding={finding}"),
+            ])
+        })
+    };
+    let (code, stdout, _) = run("high").await.unwrap();
+    assert_eq!(code, Some(4), "{stdout}");
+    let findings = stdout
+        .split("Posture findings:\n")
+        .nth(1)
+        .unwrap_or_default();
+    let lines: Vec<&str> = findings.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].starts_with("acme  high    admin_token_any_network   00Tposture0000000001  token 1: its owner is a Super Admin"), "{stdout}");
+    assert!(
+        lines[1].contains("medium  person_owned_token")
+            && lines[1].contains("jane.doe@acme.example"),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].contains("low     ssws_for_new_integration"),
+        "{stdout}"
+    );
+    assert_eq!(run("medium").await.unwrap().0, Some(4));
+    assert_eq!(run("none").await.unwrap().0, Some(0));
+
+    // Only the person's token, whose findings are medium and low: high passes.
+    sim.set_tokens(vec![token(2, 5, "ZONE")]);
+    assert_eq!(run("high").await.unwrap().0, Some(0));
+    // Now an owner whose roles may not be read: nothing reaches high, and yet it does not pass.
+    sim.set_tokens(vec![token(2, 5, "ZONE"), token(3, 4, "ANYWHERE")]);
+    let (code, stdout, stderr) = run("high").await.unwrap();
+    assert_eq!(code, Some(5), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("the posture of 1 token(s) is unknown"),
+        "{stderr}"
+    );
+    assert_eq!(
+        run("none").await.unwrap().0,
+        Some(0),
+        "unasked, unknown is no failure"
+    );
+    let (code, json, _) = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || report(&[&config, "--fail-on=none", "--format=json"]))
+            .await
+            .unwrap()
+    };
+    assert_eq!(code, Some(0));
+    let orgs: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let forbidden = orgs[0]["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "00Tposture0000000003")
+        .unwrap();
+    assert_eq!(forbidden["owner_roles"], serde_json::Value::Null);
+    assert_eq!(forbidden["owner_highest_role"], "UNKNOWN");
+}
+
+/// `/api/v1/tokens` carries each token's roles and findings, `?finding=` filters the JSON and
+/// the page, and the page shows a posture column whose reasons are text, never markup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_and_the_page_show_roles_and_findings_and_filter_by_finding() {
+    let sim = org_of_owners().await;
+    let token = |n: usize, owner: usize, network: &str, idle_days: i64| {
+        let mut t = sim_token(
+            &format!("00Tposture{n:010}"),
+            &format!("token <b>{n}</b>"),
+            TimeDelta::days(30 - idle_days),
+            "P30D",
+        );
+        t.user_id = user_id(owner);
+        t.network_connection = Some(network.to_owned());
+        t.created = chrono::Utc::now() - TimeDelta::days(200);
+        t
+    };
+    sim.set_tokens(vec![
+        token(1, 1, "ANYWHERE", 0), // super admin: admin_token_any_network
+        token(2, 2, "ZONE", 10),    // custom role, idle: idle_admin_token
+        token(3, 3, "ZONE", 0),     // read-only admin, in use: nothing
+    ]);
+    let exporter = Exporter::start(Setup::new(sim.url(), API_TOKEN));
+    let json = |query: &str| -> serde_json::Value {
+        let (status, _, body) = exporter.get(&format!("/api/v1/tokens{query}"));
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    let all = loop {
+        let all = json("");
+        let tokens = all[0]["tokens"].as_array().cloned().unwrap_or_default();
+        if tokens.len() == 3 && tokens.iter().all(|t| t["owner_roles"].is_array()) {
+            break all;
+        }
+        assert!(std::time::Instant::now() < deadline, "{all:#}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let by_id = |id: usize| {
+        all[0]["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == format!("00Tposture{id:010}"))
+            .unwrap()
+            .clone()
+    };
+    let first = by_id(1);
+    assert_eq!(first["kind"], "person");
+    assert_eq!(first["owner_highest_role"], "SUPER_ADMIN");
+    assert_eq!(
+        first["owner_roles"],
+        serde_json::json!([{"type": "SUPER_ADMIN", "label": "Super Administrator", "assignment_type": "GROUP", "status": "ACTIVE"}])
+    );
+    assert_eq!(first["findings"][0]["id"], "admin_token_any_network");
+    assert_eq!(first["findings"][0]["severity"], "high");
+    assert!(first["findings"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("any IP"));
+    assert_eq!(by_id(2)["owner_roles"][0]["label"], "Terraform deployer");
+    assert_eq!(by_id(3)["findings"], serde_json::json!([]));
+
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v[0]["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(&json("?finding=idle_admin_token")),
+        ["00Tposture0000000002"]
+    );
+    let mut either = ids(&json("?finding=idle_admin_token,admin_token_any_network"));
+    either.sort();
+    assert_eq!(either, ["00Tposture0000000001", "00Tposture0000000002"]);
+    let (status, _, body) = exporter.get("/api/v1/tokens?finding=root_access");
+    assert_eq!(status, 400);
+    assert!(body.contains("unknown finding \"root_access\""), "{body}");
+
+    let (status, _, page) = exporter.get("/?finding=admin_token_any_network");
+    assert_eq!(status, 200);
+    assert!(page.contains("<th>Posture</th>"), "{page}");
+    assert_eq!(page.matches("<tr><td>").count(), 1, "{page}");
+    assert!(
+        page.contains("Super Administrator") || page.contains("SUPER_ADMIN"),
+        "{page}"
+    );
+    assert!(page.contains("any IP · person"), "{page}");
+    assert!(
+        page.contains("<span class=\"finding sev-high\" title=\"its owner is a Super Admin"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<option value=\"admin_token_any_network\" selected>"),
+        "{page}"
+    );
+    assert!(!page.contains("<b>"), "names are text: {page}");
+    let (_, _, custom) = exporter.get("/?finding=idle_admin_token");
+    assert!(custom.contains("CUSTOM (Terraform deployer)"), "{custom}");
+}
+
+#[test]
+fn the_finding_filter_reads_ids_and_gives_its_query_back() {
+    use okta_token_exporter::model::posture::FindingId;
+    use okta_token_exporter::token_table::{Filter, FilterError};
+    let filter =
+        Filter::from_query("finding=token_too_old,idle_admin_token&finding=token_too_old").unwrap();
+    assert_eq!(filter.findings, [FindingId::TooOld, FindingId::IdleAdmin]);
+    assert!(!filter.is_empty());
+    assert_eq!(Filter::from_query(&filter.to_query()), Ok(filter));
+    assert_eq!(
+        Filter::from_query("finding=TOKEN_TOO_OLD"),
+        Err(FilterError::UnknownFinding("TOKEN_TOO_OLD".into()))
+    );
+    assert_eq!(Filter::from_query("finding="), Ok(Filter::default()));
+}
