@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// The program on `PATH`, and the `cfg` set when it is there.
-const TOOLS: [(&str, &str); 10] = [
+const TOOLS: [(&str, &str); 12] = [
     ("promtool", "tool_promtool"),
     ("amtool", "tool_amtool"),
     ("prometheus", "tool_prometheus"),
@@ -18,6 +18,8 @@ const TOOLS: [(&str, &str); 10] = [
     ("buildah", "tool_buildah"),
     ("kubectl", "tool_kubectl"),
     ("cargo-deb", "tool_cargo_deb"),
+    ("jsonnet", "tool_jsonnet"),
+    ("jsonnetfmt", "tool_jsonnetfmt"),
 ];
 
 fn tools() {

@@ -304,6 +304,7 @@ async fn serve(cli: &Cli, config: Config, web: Option<Arc<WebConfigFile>>) -> Re
         labels: crate::metrics::LabelCache::new(),
         telemetry_path: cli.web().telemetry_path.clone(),
         web,
+        options: cli.server_options(),
     });
     server::serve(listener, app, shutdown_signal()).await;
     let _ = stop.send(true);

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::logging::{LogFormat, LogLevel};
 use crate::report::{FailOn, FailOnFinding, ReportFormat};
+use crate::web::{AllowedHosts, ConnectionLimits};
 
 const ABOUT: &str = "Prometheus exporter that warns before Okta API tokens lapse.";
 const LONG_ABOUT: &str = "\
@@ -144,6 +145,20 @@ impl Cli {
         }
     }
 
+    /// How the server of the command that runs treats connections and requests.
+    pub fn server_options(&self) -> crate::server::ServerOptions {
+        let demo = matches!(self.command, Some(Command::Demo(_)));
+        let allowed_hosts = match &self.web().allowed_hosts {
+            Some(names) => AllowedHosts::only(names),
+            None if demo => AllowedHosts::loopback(),
+            None => AllowedHosts::any(),
+        };
+        crate::server::ServerOptions {
+            limits: self.web().connection_limits(),
+            allowed_hosts,
+        }
+    }
+
     /// `--okta.poll-interval` of the command that runs.
     pub fn poll_interval(&self) -> Option<Duration> {
         match &self.command {
@@ -264,6 +279,58 @@ pub struct WebArgs {
     /// format of Prometheus's exporter-toolkit. Re-read when it or a file it names changes.
     #[arg(long = "web.config.file", value_name = "PATH")]
     pub web_config_file: Option<PathBuf>,
+
+    /// The most connections the server holds at once. When it is full, an idle connection (no
+    /// request in progress) makes room for a new one; a new one is refused only when every
+    /// connection serves a request.
+    #[arg(
+        long = "web.max-connections",
+        value_name = "N",
+        default_value_t = ConnectionLimits::DEFAULT_MAX,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..100_000)
+    )]
+    pub max_connections: usize,
+
+    /// The most connections one client (IP address; an IPv6 /64) holds at once; more are refused.
+    #[arg(
+        long = "web.max-connections-per-peer",
+        value_name = "N",
+        default_value_t = ConnectionLimits::DEFAULT_PER_PEER,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..100_000)
+    )]
+    pub max_connections_per_peer: usize,
+
+    /// How long a client may take to send its request headers, or to finish a TLS handshake,
+    /// before its connection is closed; keep it well under the scrape timeout.
+    #[arg(
+        long = "web.header-timeout",
+        value_name = "DURATION",
+        default_value = "5s",
+        value_parser = parse_header_timeout
+    )]
+    pub header_timeout: Duration,
+
+    /// Answer only requests addressed (Host header) to one of these names or addresses, ports
+    /// aside, comma-separated, so that a web page cannot reach the exporter through a name of
+    /// its own (DNS rebinding); the health probes always answer. `*` allows any
+    /// [default: any; for `demo`: localhost,127.0.0.1,::1].
+    #[arg(
+        long = "web.allowed-hosts",
+        value_name = "HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Option<Vec<String>>,
+}
+
+impl WebArgs {
+    /// The connection limits these flags give.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max: self.max_connections,
+            per_peer: self.max_connections_per_peer.min(self.max_connections),
+            header_timeout: self.header_timeout,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -280,6 +347,19 @@ pub struct LogArgs {
 
 fn parse_duration(text: &str) -> Result<Duration, crate::config::ValueError> {
     crate::config::parse_interval(text)
+}
+
+/// `--web.header-timeout`: from 100ms (a client on a slow link still sends its headers in time)
+/// to a minute.
+fn parse_header_timeout(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("invalid duration {text:?}: {e} (write e.g. 5s, 500ms)"))?;
+    if !(Duration::from_millis(100)..=Duration::from_secs(60)).contains(&duration) {
+        return Err(format!(
+            "{text:?} is out of range: write a duration from 100ms to 1m"
+        ));
+    }
+    Ok(duration)
 }
 
 #[cfg(test)]
@@ -311,6 +391,7 @@ mod tests {
         assert_eq!(cli.okta.poll_interval, Some(Duration::from_secs(90)));
         assert_eq!(cli.web.listen_address, "127.0.0.1:9999");
         assert_eq!(cli.web.telemetry_path, "/metrics");
+        assert_eq!(cli.web.connection_limits(), ConnectionLimits::default());
         assert_eq!(cli.log.level, LogLevel::Debug);
         assert_eq!(cli.log.format, LogFormat::Json);
         assert!(cli.command.is_none());
@@ -386,12 +467,35 @@ mod tests {
     }
 
     #[test]
+    fn connection_limits_come_from_the_web_flags() {
+        let cli = Cli::try_parse_from([
+            "okta-token-exporter",
+            "demo",
+            "--web.max-connections=8",
+            "--web.max-connections-per-peer=20",
+            "--web.header-timeout=750ms",
+        ])
+        .unwrap();
+        let limits = cli.server_options().limits;
+        assert_eq!(
+            (limits.max, limits.per_peer, limits.header_timeout),
+            (8, 8, Duration::from_millis(750)),
+            "a peer never gets more places than the server has"
+        );
+    }
+
+    #[test]
     fn bad_flags_are_refused() {
         let cases: &[&[&str]] = &[
             &["--okta.poll-interval=soon"],
             &["--okta.poll-interval=5 parsecs"],
             &["--okta.poll-interval=0s"],
             &["--log.level=verbose"],
+            &["--web.max-connections=0"],
+            &["--web.max-connections-per-peer=-1"],
+            &["--web.header-timeout=10ms"],
+            &["--web.header-timeout=1h"],
+            &["--web.header-timeout=soon"],
             &["--config.file=a.yml", "--okta.org-url=https://a.okta.com"],
             &["--okta.token-file=/x"],
         ];

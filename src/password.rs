@@ -5,6 +5,7 @@
 use std::io::{IsTerminal, Read};
 
 use crate::secret::Secret;
+use crate::web::MAX_PASSWORD_BYTES;
 
 /// Why no hash was made.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +16,12 @@ pub enum PasswordError {
     Empty,
     #[error("the passwords do not match; nothing was hashed")]
     Mismatch,
+    #[error(
+        "the password is {0} bytes long, but bcrypt reads only the first {max}: the rest would \
+         never be checked, so the exporter refuses it at login; use at most {max} bytes",
+        max = MAX_PASSWORD_BYTES
+    )]
+    TooLong(usize),
     #[error("cannot hash the password: {0}")]
     Hash(#[from] bcrypt::BcryptError),
 }
@@ -48,6 +55,10 @@ pub fn hash(password: &Secret, cost: u32) -> Result<String, PasswordError> {
     if password.is_empty() {
         return Err(PasswordError::Empty);
     }
+    let length = password.expose().len();
+    if length > MAX_PASSWORD_BYTES {
+        return Err(PasswordError::TooLong(length));
+    }
     Ok(bcrypt::hash(password.expose(), cost)?)
 }
 
@@ -80,5 +91,21 @@ mod tests {
             super::hash(&Secret::new(""), 4),
             Err(PasswordError::Empty)
         ));
+    }
+
+    #[test]
+    fn a_password_bcrypt_would_truncate_is_refused_with_its_length() {
+        let longest = "x".repeat(MAX_PASSWORD_BYTES);
+        assert!(bcrypt::verify(&longest, &hash(&Secret::new(&longest), 4).unwrap()).unwrap());
+        // 37 two-byte characters: 74 bytes, though 37 characters.
+        let long = "é".repeat(37);
+        let error = hash(&Secret::new(&long), 4).unwrap_err();
+        assert!(matches!(error, PasswordError::TooLong(74)), "{error}");
+        let message = error.to_string();
+        assert!(
+            message.contains("74 bytes") && message.contains("72"),
+            "{message}"
+        );
+        assert!(!message.contains(&long), "the password is never shown");
     }
 }

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use clap::ValueEnum;
 
 use crate::config::Config;
+use crate::logging::is_deceptive;
 use crate::model::posture::Severity;
 use crate::model::roles::Privilege;
 use crate::model::status::TokenStatus;
@@ -207,14 +208,7 @@ pub async fn run(
     }
     crate::stdout::write_all(&out).map_err(ReportError::Write)?;
     for org in orgs.iter().filter(|o| !o.up) {
-        let error = org
-            .last_error
-            .as_ref()
-            .map_or_else(|| "no answer".to_owned(), ToString::to_string);
-        eprintln!(
-            "okta-token-exporter report: org {} ({}) could not be polled: {error}",
-            org.name, org.url
-        );
+        eprintln!("{}", unreachable_line(org));
     }
     let unknown = tables
         .iter()
@@ -449,11 +443,25 @@ fn csv_roles(roles: Option<&[token_table::JsonRole]>) -> String {
         .join(";")
 }
 
+/// The stderr line of an org that could not be polled. Okta's error text (and a proxy's, which
+/// may be anything) is shown [`printable`]: no escape sequence reaches the terminal.
+fn unreachable_line(org: &OrgSnapshot) -> String {
+    let error = org
+        .last_error
+        .as_ref()
+        .map_or_else(|| "no answer".to_owned(), ToString::to_string);
+    printable(&format!(
+        "okta-token-exporter report: org {} ({}) could not be polled: {error}",
+        org.name, org.url
+    ))
+}
+
 /// A text field for CSV: quoted when it holds a comma, quote or line break (RFC 4180), and
-/// prefixed with `'` when it starts like a spreadsheet formula (`=`, `+`, `-`, `@`), so that a
-/// token name opened in a spreadsheet stays text.
+/// prefixed with `'` when it starts like a spreadsheet formula (`=`, `+`, `-`, `@`, and a tab
+/// or carriage return, which spreadsheets skip before one), so that a token name opened in a
+/// spreadsheet stays text.
 fn csv_text(text: &str) -> String {
-    let guarded = if text.starts_with(['=', '+', '-', '@']) {
+    let guarded = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {
         text.to_owned()
@@ -465,11 +473,12 @@ fn csv_text(text: &str) -> String {
     }
 }
 
-/// A cell for the terminal: control characters (escape sequences, line breaks) shown as `?`, so
-/// that a token name cannot move the cursor or recolour the terminal.
+/// A cell for the terminal: control characters (escape sequences, line breaks), bidirectional
+/// overrides and line separators ([`crate::logging::is_deceptive`]) shown as `?`, so that a
+/// token name can neither move the cursor, recolour the terminal, nor read backwards.
 fn printable(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
+        .map(|c| if is_deceptive(c) { '?' } else { c })
         .collect()
 }
 
@@ -592,11 +601,55 @@ mod tests {
             ("=HYPERLINK(\"x\")", "\"'=HYPERLINK(\"\"x\"\")\""),
             ("@sum", "'@sum"),
             ("-1", "'-1"),
+            ("\t=1+1", "'\t=1+1"),
+            ("\r=1+1", "\"'\r=1+1\""),
+            ("a\t=b", "a\t=b"),
             ("", ""),
         ];
         for (text, field) in cases {
             assert_eq!(csv_text(text), field, "{text:?}");
         }
+    }
+
+    #[test]
+    fn an_unreachable_orgs_error_reaches_the_terminal_without_control_characters() {
+        let mut down = org(vec![], &[], false);
+        Arc::make_mut(&mut down).last_error = Some(crate::okta::PollError::ServerError {
+            status: 502,
+            detail:
+                "HTTP 502, Okta error E0000009: \x1b]0;pwned\x07\x1b[2J\u{202e}gnp.exe\u{2028}x"
+                    .into(),
+        });
+        let line = unreachable_line(&down);
+        assert!(!line.chars().any(is_deceptive), "{line:?}");
+        assert!(
+            line.contains("E0000009: ?]0;pwned??[2J?gnp.exe?x"),
+            "{line:?}"
+        );
+        assert!(
+            line.starts_with("okta-token-exporter report: org acme"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn bidirectional_overrides_and_line_separators_show_as_question_marks() {
+        let day = TimeDelta::days(1);
+        let orgs = [org(
+            vec![token(
+                "00T4",
+                "invoice\u{202e}fdp.exe\u{2028}\u{2066}x",
+                day * 20,
+                day,
+            )],
+            &[],
+            true,
+        )];
+        let tables = token_table::table(&orgs, &Filter::default(), now());
+        let mut plain = Vec::new();
+        write_table(&mut plain, &tables, now(), false);
+        let plain = String::from_utf8(plain).unwrap();
+        assert!(plain.contains("invoice?fdp.exe??x"), "{plain}");
     }
 
     #[test]

@@ -16,9 +16,12 @@
 //!
 //! The listener comes from [`crate::web::listen()`] (`--web.listen-address`).
 //!
-//! The accept loop caps concurrent connections, times out slow request headers and TLS
-//! handshakes (and HTTP/2 connections left without a request), and on shutdown stops accepting
-//! and lets in-flight requests finish.
+//! The accept loop gives each connection a place ([`crate::web::Connections`]): a peer holds at
+//! most `--web.max-connections-per-peer` of them, and a full server closes an idle connection
+//! for a new one, so that clients that connect and send nothing, or trickle their headers, or
+//! stall in the TLS handshake, cannot keep a scrape waiting. Request headers and TLS handshakes
+//! must arrive within `--web.header-timeout` (HTTP/2 connections without a request close after
+//! it too). On shutdown it stops accepting and lets in-flight requests finish.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -36,25 +39,20 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use prometheus::Registry;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use crate::compression::{negotiate, ChunkEncoder};
 use crate::landing_page::Page;
 use crate::metrics::{LabelCache, ScrapeChunks};
 use crate::snapshot::Snapshots;
 use crate::token_table::{self, Filter};
-use crate::web::{BasicAuth, Denied, WebConfigFile};
+use crate::web::{
+    AllowedHosts, BasicAuth, Connection, ConnectionLimits, ConnectionMetrics, Connections, Denied,
+    Refusal, RequestOpen, WebConfigFile,
+};
 
-/// Connections served at once; more wait in the kernel's backlog.
-const MAX_CONNECTIONS: usize = 256;
-/// How long a client may take to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// How long an HTTP/2 connection may go without an open request before it is closed: what the
-/// header read timeout is to HTTP/1.1, so that idle connections do not hold the slots of
-/// [`MAX_CONNECTIONS`]. Also the interval of the pings that find dead peers.
-const HTTP2_IDLE_TIMEOUT: Duration = HEADER_READ_TIMEOUT;
 /// Requests one HTTP/2 connection may have open at once.
 const HTTP2_MAX_STREAMS: u32 = 32;
 /// The largest request head accepted, in either protocol.
@@ -69,22 +67,34 @@ pub struct App {
     pub telemetry_path: String,
     /// TLS, basic auth and headers, when `--web.config.file` is given.
     pub web: Option<Arc<WebConfigFile>>,
+    /// The server's own flags: connection limits and timeouts.
+    pub options: ServerOptions,
+}
+
+/// How the server treats connections; from the `--web.*` flags.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    pub limits: ConnectionLimits,
+    /// The names requests may be addressed to (`--web.allowed-hosts`).
+    pub allowed_hosts: AllowedHosts,
 }
 
 /// Serves until `shutdown` completes, then drains in-flight connections. With a web config, a
-/// watcher task publishes its changes meanwhile ([`WebConfigFile::watch`]).
+/// watcher task publishes its changes meanwhile ([`WebConfigFile::watch`]). The connection
+/// metrics are registered in the app's registry.
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
     let _watcher = app.web.as_ref().map(WebConfigFile::watch);
+    let connections = Connections::new(app.options.limits);
+    let registered = ConnectionMetrics::new(Arc::clone(&connections))
+        .and_then(|metrics| app.registry.register(Box::new(metrics)));
+    if let Err(e) = registered {
+        tracing::warn!(error = %e, "cannot register the connection metrics");
+    }
     let graceful = GracefulShutdown::new();
     // HTTP/2 connections close themselves on this (and count in `graceful` until they did).
     let (stopping, stop) = watch::channel(false);
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            permit = Arc::clone(&permits).acquire_owned() => permit.expect("the semaphore is never closed"),
-            _ = &mut shutdown => break,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -96,22 +106,27 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
             },
             _ = &mut shutdown => break,
         };
+        // Refused at once, without a byte read: the kernel's backlog never fills with
+        // connections waiting for a place.
+        let connection = match connections.admit(peer.ip()) {
+            Ok(connection) => Arc::new(connection),
+            Err(refusal) => {
+                tracing::debug!(%peer, reason = refusal.as_str(), "refused a connection");
+                continue;
+            }
+        };
         let tls = app.web.as_ref().and_then(|web| web.current().tls.clone());
         let app = Arc::clone(&app);
         let watcher = graceful.watcher();
         let stop = stop.clone();
         tokio::spawn(async move {
-            match tls {
-                None => serve_connection(stream, app, watcher).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => serve_tls_connection(stream, app, watcher, stop).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
+            let serving = serve_accepted(stream, tls, app, Arc::clone(&connection), watcher, stop);
+            tokio::select! {
+                () = serving => {}
+                () = connection.shed() => {
+                    tracing::debug!(%peer, "closed an idle connection to make room for a new one");
                 }
             }
-            drop(permit);
         });
     }
     drop(listener);
@@ -122,82 +137,103 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
     }
 }
 
+/// One accepted connection: the TLS handshake (within the header timeout) when the server
+/// speaks HTTPS, then its requests.
+async fn serve_accepted(
+    stream: TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    app: Arc<App>,
+    connection: Arc<Connection>,
+    watcher: hyper_util::server::graceful::Watcher,
+    stop: watch::Receiver<bool>,
+) {
+    let Some(acceptor) = tls else {
+        return serve_connection(stream, app, connection, watcher).await;
+    };
+    let timeout = app.options.limits.header_timeout;
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => {
+            if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                serve_http2(stream, app, connection, watcher, stop).await
+            } else {
+                serve_connection(stream, app, connection, watcher).await
+            }
+        }
+        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+        Err(_) => {
+            connection.count(Refusal::HandshakeTimeout);
+            tracing::debug!("TLS handshake timed out");
+        }
+    }
+}
+
 /// Serves HTTP/1.1 requests on one connection, plain or TLS, until it closes.
 async fn serve_connection<S>(
     stream: S,
     app: Arc<App>,
+    connection: Arc<Connection>,
     watcher: hyper_util::server::graceful::Watcher,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |request| {
-        let app = Arc::clone(&app);
-        async move { Ok::<_, Infallible>(respond(&app, request).await) }
-    });
-    let connection = http1::Builder::new()
+    let header_timeout = app.options.limits.header_timeout;
+    let service = {
+        let connection = Arc::clone(&connection);
+        service_fn(move |request| {
+            let app = Arc::clone(&app);
+            let request_open = connection.start_request();
+            async move { Ok::<_, Infallible>(counted(respond(&app, request).await, request_open)) }
+        })
+    };
+    let serving = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(header_timeout)
         .max_buf_size(MAX_HEADER_BYTES)
         .serve_connection(TokioIo::new(stream), service);
-    if let Err(e) = watcher.watch(connection).await {
+    if let Err(e) = watcher.watch(serving).await {
+        if e.is_timeout() {
+            connection.count(Refusal::HeaderTimeout);
+        }
         tracing::debug!(error = %e, "connection ended with an error");
     }
 }
 
-/// Serves one TLS connection in the protocol ALPN chose: HTTP/2 when the client offered `h2` and
-/// the web config allows it (the acceptor offers `h2` only then), else HTTP/1.1.
-async fn serve_tls_connection(
-    stream: tokio_rustls::server::TlsStream<TcpStream>,
-    app: Arc<App>,
-    watcher: hyper_util::server::graceful::Watcher,
-    stop: watch::Receiver<bool>,
-) {
-    if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-        serve_http2(stream, app, watcher, stop).await
-    } else {
-        serve_connection(stream, app, watcher).await
-    }
-}
-
 /// Serves HTTP/2 requests on one TLS connection until it closes. It closes gracefully (GOAWAY,
-/// open requests finish) on shutdown, and after [`HTTP2_IDLE_TIMEOUT`] without an open request.
-/// `drain` keeps the server's graceful shutdown waiting until then.
+/// open requests finish) on shutdown, and after the header timeout without an open request
+/// (what the header timeout is to HTTP/1.1), so that idle connections hold no place; the same
+/// interval paces the pings that find dead peers. `drain` keeps the server's graceful shutdown
+/// waiting until then.
 async fn serve_http2<S>(
     stream: S,
     app: Arc<App>,
+    connection: Arc<Connection>,
     drain: hyper_util::server::graceful::Watcher,
     mut stop: watch::Receiver<bool>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let open = OpenRequests::new();
+    let idle_timeout = app.options.limits.header_timeout;
     let service = {
-        let open = Arc::clone(&open);
+        let connection = Arc::clone(&connection);
         service_fn(move |request| {
             let app = Arc::clone(&app);
-            let request_open = open.start();
-            async move {
-                let response = respond(&app, request).await;
-                Ok::<_, Infallible>(response.map(|body| CountedBody {
-                    body,
-                    _open: request_open,
-                }))
-            }
+            let request_open = connection.start_request();
+            async move { Ok::<_, Infallible>(counted(respond(&app, request).await, request_open)) }
         })
     };
-    let connection = http2::Builder::new(TokioExecutor::new())
+    let serving = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .max_header_list_size(MAX_HEADER_BYTES as u32)
         .max_concurrent_streams(HTTP2_MAX_STREAMS)
-        .keep_alive_interval(HTTP2_IDLE_TIMEOUT)
-        .keep_alive_timeout(HTTP2_IDLE_TIMEOUT)
+        .keep_alive_interval(idle_timeout)
+        .keep_alive_timeout(idle_timeout)
         .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(connection);
+    tokio::pin!(serving);
     let mut closing = false;
     loop {
-        let idle_at = open.idle_deadline();
+        let idle_at = connection.idle_deadline(idle_timeout);
         tokio::select! {
-            result = connection.as_mut() => {
+            result = serving.as_mut() => {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "HTTP/2 connection ended with an error");
                 }
@@ -205,13 +241,13 @@ async fn serve_http2<S>(
             }
             // A closed channel means the server is gone: stop as well.
             _ = stop.wait_for(|stopping| *stopping), if !closing => {
-                connection.as_mut().graceful_shutdown();
+                serving.as_mut().graceful_shutdown();
                 closing = true;
             }
             _ = tokio::time::sleep_until(idle_at), if !closing => {
-                if open.idle() {
+                if connection.idle_for(idle_timeout) {
                     tracing::debug!("closing an idle HTTP/2 connection");
-                    connection.as_mut().graceful_shutdown();
+                    serving.as_mut().graceful_shutdown();
                     closing = true;
                 }
             }
@@ -220,59 +256,12 @@ async fn serve_http2<S>(
     drop(drain);
 }
 
-/// The requests open on one HTTP/2 connection, and since when none is.
-struct OpenRequests(std::sync::Mutex<(usize, tokio::time::Instant)>);
-
-impl OpenRequests {
-    fn new() -> Arc<OpenRequests> {
-        Arc::new(OpenRequests(std::sync::Mutex::new((
-            0,
-            tokio::time::Instant::now(),
-        ))))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, tokio::time::Instant)> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Counts a request as open until the returned guard is dropped.
-    fn start(self: &Arc<Self>) -> RequestOpen {
-        self.lock().0 += 1;
-        RequestOpen(Arc::clone(self))
-    }
-
-    /// When the connection becomes idle for [`HTTP2_IDLE_TIMEOUT`] if nothing happens meanwhile.
-    fn idle_deadline(&self) -> tokio::time::Instant {
-        let (open, since) = *self.lock();
-        let from = if open == 0 {
-            since
-        } else {
-            tokio::time::Instant::now()
-        };
-        from + HTTP2_IDLE_TIMEOUT
-    }
-
-    /// Whether no request was open for [`HTTP2_IDLE_TIMEOUT`].
-    fn idle(&self) -> bool {
-        let (open, since) = *self.lock();
-        open == 0 && since.elapsed() >= HTTP2_IDLE_TIMEOUT
-    }
+/// A response whose request counts as in progress until hyper is done with its body.
+fn counted(response: Response<Body>, open: RequestOpen) -> Response<CountedBody> {
+    response.map(|body| CountedBody { body, _open: open })
 }
 
-/// One open request of [`OpenRequests`].
-struct RequestOpen(Arc<OpenRequests>);
-
-impl Drop for RequestOpen {
-    fn drop(&mut self) {
-        let mut state = self.0.lock();
-        state.0 -= 1;
-        if state.0 == 0 {
-            state.1 = tokio::time::Instant::now();
-        }
-    }
-}
-
-/// A response body that keeps its request counted as open until hyper is done with it.
+/// A response body that keeps its request counted as in progress until hyper is done with it.
 struct CountedBody {
     body: Body,
     _open: RequestOpen,
@@ -298,44 +287,100 @@ impl hyper::body::Body for CountedBody {
     }
 }
 
-/// Applies the web config (basic auth, response headers) around [`handle`].
+/// Applies the checks that come before routing, in this order: the allowed hosts
+/// (`--web.allowed-hosts`; not for the health probes), the web config's rate limit and basic
+/// auth; then [`handle`]. Every response, refusals included, gets `X-Content-Type-Options:
+/// nosniff` and the web config's headers ([`finish`]).
 pub async fn respond(app: &App, request: Request<Incoming>) -> Response<Body> {
-    let Some(web) = &app.web else {
-        return handle(app, request);
+    let settings = app.web.as_ref().map(|web| web.current());
+    let headers = settings.as_ref().map_or(&[][..], |s| &s.headers[..]);
+    let response = match refusal(app, settings.as_deref(), &request).await {
+        Some(refused) => refused.map(Either::Left),
+        None => handle(app, &request),
     };
-    let settings = web.current();
-    if let Some(auth) = &settings.basic_auth {
-        let header = request.headers().get(header::AUTHORIZATION).cloned();
-        let verdict = if auth.is_cached(header.as_ref()) {
-            auth.check(header.as_ref())
-        } else {
-            // bcrypt is slow on purpose: keep it off the threads that serve other requests.
-            let auth = Arc::clone(auth);
-            tokio::task::spawn_blocking(move || auth.check(header.as_ref()))
-                .await
-                .unwrap_or(Err(Denied::WrongCredentials))
-        };
-        if let Err(denied) = verdict {
-            tracing::debug!(?denied, path = %request.uri().path(), "refused a request without valid credentials");
-            let mut response = text(
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized: this exporter needs a user and password (basic auth).\n",
-            );
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, BasicAuth::challenge());
-            return with_headers(response.map(Either::Left), &settings.headers);
-        }
-    }
-    with_headers(handle(app, request), &settings.headers)
+    finish(response, headers)
 }
 
-fn with_headers(
+/// Why a request is not routed: an answer instead, or `None` to route it.
+async fn refusal(
+    app: &App,
+    settings: Option<&crate::web::WebSettings>,
+    request: &Request<Incoming>,
+) -> Option<Response<Full<Bytes>>> {
+    let path = request.uri().path();
+    let probe = matches!(path, "/-/healthy" | "/-/ready");
+    if !probe {
+        let authority = request
+            .uri()
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| request.headers().get(header::HOST)?.to_str().ok());
+        if !app.options.allowed_hosts.allows(authority) {
+            tracing::debug!(host = authority.unwrap_or(""), %path, "refused a request for a host not in --web.allowed-hosts");
+            return Some(text(
+                StatusCode::BAD_REQUEST,
+                "Bad request: this exporter does not answer to that host name; it must be one \
+                 of --web.allowed-hosts.\n",
+            ));
+        }
+    }
+    let settings = settings?;
+    // Before basic auth, on every path, as exporter-toolkit does.
+    if let Some(limiter) = &settings.rate_limit {
+        if let Err(wait) = limiter.try_acquire() {
+            tracing::debug!(%path, "refused a request over the rate limit");
+            let mut response = text(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests: the web config's rate_limit is exceeded.\n",
+            );
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            return Some(response);
+        }
+    }
+    let auth = settings.basic_auth.as_ref()?;
+    let header = request.headers().get(header::AUTHORIZATION).cloned();
+    let verdict = if auth.is_cached(header.as_ref()) {
+        auth.check(header.as_ref())
+    } else {
+        // bcrypt is slow on purpose: keep it off the threads that serve other requests.
+        let auth = Arc::clone(auth);
+        tokio::task::spawn_blocking(move || auth.check(header.as_ref()))
+            .await
+            .unwrap_or(Err(Denied::WrongCredentials))
+    };
+    let denied = verdict.err()?;
+    tracing::debug!(?denied, %path, "refused a request without valid credentials");
+    let mut response = text(
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized: this exporter needs a user and password (basic auth).\n",
+    );
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, BasicAuth::challenge());
+    Some(response)
+}
+
+/// The headers every response gets: `X-Content-Type-Options: nosniff`, then the web config's.
+/// A `Content-Security-Policy` from the web config is added next to the page's own rather than
+/// replacing it: a browser enforces every policy it is sent, so the page's never gets looser.
+fn finish(
     mut response: Response<Body>,
     headers: &[(hyper::header::HeaderName, HeaderValue)],
 ) -> Response<Body> {
+    let out = response.headers_mut();
+    out.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     for (name, value) in headers {
-        response.headers_mut().insert(name, value.clone());
+        if name == header::CONTENT_SECURITY_POLICY && out.contains_key(name) {
+            out.append(name, value.clone());
+        } else {
+            out.insert(name, value.clone());
+        }
     }
     response
 }
@@ -344,7 +389,7 @@ fn with_headers(
 pub type Body = Either<Full<Bytes>, MetricsBody>;
 
 /// Routes one request.
-pub fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
+pub fn handle(app: &App, request: &Request<Incoming>) -> Response<Body> {
     let path = request.uri().path();
     let route = if path == app.telemetry_path {
         Route::Metrics
@@ -374,7 +419,7 @@ pub fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
         return response.map(Either::Left);
     }
     let response = match route {
-        Route::Metrics => return metrics(app, &request),
+        Route::Metrics => return metrics(app, request),
         Route::Landing | Route::Tokens => {
             let filter = match Filter::from_query(request.uri().query().unwrap_or("")) {
                 Ok(filter) => filter,
@@ -506,7 +551,8 @@ fn bad_request(message: String) -> Response<Full<Bytes>> {
     response
 }
 
-/// A page, with a policy that lets it run no script and load nothing from elsewhere.
+/// A page, with a policy that lets it run no script and load nothing from elsewhere, kept by no
+/// cache.
 fn html(body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     let headers = response.headers_mut();
@@ -518,23 +564,27 @@ fn html(body: String) -> Response<Full<Bytes>> {
         headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     }
     headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+    headers.insert(header::CACHE_CONTROL, no_store());
     response
+}
+
+/// The page and the JSON name token owners: no cache, shared or private, keeps them.
+fn no_store() -> HeaderValue {
+    HeaderValue::from_static("no-store")
 }
 
 fn json(value: &impl serde::Serialize) -> Response<Full<Bytes>> {
     let mut body = serde_json::to_vec(value).expect("the token table serializes");
     body.push(b'\n');
     let mut response = Response::new(Full::new(Bytes::from(body)));
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    headers.insert(header::CACHE_CONTROL, no_store());
     response
 }

@@ -8,10 +8,20 @@
 //! never half of one. The file holds token metadata as Okta lists it and what the exporter
 //! learnt about it; it never holds a credential.
 //!
-//! The format is JSON, versioned by `format` and `version` (see [`OrgRecord`]; the README documents
+//! The format is JSON, versioned by `format` and `version` (see [`OrgRecord`]; docs/configuration.md documents
 //! it). A file that cannot be trusted (truncated, corrupt, of a later version, of another org or
 //! URL, a token that does not make sense) is refused whole, moved aside for a human to look at,
 //! and the org starts empty: an empty start is honest, a wrong token is not.
+//!
+//! The directory is not trusted either. No link is followed: the state file is opened with
+//! `O_NOFOLLOW` (and `O_NONBLOCK`, so that a FIFO cannot hang the start) and refused unless it is
+//! a regular file of at most [`MAX_STATE_BYTES`]; the temporary file is created anew
+//! (`O_CREAT|O_EXCL|O_NOFOLLOW`), never opened where it stands, so a link planted at its name
+//! makes a write fail instead of overwriting what it points to. A directory that other users can
+//! write is warned about (a Kubernetes `emptyDir` is 0777; its other users are the pod's
+//! containers), and in one a state file that this user does not own, or with other links, is
+//! refused. The times a restored file holds are bounded by now: a System Log position from the
+//! future would skip every event until then.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -160,9 +170,17 @@ pub struct Counters {
     pub tokens_removed_owner_deactivated: u64,
 }
 
+/// The largest state file read: far above what an org with ten thousand tokens writes, far
+/// below what would take long to read or hold.
+pub const MAX_STATE_BYTES: u64 = 64 << 20;
+
 /// Why a state file was not used or not written.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    /// Not a file this exporter would have written there: a link, a FIFO, a directory, a file
+    /// of another user in a shared directory, too large.
+    #[error("{path}: refused without reading it: {problem}")]
+    Unsafe { path: PathBuf, problem: String },
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     #[error("cannot write {path}: {source}")]
@@ -218,7 +236,9 @@ pub fn file_name(org: &str) -> String {
 }
 
 /// Writes `record` as the org's state file, atomically: the old file or the new one survives a
-/// crash or a full disk, never a mix. Returns the file's path.
+/// crash or a full disk, never a mix. The temporary file is created anew: a link or file planted
+/// at its name is removed first (the link, not what it points to), and one planted again in the
+/// meantime makes the write fail. Returns the file's path.
 pub fn save(dir: &Path, record: &OrgRecord) -> Result<PathBuf, StorageError> {
     let path = dir.join(file_name(&record.org));
     let temporary = dir.join(format!(".{}.tmp", file_name(&record.org)));
@@ -239,14 +259,17 @@ pub fn save(dir: &Path, record: &OrgRecord) -> Result<PathBuf, StorageError> {
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    // A leftover of a crash, or anything planted there: the name goes, whatever it points to
+    // stays untouched. A directory stays and makes the creation below fail.
+    let _ = fs::remove_file(path);
     let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
     let mut file = options.open(path)?;
-    // A leftover temporary file keeps its old mode through `truncate`: set it again.
-    #[cfg(unix)]
-    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     file.write_all(bytes)?;
     file.sync_all()
 }
@@ -259,31 +282,263 @@ fn sync_directory(dir: &Path) -> io::Result<()> {
 }
 
 /// Reads the org's state file, checking that it is ours, of a version we read, of this org and
-/// URL, and that every token in it makes sense. A file that fails is moved aside.
+/// URL, and that every token in it makes sense. A file that fails is moved aside; one that is
+/// not a regular file, or is too large, or (in a directory others can write) is not this user's,
+/// is refused without being read. The times of a restored file are bounded by `now`
+/// ([`bound_times`]). A directory others can write is warned about.
 pub fn load(dir: &Path, org: &str, url: &str, now: DateTime<Utc>) -> Loaded {
     let path = dir.join(file_name(org));
-    let bytes = match fs::read(&path) {
+    let shared = match shared_directory(dir) {
+        Some(warning) => {
+            tracing::warn!(dir = %dir.display(), "{warning}");
+            true
+        }
+        None => false,
+    };
+    let bytes = match read_state_file(&path, shared) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Loaded::Missing,
-        Err(source) => {
-            return Loaded::Refused {
-                problem: StorageError::Read { path, source },
-                kept_at: None,
-            }
+        Err(Unread::Missing) => return Loaded::Missing,
+        Err(Unread::Refused(problem)) => {
+            // Too large is a file of ours gone wrong: kept aside like a corrupt one.
+            let kept_at = match problem {
+                StorageError::Unsafe { .. } if is_too_large(&problem) => set_aside(dir, org, now),
+                _ => None,
+            };
+            return Loaded::Refused { problem, kept_at };
         }
     };
     match decode(&path, &bytes, org, url) {
-        Ok(record) => Loaded::Restored(record),
+        Ok(mut record) => {
+            let bounded = bound_times(&mut record, now);
+            if !bounded.is_empty() {
+                tracing::warn!(path = %path.display(), fields = %bounded.join(", "), "the state file holds times later than now (a clock that was ahead, or an edited file); they are taken as now, and a System Log position from the future is dropped");
+            }
+            Loaded::Restored(record)
+        }
         Err(problem) => {
-            let aside = dir.join(format!(
-                "{}.refused-{}",
-                file_name(org),
-                now.format("%Y%m%dT%H%M%SZ")
-            ));
-            let kept_at = fs::rename(&path, &aside).ok().map(|()| aside);
+            let kept_at = set_aside(dir, org, now);
             Loaded::Refused { problem, kept_at }
         }
     }
+}
+
+/// Moves the org's state file aside for a human to look at; where it went, if the move worked.
+fn set_aside(dir: &Path, org: &str, now: DateTime<Utc>) -> Option<PathBuf> {
+    let aside = dir.join(format!(
+        "{}.refused-{}",
+        file_name(org),
+        now.format("%Y%m%dT%H%M%SZ")
+    ));
+    fs::rename(dir.join(file_name(org)), &aside)
+        .ok()
+        .map(|()| aside)
+}
+
+fn is_too_large(problem: &StorageError) -> bool {
+    matches!(problem, StorageError::Unsafe { problem, .. } if problem.starts_with(TOO_LARGE))
+}
+
+const TOO_LARGE: &str = "larger than";
+
+/// Why no bytes came from a state file.
+enum Unread {
+    Missing,
+    Refused(StorageError),
+}
+
+/// Reads a state file without following a link, without waiting on a FIFO, only when it is a
+/// regular file of at most [`MAX_STATE_BYTES`], and, in a `shared` directory, only when this
+/// user owns it and it has no other link.
+fn read_state_file(path: &Path, shared: bool) -> Result<Vec<u8>, Unread> {
+    use std::io::Read;
+    let refuse = |problem: String| {
+        Unread::Refused(StorageError::Unsafe {
+            path: path.to_owned(),
+            problem,
+        })
+    };
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        libc::O_NOFOLLOW | libc::O_NONBLOCK,
+    );
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Unread::Missing),
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(refuse(
+                "it is a symbolic link, and links in the storage directory are not followed".into(),
+            ))
+        }
+        Err(source) => {
+            return Err(Unread::Refused(StorageError::Read {
+                path: path.to_owned(),
+                source,
+            }))
+        }
+    };
+    let read_error = |source| {
+        Unread::Refused(StorageError::Read {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let metadata = file.metadata().map_err(read_error)?;
+    if !metadata.is_file() {
+        return Err(refuse(format!(
+            "it is {}, not a regular file",
+            file_kind(&metadata.file_type())
+        )));
+    }
+    #[cfg(unix)]
+    if shared {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if metadata.uid() != me {
+            return Err(refuse(format!(
+                "the directory is writable by other users and the file belongs to uid {}, not \
+                 to this process's uid {me}",
+                metadata.uid()
+            )));
+        }
+        if metadata.nlink() > 1 {
+            return Err(refuse(format!(
+                "the directory is writable by other users and the file has {} links",
+                metadata.nlink()
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = shared;
+    if metadata.len() > MAX_STATE_BYTES {
+        return Err(refuse(format!(
+            "{TOO_LARGE} {MAX_STATE_BYTES} bytes ({} bytes)",
+            metadata.len()
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_STATE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_STATE_BYTES {
+        return Err(refuse(format!(
+            "{TOO_LARGE} {MAX_STATE_BYTES} bytes (it grew while read)"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// What a file that is not a regular one is, for a message.
+fn file_kind(kind: &fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+        if kind.is_block_device() || kind.is_char_device() {
+            return "a device";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else {
+        "something else"
+    }
+}
+
+/// Why a directory other users can write is not a safe place for the state, or `None` when only
+/// its owner can write it.
+pub fn shared_directory(dir: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(dir).ok()?.permissions().mode();
+        if mode & 0o022 == 0 {
+            return None;
+        }
+        let who = if mode & 0o002 != 0 {
+            "every user"
+        } else {
+            "its group"
+        };
+        Some(format!(
+            "the storage directory is writable by {who} (mode {:04o}): another user could \
+             replace or delete the state files; the exporter follows no link there and refuses \
+             state files it does not own, but make the directory private (chmod 700, or \
+             StateDirectoryMode=0700 under systemd)",
+            mode & 0o7777
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
+/// Bounds the times of a restored record by `now`: each later one becomes `now`, and a System
+/// Log `next` link whose `since` or `until` is later is dropped (the next query then starts at
+/// `system_log_until`). Returns the fields changed, for a warning.
+pub fn bound_times(record: &mut OrgRecord, now: DateTime<Utc>) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let mut bound = |time: &mut DateTime<Utc>, field: &'static str| {
+        if *time > now {
+            *time = now;
+            if !changed.contains(&field) {
+                changed.push(field);
+            }
+        }
+    };
+    bound(&mut record.saved_at, "saved_at");
+    bound(&mut record.last_successful_poll, "last_successful_poll");
+    if let Some(until) = &mut record.system_log_until {
+        bound(until, "system_log_until");
+    }
+    for owner in &mut record.owners {
+        bound(&mut owner.fetched_at, "owners[].fetched_at");
+    }
+    for suspicion in &mut record.suspicious {
+        bound(&mut suspicion.last, "suspicious[].last");
+    }
+    for revocation in &mut record.revocations {
+        bound(&mut revocation.at, "revocations[].at");
+    }
+    for deactivation in &mut record.deactivations {
+        bound(&mut deactivation.at, "deactivations[].at");
+    }
+    for removed in &mut record.removed_tokens {
+        bound(&mut removed.removed_at, "removed_tokens[].removed_at");
+    }
+    for limited in &mut record.rate_limited {
+        bound(&mut limited.at, "rate_limited[].at");
+    }
+    let future_link = record.system_log_next.as_deref().is_some_and(|next| {
+        let Ok(url) = url::Url::parse(next) else {
+            return false;
+        };
+        let later = url.query_pairs().any(|(key, value)| {
+            (key == "since" || key == "until")
+                // An offset's unescaped `+` reads as a space in a query.
+                && DateTime::parse_from_rfc3339(&value.replace(' ', "+"))
+                    .is_ok_and(|t| t.to_utc() > now)
+        });
+        later
+    });
+    if future_link {
+        record.system_log_next = None;
+        changed.push("system_log_next");
+    }
+    changed
 }
 
 /// The header every version shares: read first, so that a later version is refused by its
@@ -604,12 +859,209 @@ mod tests {
     }
 
     #[test]
-    fn an_unreadable_path_is_refused_without_moving_anything() {
+    fn a_directory_at_the_state_path_is_refused_without_moving_anything() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("acme.json")).unwrap();
         let (problem, kept_at) = refused(load(dir.path(), "acme", URL, now()));
-        assert!(matches!(problem, StorageError::Read { .. }), "{problem}");
+        assert!(
+            problem
+                .to_string()
+                .contains("a directory, not a regular file"),
+            "{problem}"
+        );
         assert_eq!(kept_at, None);
+    }
+
+    /// Loads on another thread, failing the test (not hanging it) when the load blocks.
+    fn load_within_seconds(dir: &Path) -> Loaded {
+        let dir = dir.to_owned();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(load(&dir, "acme", URL, now()));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the load returned instead of blocking")
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_at_the_state_path_is_refused_at_once_instead_of_hanging_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = std::ffi::CString::new(
+            dir.path()
+                .join("acme.json")
+                .to_str()
+                .unwrap()
+                .as_bytes()
+                .to_vec(),
+        )
+        .unwrap();
+        // SAFETY: a valid, NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let (problem, kept_at) = refused(load_within_seconds(dir.path()));
+        assert!(problem.to_string().contains("a FIFO"), "{problem}");
+        assert_eq!(kept_at, None, "nothing is moved");
+        // The next save replaces the FIFO with a state file.
+        save(dir.path(), &record()).unwrap();
+        assert!(matches!(
+            load_within_seconds(dir.path()),
+            Loaded::Restored(_)
+        ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_at_the_state_path_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        // A valid state file, but reached through a link.
+        let target = save(elsewhere.path(), &record()).unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("acme.json")).unwrap();
+        let (problem, kept_at) = refused(load(dir.path(), "acme", URL, now()));
+        assert!(problem.to_string().contains("symbolic link"), "{problem}");
+        assert!(problem.to_string().contains("acme.json"), "{problem}");
+        assert_eq!(kept_at, None);
+        // Saving replaces the link itself; the file it pointed to stays as it was.
+        let before = fs::read(&target).unwrap();
+        let mut changed = record();
+        changed.tokens.clear();
+        save(dir.path(), &changed).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), before);
+        assert!(!fs::symlink_metadata(dir.path().join("acme.json"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_planted_at_the_temporary_name_never_redirects_the_write() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.conf");
+        fs::write(&victim, "precious\n").unwrap();
+        fs::set_permissions(&victim, fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(".acme.json.tmp")).unwrap();
+        for _ in 0..2 {
+            save(dir.path(), &record()).unwrap();
+        }
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+        let mode = fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "not chmodded either");
+        assert!(matches!(
+            load(dir.path(), "acme", URL, now()),
+            Loaded::Restored(_)
+        ));
+    }
+
+    #[test]
+    fn a_state_file_over_the_size_cap_is_set_aside_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("acme.json");
+        // Sparse: large without taking the disk.
+        File::create(&path)
+            .unwrap()
+            .set_len(MAX_STATE_BYTES + 1)
+            .unwrap();
+        let (problem, kept_at) = refused(load_within_seconds(dir.path()));
+        assert!(problem.to_string().contains("larger than"), "{problem}");
+        assert!(kept_at.is_some(), "kept aside for a human");
+        assert!(matches!(
+            load(dir.path(), "acme", URL, now()),
+            Loaded::Missing
+        ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_others_can_write_is_warned_about_and_their_files_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let set_mode = |mode| {
+            fs::set_permissions(dir.path(), fs::Permissions::from_mode(mode)).unwrap();
+        };
+        set_mode(0o700);
+        assert_eq!(shared_directory(dir.path()), None);
+        set_mode(0o770);
+        let group = shared_directory(dir.path()).unwrap();
+        assert!(
+            group.contains("its group") && group.contains("0770"),
+            "{group}"
+        );
+        set_mode(0o1777);
+        let everyone = shared_directory(dir.path()).unwrap();
+        assert!(
+            everyone.contains("every user") && everyone.contains("1777"),
+            "{everyone}"
+        );
+        // Our own file still loads there.
+        save(dir.path(), &record()).unwrap();
+        assert!(matches!(
+            load(dir.path(), "acme", URL, now()),
+            Loaded::Restored(_)
+        ));
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            // Another user's file, planted there (root can make one to test with).
+            std::os::unix::fs::chown(dir.path().join("acme.json"), Some(65534), None).unwrap();
+            let (problem, _) = refused(load(dir.path(), "acme", URL, now()));
+            assert!(problem.to_string().contains("uid 65534"), "{problem}");
+        }
+        // A second link to our file, made by someone who can write the directory.
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let path = save(dir.path(), &record()).unwrap();
+        fs::hard_link(&path, dir.path().join("other-name")).unwrap();
+        let (problem, _) = refused(load(dir.path(), "acme", URL, now()));
+        assert!(problem.to_string().contains("2 links"), "{problem}");
+    }
+
+    #[test]
+    fn restored_times_are_bounded_by_now() {
+        let later = now() + TimeDelta::days(400);
+        let mut future = record();
+        future.saved_at = later;
+        future.last_successful_poll = later;
+        future.system_log_until = Some(later);
+        future.owners[0].fetched_at = later;
+        future.rate_limited.push(RateLimitedRecord {
+            endpoint: "/api/v1/logs".into(),
+            at: later,
+        });
+        future.system_log_next = Some(format!(
+            "{URL}/api/v1/logs?after=abc&since={}",
+            later.to_rfc3339()
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        save(dir.path(), &future).unwrap();
+        let restored = match load(dir.path(), "acme", URL, now()) {
+            Loaded::Restored(record) => record,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(restored.saved_at, now());
+        assert_eq!(restored.last_successful_poll, now());
+        assert_eq!(restored.system_log_until, Some(now()));
+        assert_eq!(restored.owners[0].fetched_at, now());
+        assert_eq!(restored.rate_limited[0].at, now());
+        assert_eq!(
+            restored.system_log_next, None,
+            "a link from the future is dropped"
+        );
+        assert_eq!(
+            restored.tokens,
+            record().tokens,
+            "expiries are not times past"
+        );
+
+        // A link from the past is kept, and a record from the past unchanged.
+        let mut past = record();
+        past.system_log_next = Some(format!(
+            "{URL}/api/v1/logs?after=abc&since={}",
+            (now() - TimeDelta::hours(1)).to_rfc3339()
+        ));
+        let mut bounded = past.clone();
+        assert!(bound_times(&mut bounded, now()).is_empty());
+        assert_eq!(bounded, past);
     }
 
     #[test]

@@ -180,42 +180,71 @@ pub enum CredentialError {
     EmptyVariable { name: String },
     #[error("the environment variable {name} is not set")]
     UnsetVariable { name: String },
+    #[error("{} starts with ${{{CREDENTIALS_DIRECTORY}}}, which systemd sets only inside a service with LoadCredential=; to check the file outside the service, set it to the directory that holds the credential files, e.g. CREDENTIALS_DIRECTORY=/etc/okta-token-exporter", path.display())]
+    NoCredentialsDirectory { path: PathBuf },
 }
 
-/// Reads the PEM private key of an OAuth 2.0 service app (RSA, or EC P-256 in PKCS#8).
-pub fn read_private_key_file(path: &Path) -> Result<crate::jose::SigningKey, CredentialError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CredentialError::Unreadable {
-        what: "private key file",
-        path: path.to_owned(),
-        source,
-    })?;
-    warn_if_readable_by_others(path);
-    let pem = Secret::new(text);
-    crate::jose::SigningKey::from_pem(pem.expose()).map_err(|source| CredentialError::NotAKey {
-        path: path.to_owned(),
-        source,
-    })
+/// The variable systemd sets to the directory of a service's credentials (`LoadCredential=`).
+pub const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
+
+/// A credential path with a leading `${CREDENTIALS_DIRECTORY}` (or `$CREDENTIALS_DIRECTORY`)
+/// replaced by systemd's directory of the service's credentials, so that one config file works
+/// inside the service and, for `--config.check`, outside it. No other variable is expanded.
+pub fn credential_path(path: &Path) -> Result<PathBuf, CredentialError> {
+    expand_credentials_directory(path, std::env::var_os(CREDENTIALS_DIRECTORY))
 }
 
-/// Reads an API token from a file: the trailing newline is trimmed, an empty file is an error,
-/// and a file that any user may read gets a warning.
-pub fn read_token_file(path: &Path) -> Result<Secret, CredentialError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CredentialError::Unreadable {
-        what: "token file",
-        path: path.to_owned(),
-        source,
-    })?;
-    warn_if_readable_by_others(path);
-    let token = text.trim_end_matches(['\n', '\r']);
-    if token.trim().is_empty() {
-        return Err(CredentialError::EmptyFile {
+/// [`credential_path`] with the variable's value given.
+fn expand_credentials_directory(
+    path: &Path,
+    directory: Option<std::ffi::OsString>,
+) -> Result<PathBuf, CredentialError> {
+    let text = path.to_string_lossy();
+    let rest = ["${CREDENTIALS_DIRECTORY}", "$CREDENTIALS_DIRECTORY"]
+        .iter()
+        .find_map(|prefix| text.strip_prefix(prefix))
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'));
+    let Some(rest) = rest else {
+        return Ok(path.to_owned());
+    };
+    match directory {
+        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir).join(rest.trim_start_matches('/'))),
+        _ => Err(CredentialError::NoCredentialsDirectory {
             path: path.to_owned(),
-        });
+        }),
+    }
+}
+
+/// Reads the PEM private key of an OAuth 2.0 service app (RSA, or EC P-256 in PKCS#8), at a
+/// [`credential_path`].
+pub fn read_private_key_file(path: &Path) -> Result<crate::jose::SigningKey, CredentialError> {
+    let (path, pem) = read_secret_file(path, "private key file")?;
+    crate::jose::SigningKey::from_pem(pem.expose())
+        .map_err(|source| CredentialError::NotAKey { path, source })
+}
+
+/// The file at a [`credential_path`] and what it holds, said when any user may read it.
+fn read_secret_file(path: &Path, what: &'static str) -> Result<(PathBuf, Secret), CredentialError> {
+    let path = credential_path(path)?;
+    let text = std::fs::read_to_string(&path).map_err(|source| CredentialError::Unreadable {
+        what,
+        path: path.clone(),
+        source,
+    })?;
+    warn_if_readable_by_others(&path);
+    Ok((path, Secret::new(text)))
+}
+
+/// Reads an API token from a file (a [`credential_path`]): the trailing newline is trimmed, an
+/// empty file is an error, and a file that any user may read gets a warning.
+pub fn read_token_file(path: &Path) -> Result<Secret, CredentialError> {
+    let (path, text) = read_secret_file(path, "token file")?;
+    let token = text.expose().trim_end_matches(['\n', '\r']);
+    if token.trim().is_empty() {
+        return Err(CredentialError::EmptyFile { path });
     }
     if token.chars().any(char::is_whitespace) {
-        return Err(CredentialError::WhitespaceInside {
-            path: path.to_owned(),
-        });
+        return Err(CredentialError::WhitespaceInside { path });
     }
     Ok(Secret::new(token))
 }
@@ -244,3 +273,64 @@ fn warn_if_readable_by_others(path: &Path) {
 
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_: &Path) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_leading_credentials_directory_is_expanded() {
+        let dir = Some(std::ffi::OsString::from("/run/credentials/x.service"));
+        let cases: [(&str, Option<&str>); 7] = [
+            (
+                "${CREDENTIALS_DIRECTORY}/okta.token",
+                Some("/run/credentials/x.service/okta.token"),
+            ),
+            (
+                "$CREDENTIALS_DIRECTORY/okta.token",
+                Some("/run/credentials/x.service/okta.token"),
+            ),
+            (
+                "/etc/okta-token-exporter/okta.token",
+                Some("/etc/okta-token-exporter/okta.token"),
+            ),
+            (
+                "${CREDENTIALS_DIRECTORY}x/okta.token",
+                Some("${CREDENTIALS_DIRECTORY}x/okta.token"),
+            ),
+            (
+                "/etc/${CREDENTIALS_DIRECTORY}/t",
+                Some("/etc/${CREDENTIALS_DIRECTORY}/t"),
+            ),
+            ("${HOME}/okta.token", Some("${HOME}/okta.token")),
+            (
+                "${CREDENTIALS_DIRECTORY}",
+                Some("/run/credentials/x.service"),
+            ),
+        ];
+        for (given, want) in cases {
+            let got = expand_credentials_directory(Path::new(given), dir.clone()).ok();
+            assert_eq!(got.as_deref(), want.map(Path::new), "{given}");
+        }
+    }
+
+    #[test]
+    fn outside_systemd_the_error_says_how_to_check_the_file() {
+        for unset in [None, Some(std::ffi::OsString::new())] {
+            let error = expand_credentials_directory(
+                Path::new("${CREDENTIALS_DIRECTORY}/okta.token"),
+                unset,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                error.starts_with("${CREDENTIALS_DIRECTORY}/okta.token starts with ${CREDENTIALS_DIRECTORY}, which systemd sets only inside a service"),
+                "{error}"
+            );
+            assert!(
+                error.contains("CREDENTIALS_DIRECTORY=/etc/okta-token-exporter"),
+                "{error}"
+            );
+        }
+    }
+}

@@ -422,11 +422,17 @@ impl OktaClient {
     }
 
     /// Parses a `next` link and refuses one outside the org's origin, so that the credential is
-    /// never sent anywhere else.
+    /// never sent anywhere else. A user and password in the link are dropped: the HTTP client
+    /// would send them as a second `Authorization` header next to the credential.
     fn same_origin(&self, link: &str) -> Result<Url, PollError> {
-        let url = self.base.join(link).map_err(|e| PollError::Pagination {
+        let mut url = self.base.join(link).map_err(|e| PollError::Pagination {
             detail: format!("the `next` link {link:?} is not a URL: {e}"),
         })?;
+        if !url.username().is_empty() || url.password().is_some() {
+            // Cannot fail for an http(s) URL, which has a host.
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+        }
         if url.origin() != self.base.origin() {
             return Err(PollError::Pagination {
                 detail: format!(
@@ -480,8 +486,10 @@ impl OktaClient {
                     error
                 }
             };
+            // Before any log line, at any level: a body may echo the credential.
+            let error = self.redact(error);
             if !error.is_transient() || failures >= self.settings.max_retries {
-                return Err(self.redact(error));
+                return Err(error);
             }
             failures += 1;
             let backoff = backoff_ceiling(self.settings.retry_backoff, failures)
@@ -548,6 +556,11 @@ impl OktaClient {
             {
                 detail.push_str("; ");
                 detail.push_str(&advice);
+            }
+            // An OAuth access token lives only in the header it was sent in: an answer that
+            // echoes it is cleaned here, where it is known.
+            if let Some((_, authorized)) = &oauth {
+                error = redact(error, &credential_of(&authorized.authorization));
             }
             return Err((error, reset));
         }
@@ -621,6 +634,15 @@ impl OktaClient {
     fn redact(&self, error: PollError) -> PollError {
         redact(error, &self.secret)
     }
+}
+
+/// The credential an `Authorization` value carries: what follows its scheme.
+fn credential_of(authorization: &HeaderValue) -> Secret {
+    let text = authorization.to_str().unwrap_or_default();
+    Secret::new(
+        text.split_once(' ')
+            .map_or(text, |(_, credential)| credential.trim()),
+    )
 }
 
 /// `error` with every occurrence of `secret` replaced by a marker.

@@ -18,6 +18,8 @@ use crate::yaml::{ConfigError, Locator};
 
 /// The `WWW-Authenticate` answer of a 401.
 const CHALLENGE: &str = "Basic realm=\"okta-token-exporter\", charset=\"UTF-8\"";
+/// The longest password bcrypt reads whole.
+pub const MAX_PASSWORD_BYTES: usize = 72;
 /// Good password checks remembered, so that scrapes do not pay for bcrypt each time.
 const VERIFIED_CACHE_CAPACITY: usize = 1024;
 
@@ -26,7 +28,7 @@ const VERIFIED_CACHE_CAPACITY: usize = 1024;
 enum Problem {
     #[error("a user name must be non-empty and without ':'")]
     BadUserName,
-    #[error("not a bcrypt hash; make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`")]
+    #[error("not a bcrypt hash; make one with `okta-token-exporter hash-password`")]
     NotBcrypt,
 }
 
@@ -102,7 +104,10 @@ impl BasicAuth {
             Some(hash) => (hash.as_str(), true),
             None => (self.decoy.as_str(), false),
         };
-        let matches = bcrypt::verify(password.expose(), hash).unwrap_or(false);
+        // bcrypt reads only a password's first 72 bytes: a longer one would get in on its
+        // first 72 alone. Refused as Go's bcrypt refuses it; the check still costs bcrypt's time.
+        let fits = password.expose().len() <= MAX_PASSWORD_BYTES;
+        let matches = bcrypt::verify(password.expose(), hash).unwrap_or(false) && fits;
         if !(known && matches) {
             return Err(Denied::WrongCredentials);
         }
@@ -150,8 +155,9 @@ impl BasicAuth {
     }
 }
 
-/// User and password of an `Authorization: Basic` header.
-fn credentials(header: Option<&HeaderValue>) -> Result<(String, Secret), Denied> {
+/// User and password of an `Authorization: Basic` header: the scheme in any case, then the
+/// base64 of `user:password` in UTF-8 (the user ends at the first `:`).
+pub fn credentials(header: Option<&HeaderValue>) -> Result<(String, Secret), Denied> {
     let header = header.ok_or(Denied::NoCredentials)?;
     let text = header.to_str().map_err(|_| Denied::Malformed)?;
     let (scheme, encoded) = text.trim().split_once(' ').ok_or(Denied::Malformed)?;
@@ -205,6 +211,23 @@ mod tests {
             );
             assert!(!auth.is_cached(Some(header)), "failures are never cached");
         }
+    }
+
+    #[test]
+    fn a_password_past_bcrypts_72_bytes_is_refused_not_truncated() {
+        let password = "p".repeat(MAX_PASSWORD_BYTES);
+        let (_dir, file) = auth_with(&[("prometheus", &password)]);
+        let auth = file.current().basic_auth.clone().unwrap();
+        assert_eq!(auth.check(Some(&basic("prometheus", &password))), Ok(()));
+        let longer = format!("{password}and-then-anything");
+        assert!(
+            bcrypt::verify(&longer, &bcrypt::hash(&password, 4).unwrap()).unwrap(),
+            "bcrypt alone lets it in"
+        );
+        assert_eq!(
+            auth.check(Some(&basic("prometheus", &longer))),
+            Err(Denied::WrongCredentials)
+        );
     }
 
     #[test]

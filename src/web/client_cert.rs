@@ -1,6 +1,14 @@
 //! Client certificates: the check rustls runs on each (the chain, then `client_allowed_sans`),
 //! and the subject alternative names of a certificate as exporter-toolkit compares them, read
 //! with the crate's small DER reader ([`crate::der`]).
+//!
+//! A client certificate that is itself one of the configured client CA certificates, byte for
+//! byte, is accepted as Go's `crypto/x509` accepts it (a certificate found in the roots is its
+//! own chain): `openssl req -x509` makes self-signed certificates with `CA:TRUE`, which webpki
+//! refuses as end-entity certificates, and node_exporter users name such a certificate as its
+//! own CA. As in Go, it must then be within its validity period, and its extended key usage,
+//! when it has one, must allow client authentication; `client_allowed_sans` applies as to any
+//! other certificate. Everything else goes through webpki's verification unchanged.
 
 use std::fmt;
 use std::sync::Arc;
@@ -24,6 +32,9 @@ pub(super) struct ClientCertCheck {
     /// Empty: any name will do.
     pub(super) allowed_sans: Vec<String>,
     pub(super) algorithms: WebPkiSupportedAlgorithms,
+    /// The configured client CA certificates (not the system's): a client certificate equal to
+    /// one of them is trusted as it is.
+    pub(super) configured_cas: Vec<CertificateDer<'static>>,
 }
 
 /// A client certificate refused for its names; the handshake fails with this.
@@ -65,7 +76,19 @@ impl ClientCertVerifier for ClientCertCheck {
                 CertificateError::UnknownIssuer,
             ));
         };
-        let verified = chain.verify_client_cert(end_entity, intermediates, now)?;
+        let verified = match chain.verify_client_cert(end_entity, intermediates, now) {
+            Ok(verified) => verified,
+            Err(refused) => {
+                if !self
+                    .configured_cas
+                    .iter()
+                    .any(|ca| ca.as_ref() == end_entity.as_ref())
+                {
+                    return Err(refused);
+                }
+                trusted_as_configured(end_entity, now)?
+            }
+        };
         if self.allowed_sans.is_empty() {
             return Ok(verified);
         }
@@ -104,6 +127,130 @@ impl ClientCertVerifier for ClientCertCheck {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
     }
+}
+
+/// A client certificate that is one of the configured CA certificates, checked as Go checks a
+/// chain of that certificate alone: within its validity period at `now`, and with an extended
+/// key usage (if any) that allows client authentication.
+fn trusted_as_configured(
+    cert: &CertificateDer<'_>,
+    now: UnixTime,
+) -> Result<ClientCertVerified, rustls::Error> {
+    let bad = || rustls::Error::InvalidCertificate(CertificateError::BadEncoding);
+    let facts = read_certificate(cert).ok_or_else(bad)?;
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    if now < facts.not_before {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidYet,
+        ));
+    }
+    if now > facts.not_after {
+        return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
+    }
+    if !facts.client_auth_allowed {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::InvalidPurpose,
+        ));
+    }
+    Ok(ClientCertVerified::assertion())
+}
+
+/// What [`trusted_as_configured`] reads of a certificate.
+#[derive(Debug, PartialEq, Eq)]
+struct CertificateFacts {
+    /// The validity period, in seconds since the epoch.
+    not_before: i64,
+    not_after: i64,
+    /// No extended key usage, or one that lists client authentication or any purpose.
+    client_auth_allowed: bool,
+}
+
+/// The validity period and extended key usage of a DER certificate; `None` when malformed.
+fn read_certificate(cert: &[u8]) -> Option<CertificateFacts> {
+    use der::{OID, SEQUENCE};
+    const VERSION: u8 = 0xa0; // [0] EXPLICIT
+    const EXTENSIONS: u8 = 0xa3; // [3] EXPLICIT
+    const EXTENDED_KEY_USAGE: [u8; 3] = [0x55, 0x1d, 0x25]; // 2.5.29.37
+    const ANY_PURPOSE: [u8; 4] = [0x55, 0x1d, 0x25, 0x00]; // 2.5.29.37.0
+    const CLIENT_AUTH: [u8; 8] = [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02]; // 1.3.6.1.5.5.7.3.2
+    let (certificate, _) = der::expect(cert, SEQUENCE)?;
+    let (tbs, _) = der::expect(certificate, SEQUENCE)?;
+    let (mut tag, _, mut rest) = der::element(tbs)?;
+    if tag == VERSION {
+        (tag, _, rest) = der::element(rest)?; // the serial number
+    }
+    if tag != der::INTEGER {
+        return None;
+    }
+    let (_signature, rest) = der::expect(rest, SEQUENCE)?;
+    let (_issuer, rest) = der::expect(rest, SEQUENCE)?;
+    let (validity, mut rest) = der::expect(rest, SEQUENCE)?;
+    let (not_before, after) = asn1_time(validity)?;
+    let (not_after, _) = asn1_time(after)?;
+    let mut client_auth_allowed = true;
+    while !rest.is_empty() {
+        let (tag, content, after) = der::element(rest)?;
+        rest = after;
+        if tag != EXTENSIONS {
+            continue;
+        }
+        let (mut extensions, _) = der::expect(content, SEQUENCE)?;
+        while !extensions.is_empty() {
+            let (extension, after) = der::expect(extensions, SEQUENCE)?;
+            extensions = after;
+            let (oid, value) = der::expect(extension, OID)?;
+            if oid != EXTENDED_KEY_USAGE {
+                continue;
+            }
+            let (mut tag, mut value, rest) = der::element(value)?;
+            if tag == der::BOOLEAN {
+                (tag, value, _) = der::element(rest)?;
+            }
+            if tag != der::OCTET_STRING {
+                return None;
+            }
+            let (mut purposes, _) = der::expect(value, SEQUENCE)?;
+            let mut allowed = false;
+            while !purposes.is_empty() {
+                let (purpose, after) = der::expect(purposes, OID)?;
+                purposes = after;
+                allowed |= purpose == CLIENT_AUTH || purpose == ANY_PURPOSE;
+            }
+            client_auth_allowed = allowed;
+        }
+    }
+    Some(CertificateFacts {
+        not_before,
+        not_after,
+        client_auth_allowed,
+    })
+}
+
+/// An X.509 time (UTCTime, or GeneralizedTime), in seconds since the epoch, and what follows.
+fn asn1_time(input: &[u8]) -> Option<(i64, &[u8])> {
+    const UTC_TIME: u8 = 0x17;
+    const GENERALIZED_TIME: u8 = 0x18;
+    let (tag, content, rest) = der::element(input)?;
+    let text = std::str::from_utf8(content).ok()?.strip_suffix('Z')?;
+    let (year, rest_of_text) = match tag {
+        // RFC 5280: YY of 50 and above is 19YY, below 50 is 20YY.
+        UTC_TIME if text.len() == 12 => {
+            let yy: i32 = text.get(..2)?.parse().ok()?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &text[2..])
+        }
+        GENERALIZED_TIME if text.len() == 14 => (text.get(..4)?.parse().ok()?, &text[4..]),
+        _ => return None,
+    };
+    if !rest_of_text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let field = |at: usize| rest_of_text[at..at + 2].parse::<u32>().ok();
+    let time = chrono::NaiveDate::from_ymd_opt(year, field(0)?, field(2)?)?.and_hms_opt(
+        field(4)?,
+        field(6)?,
+        field(8)?,
+    )?;
+    Some((time.and_utc().timestamp(), rest))
 }
 
 /// The subject alternative names of a DER certificate, as exporter-toolkit compares them (with
@@ -224,6 +371,129 @@ mod tests {
         }
     }
 
+    /// A fixture of `tests/fixtures/client-certs/` (made with `openssl req -x509`), as DER.
+    fn fixture(name: &str) -> CertificateDer<'static> {
+        use rustls::pki_types::pem::PemObject;
+        let path = format!(
+            "{}/tests/fixtures/client-certs/{name}.pem",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        CertificateDer::from_pem_file(path).unwrap()
+    }
+
+    fn check_with_ca(ca: &CertificateDer<'static>, allowed: &[&str]) -> ClientCertCheck {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.clone()).unwrap();
+        let chain = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .unwrap();
+        ClientCertCheck {
+            chain: Some(chain),
+            mandatory: true,
+            allowed_sans: allowed.iter().map(|a| a.to_string()).collect(),
+            algorithms: provider.signature_verification_algorithms,
+            configured_cas: vec![ca.clone()],
+        }
+    }
+
+    #[test]
+    fn validity_and_extended_key_usage_are_read_from_der() {
+        // selfsigned-test3: `-days 36500`, EKU clientAuth; openssl-defaults: no EKU at all.
+        let test3 = read_certificate(&fixture("selfsigned-test3")).unwrap();
+        assert!(test3.client_auth_allowed);
+        assert_eq!(
+            test3.not_after - test3.not_before,
+            36_500 * 86_400,
+            "UTCTime to GeneralizedTime (after 2049): {test3:?}"
+        );
+        assert!(
+            read_certificate(&fixture("openssl-defaults"))
+                .unwrap()
+                .client_auth_allowed
+        );
+
+        use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, KeyPair};
+        let mut params = CertificateParams::new(vec!["a".to_owned()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(1999, 12, 31);
+        params.not_after = rcgen::date_time_ymd(2050, 1, 1);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = params.self_signed(&KeyPair::generate().unwrap()).unwrap();
+        let facts = read_certificate(cert.der()).unwrap();
+        assert_eq!(
+            facts,
+            CertificateFacts {
+                not_before: 946_598_400,
+                not_after: 2_524_608_000,
+                client_auth_allowed: false,
+            }
+        );
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::Any];
+        let any = params.self_signed(&KeyPair::generate().unwrap()).unwrap();
+        assert!(read_certificate(any.der()).unwrap().client_auth_allowed);
+        for malformed in [&[][..], &[0x30, 0x03, 0x30, 0x01, 0x02]] {
+            assert_eq!(read_certificate(malformed), None, "{malformed:?}");
+        }
+    }
+
+    /// exporter-toolkit's `client2_selfsigned` made again: self-signed, `CA:TRUE`, SAN `test3`,
+    /// named as its own CA, with `client_allowed_sans: [one, test3, two]`.
+    #[test]
+    fn a_client_certificate_that_is_a_configured_ca_is_accepted_as_go_accepts_it() {
+        let test3 = fixture("selfsigned-test3");
+        let now = UnixTime::now();
+        let check = check_with_ca(&test3, &["one", "test3", "two"]);
+        assert!(check.verify_client_cert(&test3, &[], now).is_ok());
+        // webpki alone refuses it: that is what this accepts.
+        assert!(check
+            .chain
+            .as_ref()
+            .unwrap()
+            .verify_client_cert(&test3, &[], now)
+            .is_err());
+
+        let refused = |check: &ClientCertCheck, cert: &CertificateDer<'_>, now| {
+            check
+                .verify_client_cert(cert, &[], now)
+                .unwrap_err()
+                .to_string()
+        };
+        let other_sans = check_with_ca(&test3, &["prometheus"]);
+        assert!(refused(&other_sans, &test3, now).contains("client_allowed_sans"));
+        // Same subject and SAN, another key: not byte-equal, and not signed by the CA.
+        let impostor = fixture("impostor-test3");
+        let message = refused(&check, &impostor, now);
+        assert!(!message.contains("client_allowed_sans"), "{message}");
+        // Outside its validity period.
+        let invalid = |now| match check.verify_client_cert(&test3, &[], now) {
+            Err(rustls::Error::InvalidCertificate(e)) => e,
+            other => panic!("{other:?}"),
+        };
+        let before = UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_000_000));
+        assert_eq!(invalid(before), CertificateError::NotValidYet);
+        let after = UnixTime::since_unix_epoch(std::time::Duration::from_secs(5_000_000_000));
+        assert_eq!(invalid(after), CertificateError::Expired);
+
+        // `openssl req -x509` with every default: RSA, `CA:TRUE`, no SAN, no key usage.
+        let defaults = fixture("openssl-defaults");
+        assert!(check_with_ca(&defaults, &[])
+            .verify_client_cert(&defaults, &[], now)
+            .is_ok());
+        // A configured CA whose key usage excludes clients is not a client certificate.
+        use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+        let mut params = CertificateParams::new(vec!["test3".to_owned()]).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server_only = params.self_signed(&KeyPair::generate().unwrap()).unwrap();
+        let server_only = server_only.der().clone();
+        assert!(matches!(
+            check_with_ca(&server_only, &[]).verify_client_cert(&server_only, &[], now),
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::InvalidPurpose
+            ))
+        ));
+    }
+
     #[test]
     fn client_allowed_sans_let_in_only_certificates_with_a_listed_name() {
         use rcgen::{
@@ -252,6 +522,7 @@ mod tests {
                 mandatory: true,
                 allowed_sans: allowed.iter().map(|a| a.to_string()).collect(),
                 algorithms: provider.signature_verification_algorithms,
+                configured_cas: Vec::new(),
             };
             verifier.verify_client_cert(&client(names), &[], UnixTime::now())
         };
@@ -285,6 +556,7 @@ mod tests {
             mandatory: false,
             allowed_sans: Vec::new(),
             algorithms: provider.signature_verification_algorithms,
+            configured_cas: Vec::new(),
         };
         assert!(!no_roots.client_auth_mandatory());
         assert!(no_roots

@@ -20,7 +20,7 @@
 //!   headers:
 //!     Strict-Transport-Security: max-age=31536000
 //! basic_auth_users:
-//!   prometheus: $2y$10$…              # bcrypt hash (htpasswd -nBC 10 "" | tr -d ':\n')
+//!   prometheus: $2y$10$…              # bcrypt hash (okta-token-exporter hash-password)
 //! ```
 //!
 //! Where Go's TLS and rustls (with *ring*) differ, a file keeps its meaning as far as rustls can
@@ -29,8 +29,8 @@
 //! Go; TLS 1.0 and 1.1 and the client auth types that verify nothing are refused. Without a CA,
 //! `VerifyClientCertIfGiven` verifies a given certificate against the system's CAs, as Go does.
 //! `client_allowed_sans` applies to the certificates clients give: with `VerifyClientCertIfGiven`,
-//! a client without one still gets in. `rate_limit` is accepted only when off (`interval: 0`):
-//! this server has no rate limiter.
+//! a client without one still gets in. `rate_limit` (`interval`, `burst`) is exporter-toolkit's
+//! token bucket for the whole server ([`super::rate_limit`]).
 //!
 //! The settings in force are an [`Arc<WebSettings>`] that connections and requests load without
 //! a lock ([`WebConfigFile::current`]). A watcher task ([`WebConfigFile::watch`]) looks at the
@@ -49,7 +49,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::basic_auth::BasicAuth;
 use super::headers::response_headers;
-use super::rate_limit;
+use super::rate_limit::{self, RateLimiter};
 use super::raw::RawWebConfig;
 use super::tls::tls_acceptor;
 use super::watcher::{self, Fingerprint, Refresh, Watcher};
@@ -78,6 +78,8 @@ pub struct WebSettings {
     pub basic_auth: Option<Arc<BasicAuth>>,
     /// Added to every response.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Present when requests are rate limited (`rate_limit`).
+    pub rate_limit: Option<Arc<RateLimiter>>,
 }
 
 impl fmt::Debug for WebSettings {
@@ -86,6 +88,7 @@ impl fmt::Debug for WebSettings {
             .field("tls", &self.tls.is_some())
             .field("basic_auth", &self.basic_auth)
             .field("headers", &self.headers)
+            .field("rate_limit", &self.rate_limit.as_ref().map(|l| l.limit()))
             .finish()
     }
 }
@@ -159,8 +162,15 @@ impl WebConfigFile {
                 files.failed = Some(fingerprint);
                 Refresh::Refused
             }
-            Ok((settings, fingerprint)) => {
-                tracing::info!(file = %self.path.display(), tls = settings.tls.is_some(), basic_auth = settings.basic_auth.is_some(), "reloaded the web config");
+            Ok((mut settings, fingerprint)) => {
+                // The same rate limit keeps its bucket: a reload is not a reset.
+                let previous = self.settings.load();
+                if let (Some(new), Some(old)) = (&settings.rate_limit, &previous.rate_limit) {
+                    if new.limit() == old.limit() {
+                        settings.rate_limit = Some(Arc::clone(old));
+                    }
+                }
+                tracing::info!(file = %self.path.display(), tls = settings.tls.is_some(), basic_auth = settings.basic_auth.is_some(), rate_limit = settings.rate_limit.is_some(), "reloaded the web config");
                 self.settings.store(Arc::new(settings));
                 *files = Files {
                     loaded: fingerprint,
@@ -233,7 +243,8 @@ fn read_settings(path: &Path, files: &mut Fingerprint) -> Result<WebSettings, We
         Some(headers) => response_headers(headers, &at)?,
         None => Vec::new(),
     };
-    rate_limit::check(raw.rate_limit.as_ref(), &at)?;
+    let rate_limit = rate_limit::rate_limit(raw.rate_limit.as_ref(), &at, &mut warnings)?
+        .map(|limit| Arc::new(RateLimiter::new(limit)));
     for warning in warnings {
         tracing::warn!(file = %path.display(), "{warning}");
     }
@@ -241,6 +252,7 @@ fn read_settings(path: &Path, files: &mut Fingerprint) -> Result<WebSettings, We
         tls,
         basic_auth,
         headers,
+        rate_limit,
     })
 }
 
@@ -287,6 +299,39 @@ mod tests {
             Arc::ptr_eq(&second, &file.current()),
             "a broken file keeps the settings in force"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reload_keeps_the_rate_limit_bucket_unless_the_limit_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "web.yml",
+            "rate_limit:\n  interval: 1m\n  burst: 1\n",
+        );
+        let file = WebConfigFile::load(&path).unwrap();
+        let limiter = file.current().rate_limit.clone().unwrap();
+        assert_eq!(limiter.try_acquire(), Ok(()));
+        write(
+            dir.path(),
+            "web.yml",
+            "rate_limit:\n  interval: 1m\n  burst: 1\n# touched\n",
+        );
+        assert_eq!(file.refresh(), Refresh::Reloaded);
+        let kept = file.current().rate_limit.clone().unwrap();
+        assert!(Arc::ptr_eq(&limiter, &kept), "the same bucket");
+        assert!(kept.try_acquire().is_err(), "still empty");
+        write(
+            dir.path(),
+            "web.yml",
+            "rate_limit:\n  interval: 1m\n  burst: 5\n",
+        );
+        assert_eq!(file.refresh(), Refresh::Reloaded);
+        let changed = file.current().rate_limit.clone().unwrap();
+        assert!(changed.try_acquire().is_ok(), "a new, full bucket");
+        write(dir.path(), "web.yml", "rate_limit:\n  interval: 0\n");
+        assert_eq!(file.refresh(), Refresh::Reloaded);
+        assert!(file.current().rate_limit.is_none(), "off");
     }
 
     #[test]
@@ -389,9 +434,9 @@ mod tests {
                 "RequireClientCert accepts client certificates without verifying them",
             ),
             (
-                "rate_limit:\n  interval: 1s\n  burst: 10\n",
-                "2:13: rate_limit.interval",
-                "this exporter has no rate limiter",
+                "rate_limit:\n  interval: 1s\n  burst: -1\n",
+                "3:10: rate_limit.burst",
+                "a negative burst refuses every request",
             ),
             (
                 "rate_limit:\n  interval: 1 second\n",
@@ -401,7 +446,7 @@ mod tests {
             (
                 "basic_auth_users:\n  prometheus: plain-text\n",
                 "2:15: basic_auth_users.prometheus",
-                "not a bcrypt hash",
+                "not a bcrypt hash; make one with `okta-token-exporter hash-password`",
             ),
             (
                 "http_server_config:\n  headers:\n    Server: me\n",
@@ -534,6 +579,16 @@ mod tests {
             (
                 "rate limiter off, as an integer",
                 "rate_limit:\n  interval: 0\n".into(),
+                false,
+            ),
+            (
+                "rate limiter on",
+                "rate_limit:\n  interval: 1s\n  burst: 10\n".into(),
+                false,
+            ),
+            (
+                "rate limiter that refuses everything, as in Go",
+                "rate_limit:\n  interval: \"1s\"\n  burst: 0\n".into(),
                 false,
             ),
         ];

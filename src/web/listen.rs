@@ -36,30 +36,59 @@ impl ListenAddress {
 /// machine has no IPv6. Other addresses are bound as given.
 pub async fn listen(listen: &str) -> std::io::Result<TcpListener> {
     match ListenAddress::parse(listen)? {
-        ListenAddress::Given(address) => TcpListener::bind(address).await,
-        ListenAddress::EveryInterface(port) => match dual_stack(port) {
-            Ok(listener) => Ok(listener),
-            Err(e) if ipv6_unavailable(&e) => {
-                tracing::info!(error = %e, "no IPv6 here; listening on IPv4 only");
-                TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, port)).await
+        ListenAddress::Given(address) => {
+            // As `TcpListener::bind` does: the first address the name resolves to that binds.
+            let mut last = None;
+            for address in tokio::net::lookup_host(address).await? {
+                match bind(address, false) {
+                    Ok(listener) => return Ok(listener),
+                    Err(e) => last = Some(e),
+                }
             }
-            Err(e) => Err(e),
-        },
+            Err(last.unwrap_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "the address resolves to nothing",
+                )
+            }))
+        }
+        ListenAddress::EveryInterface(port) => {
+            let every = std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port));
+            match bind(every, true) {
+                Ok(listener) => Ok(listener),
+                Err(e) if ipv6_unavailable(&e) => {
+                    tracing::info!(error = %e, "no IPv6 here; listening on IPv4 only");
+                    bind((std::net::Ipv4Addr::UNSPECIFIED, port).into(), false)
+                }
+                Err(e) => Err(e),
+            }
+        }
     }
 }
 
-/// A listener on `[::]:port` that accepts IPv4 too (as IPv4-mapped IPv6 addresses).
-fn dual_stack(port: u16) -> std::io::Result<TcpListener> {
+/// Connections the kernel keeps waiting to be accepted (capped by `net.core.somaxconn`): room
+/// for a burst of a thousand, so that a scrape's connection is not dropped (and retried by its
+/// client only a second later) while the server refuses a crowd.
+const BACKLOG: i32 = 4096;
+
+/// A listener on `address`; on `[::]`, with `dual_stack`, one that accepts IPv4 too (as
+/// IPv4-mapped IPv6 addresses).
+fn bind(address: std::net::SocketAddr, dual_stack: bool) -> std::io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_only_v6(false)?;
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    if dual_stack {
+        socket.set_only_v6(false)?;
+    }
     // As `TcpListener::bind` does: a restart may bind while old connections are in TIME_WAIT.
     #[cfg(unix)]
     socket.set_reuse_address(true)?;
     socket.set_nonblocking(true)?;
-    let address = std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port));
     socket.bind(&address.into())?;
-    socket.listen(1024)?;
+    socket.listen(BACKLOG)?;
     TcpListener::from_std(socket.into())
 }
 

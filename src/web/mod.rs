@@ -13,13 +13,17 @@
 //!   `client_cert`: the client certificate check and `client_allowed_sans` (its DER reading is
 //!   `der`, shared with `jose`).
 //! - `basic_auth`, `headers`, `rate_limit`: the other sections of the file.
+//! - `hosts`: the names requests may be addressed to (`--web.allowed-hosts`).
+//! - `connections`: the places connections hold, per peer and in all, and which one gives way.
 //! - `watcher`: file fingerprints and the task that looks at them.
 
 mod basic_auth;
 mod client_cert;
 mod config;
+mod connections;
 mod go_names;
 mod headers;
+mod hosts;
 mod listen;
 mod pem;
 mod rate_limit;
@@ -30,7 +34,13 @@ mod testing;
 mod tls;
 mod watcher;
 
-pub use basic_auth::{BasicAuth, Denied};
+pub use basic_auth::{credentials as basic_credentials, BasicAuth, Denied, MAX_PASSWORD_BYTES};
 pub use config::{WebConfigError, WebConfigFile, WebSettings};
+pub use connections::{
+    peer_key, Connection, ConnectionCounts, ConnectionLimits, ConnectionMetrics, Connections,
+    Refusal, RequestOpen,
+};
+pub use hosts::{host_of, AllowedHosts};
 pub use listen::{listen, ListenAddress};
+pub use rate_limit::RateLimiter;
 pub use watcher::{Refresh, Watcher, CHECK_INTERVAL};

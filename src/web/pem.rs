@@ -129,8 +129,41 @@ impl PemSetting<'_> {
         PrivateKeyDer::from_pem_slice(&pem).map_err(|e| self.bad(WHAT, e.into()))
     }
 
+    /// A warning when the value is a file that every user of the machine may read, as the
+    /// token files get: for the private key.
+    pub(super) fn readable_by_others(&self) -> Option<String> {
+        match &self.source {
+            PemSource::File(path) => readable_by_others(path),
+            PemSource::Inline(_) => None,
+        }
+    }
+
     pub(super) fn locate(&self, at: &Locator, problem: impl fmt::Display) -> ConfigError {
         locate(at, &self.place, self.key.clone(), problem)
+    }
+}
+
+/// Why a private key file is too open: readable by others, any user of the machine. Group
+/// read is how Kubernetes hands a Secret to a non-root user (fsGroup), and is left alone, as
+/// for the token files.
+fn readable_by_others(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o004 != 0).then(|| {
+            format!(
+                "the TLS private key {} is readable by every user of this machine (mode {mode:04o}); \
+                 chmod 600 it (or 640 with a group of the exporter's user alone; on Kubernetes, \
+                 defaultMode: 0440 on the Secret's volume)",
+                path.display()
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
     }
 }
 
@@ -174,6 +207,23 @@ pub(super) fn pem_setting<'a>(
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_key_file_every_user_can_read_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = write(dir.path(), "server.key", "-----BEGIN PRIVATE KEY-----\n");
+        for (mode, warned) in [(0o644, true), (0o604, true), (0o640, false), (0o600, false)] {
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+            let warning = super::readable_by_others(&key);
+            assert_eq!(warning.is_some(), warned, "{mode:o}: {warning:?}");
+            if let Some(warning) = warning {
+                assert!(warning.contains("server.key"), "{warning}");
+                assert!(warning.contains(&format!("{mode:04o}")), "{warning}");
+            }
+        }
+    }
 
     use crate::web::testing::{inline_certificate, write};
     use crate::web::{Refresh, WebConfigFile};

@@ -74,9 +74,7 @@ pub(super) struct RawHttpServer {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRateLimit {
     pub(super) interval: Option<Spanned<GoDuration>>,
-    /// Read so that a file with it loads; without a limiter it means nothing.
-    #[serde(rename = "burst")]
-    _burst: Option<i64>,
+    pub(super) burst: Option<Spanned<i64>>,
 }
 
 /// A duration as Go's YAML reads one: a string for `time.ParseDuration` (`1s`, `1m30s`) or a

@@ -221,10 +221,12 @@ pub(super) fn tls_acceptor(
             return Err(locate(at, tls, key, Problem::MissingClientCa));
         }
         (kind, ca) => {
+            let mut configured_cas = Vec::new();
             let chain = match ca {
                 Some(ca) => {
                     let mut roots = RootCertStore::empty();
                     for cert in ca.certificates(files).map_err(|p| ca.locate(at, p))? {
+                        configured_cas.push(cert.clone());
                         roots
                             .add(cert)
                             .map_err(|e| ca.locate(at, Problem::UnusableCa(e)))?;
@@ -244,11 +246,13 @@ pub(super) fn tls_acceptor(
                 mandatory: kind == ClientAuth::RequireAndVerify,
                 allowed_sans,
                 algorithms: provider.signature_verification_algorithms,
+                configured_cas,
             }))
         }
     };
     let certs = cert.certificates(files).map_err(|p| cert.locate(at, p))?;
     let private_key = key.private_key(files).map_err(|p| key.locate(at, p))?;
+    warnings.extend(key.readable_by_others());
     let mut config = builder
         .with_single_cert(certs, private_key)
         .map_err(|e| key.locate(at, Problem::KeyMismatch(e)))?;

@@ -1,6 +1,8 @@
 //! The monitoring assets shipped with the exporter: Prometheus rules (`alerts/`), their unit
 //! tests (`alerts/tests/`), the Alertmanager example and the Grafana dashboard (`dashboards/`),
-//! checked against what the real binary exports and against the README.
+//! checked against what the real binary exports, against the README and against the runbooks
+//! (`docs/runbooks.md`). The rules and the dashboard are rendered from the mixin (`mixin/`;
+//! `mixin` checks that they are as rendered): these tests check the rendered default.
 //!
 //! The metric names and label sets the rules, their unit tests and the dashboard may use come
 //! from the real binary: `okta-token-exporter demo` (every token, owner and System Log series),
@@ -33,12 +35,16 @@ const RULE_TESTS: &str = "alerts/tests";
 const ALERTMANAGER: &str = "alerts/alertmanager.yml";
 const DASHBOARD: &str = "dashboards/okta-api-tokens.json";
 const DASHBOARD_UID: &str = "okta-api-tokens";
-/// Every runbook_url: the README of the user's copy (external label `okta_runbook_base_url`),
-/// else the README's path, then the runbook's anchor.
-const RUNBOOK_PREFIX: &str =
-    "{{ with $externalLabels.okta_runbook_base_url }}{{ . }}{{ else }}README.md{{ end }}#runbook-";
-/// Identifiers with `okta_` in the rules that are not metric names.
-const NOT_METRICS: &[&str] = &["okta_runbook_base_url"];
+/// Every runbook_url of the default rules: the runbooks' page, then the alert's anchor there
+/// (its name in lower case).
+const RUNBOOK_PREFIX: &str = "docs/runbooks.md#";
+const RUNBOOKS: &str = "docs/runbooks.md";
+/// Where the alerts are documented, with a table of every rule.
+const ALERTS_DOC: &str = "docs/alerts.md";
+/// The unit tests of the rules rendered with `mixin/tests/config.libsonnet`, and the target
+/// labels their inputs carry besides `job` and `instance` (a namespace, the cluster label).
+const MIXIN_RULE_TESTS: &str = "mixin/tests";
+const MIXIN_TARGET_LABELS: &[&str] = &["namespace", "k8s_cluster"];
 /// Labels Prometheus adds to every scraped series (target labels): allowed in unit-test inputs.
 const TARGET_LABELS: &[&str] = &["job", "instance"];
 /// Series Prometheus makes itself, with the labels it gives them.
@@ -369,10 +375,15 @@ fn run(program: &Path, args: &[&str]) -> String {
     stdout
 }
 
-/// The rule unit-test files, relative to the crate root, sorted.
+/// The rule unit-test files of the default rules, relative to the crate root, sorted.
 fn rule_test_files() -> Vec<String> {
-    let mut files: Vec<String> = std::fs::read_dir(path(RULE_TESTS))
-        .unwrap_or_else(|e| panic!("cannot list {RULE_TESTS}: {e}"))
+    test_files_in(RULE_TESTS)
+}
+
+/// The rule unit-test files in `dir`, relative to the crate root, sorted.
+fn test_files_in(dir: &str) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(path(dir))
+        .unwrap_or_else(|e| panic!("cannot list {dir}: {e}"))
         .map(|entry| {
             entry
                 .expect("directory entry")
@@ -380,11 +391,11 @@ fn rule_test_files() -> Vec<String> {
                 .to_string_lossy()
                 .into_owned()
         })
-        .filter(|name| name.ends_with(".yml") || name.ends_with(".yaml"))
-        .map(|name| format!("{RULE_TESTS}/{name}"))
+        .filter(|name| name.ends_with(".test.yml") || (dir == RULE_TESTS && name.ends_with(".yml")))
+        .map(|name| format!("{dir}/{name}"))
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "no rule unit tests in {RULE_TESTS}");
+    assert!(!files.is_empty(), "no rule unit tests in {dir}");
     files
 }
 
@@ -430,7 +441,7 @@ fn dashboard() -> Value {
 }
 
 /// Every panel of the dashboard, including panels nested in collapsed rows.
-fn all_panels(dashboard: &Value) -> Vec<&Value> {
+pub(crate) fn all_panels(dashboard: &Value) -> Vec<&Value> {
     fn walk<'a>(panels: &'a Value, out: &mut Vec<&'a Value>) {
         for panel in panels.as_array().into_iter().flatten() {
             out.push(panel);
@@ -453,7 +464,7 @@ fn panel_name(panel: &Value) -> String {
 }
 
 /// (where, expression) for every query of every panel.
-fn dashboard_exprs(dashboard: &Value) -> Vec<(String, String)> {
+pub(crate) fn dashboard_exprs(dashboard: &Value) -> Vec<(String, String)> {
     let mut exprs = Vec::new();
     for panel in all_panels(dashboard) {
         for target in panel["targets"].as_array().into_iter().flatten() {
@@ -583,10 +594,12 @@ fn every_alert_is_named_consistently_and_has_severity_and_runbook() {
             "every alert needs a {annotation} annotation"
         );
     }
-    for url in yaml_values(&rules, "runbook_url") {
-        assert!(
-            url.starts_with(RUNBOOK_PREFIX),
-            "runbook_url {url} must start with {RUNBOOK_PREFIX}"
+    // Rules are rendered with their fields in order: each alert's runbook_url follows its name.
+    for (alert, url) in alerts.iter().zip(yaml_values(&rules, "runbook_url")) {
+        assert_eq!(
+            url,
+            format!("{RUNBOOK_PREFIX}{}", alert.to_lowercase()),
+            "the runbook_url of {alert}"
         );
     }
 }
@@ -596,8 +609,7 @@ fn alert_rules_use_only_exported_metric_names() {
     let rules = read(RULES);
     let recorded: BTreeSet<String> = yaml_values(&rules, "record").into_iter().collect();
     assert!(!recorded.is_empty(), "expected recording rules in {RULES}");
-    let mut allowed = recorded;
-    allowed.extend(NOT_METRICS.iter().map(|n| n.to_string()));
+    let allowed = recorded;
     let unknown = unknown_metric_names(&rules, &emitted().names(), &allowed);
     assert!(
         unknown.is_empty(),
@@ -606,20 +618,102 @@ fn alert_rules_use_only_exported_metric_names() {
 }
 
 #[test]
-fn runbook_urls_point_at_readme_headings() {
+fn runbook_urls_point_at_runbook_headings() {
     let rules = read(RULES);
     let wanted: BTreeSet<String> = yaml_values(&rules, "runbook_url")
         .iter()
         .filter_map(|url| url.strip_prefix(RUNBOOK_PREFIX))
-        .map(|anchor| format!("runbook-{anchor}"))
+        .map(str::to_owned)
         .collect();
-    assert!(!wanted.is_empty());
-    // No README, no runbooks: that is a failure, not a skip.
-    let anchors = markdown_anchors(&read("README.md"));
+    assert!(wanted.len() >= 16, "one anchor per alert: {wanted:?}");
+    // No runbooks: that is a failure, not a skip.
+    let anchors = markdown_anchors(&read(RUNBOOKS));
     let missing: Vec<&String> = wanted.iter().filter(|a| !anchors.contains(*a)).collect();
     assert!(
         missing.is_empty(),
-        "runbook anchors without a README.md heading: {missing:?}"
+        "runbook anchors without a heading in {RUNBOOKS}: {missing:?}"
+    );
+}
+
+/// The targets of the Markdown links `[text](target)` of a text, code blocks excluded.
+fn markdown_links(markdown: &str) -> Vec<String> {
+    let mut in_code = false;
+    let mut links = Vec::new();
+    for line in markdown.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        if in_code {
+            continue;
+        }
+        for (i, _) in line.match_indices("](") {
+            let rest = &line[i + 2..];
+            if let Some(end) = rest.find(')') {
+                links.push(rest[..end].to_owned());
+            }
+        }
+    }
+    links
+}
+
+/// Every relative link of the README, the documents of `docs/` and the mixin's and dashboards'
+/// READMEs leads to a file that exists, and into a Markdown file, to one of its headings.
+#[test]
+fn links_between_the_readme_and_the_docs_resolve() {
+    let mut documents: Vec<String> = vec![
+        "README.md".into(),
+        "mixin/README.md".into(),
+        "dashboards/README.md".into(),
+    ];
+    for entry in std::fs::read_dir(path("docs")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".md") {
+            documents.push(format!("docs/{name}"));
+        }
+    }
+    assert!(documents.len() >= 9, "{documents:?}");
+    let mut checked = 0;
+    let mut broken = Vec::new();
+    for document in &documents {
+        let dir = Path::new(document).parent().unwrap();
+        for link in markdown_links(&read(document)) {
+            if link.contains("://") || link.starts_with("mailto:") {
+                continue;
+            }
+            let (file, anchor) = link.split_once('#').unwrap_or((link.as_str(), ""));
+            let target = if file.is_empty() {
+                PathBuf::from(document)
+            } else {
+                dir.join(file)
+            };
+            checked += 1;
+            let target = path(&target.to_string_lossy());
+            let resolves = target.exists()
+                && (anchor.is_empty()
+                    || target.extension().is_none_or(|e| e != "md")
+                    || markdown_anchors(&std::fs::read_to_string(&target).unwrap())
+                        .contains(anchor));
+            if !resolves {
+                broken.push(format!("{document}: {link}"));
+            }
+        }
+    }
+    assert!(checked >= 60, "only {checked} links read");
+    assert!(broken.is_empty(), "broken links: {broken:?}");
+}
+
+#[test]
+fn every_alert_has_a_runbook_section_and_only_alerts_do() {
+    let alerts: BTreeSet<String> = yaml_values(&read(RULES), "alert").into_iter().collect();
+    let sections: BTreeSet<String> = read(RUNBOOKS)
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        sections, alerts,
+        "{RUNBOOKS} has one `## <alert>` section per alert"
     );
 }
 
@@ -639,6 +733,11 @@ fn runbook_urls_name_no_host() {
         !rules.contains("https://github.com/"),
         "no invented repository URL in {RULES}"
     );
+    let dashboard = read(DASHBOARD);
+    assert!(
+        !dashboard.contains("github.com"),
+        "no invented repository URL in {DASHBOARD}"
+    );
 }
 
 /// The names in the first column of the Markdown tables of the README section under `heading`
@@ -647,7 +746,7 @@ fn readme_table_names(readme: &str, heading: &str) -> BTreeSet<String> {
     let start = readme
         .lines()
         .position(|l| l.trim() == heading)
-        .unwrap_or_else(|| panic!("README.md has no heading {heading:?}"));
+        .unwrap_or_else(|| panic!("no heading {heading:?}"));
     let level = heading.chars().take_while(|&c| c == '#').count();
     readme
         .lines()
@@ -664,15 +763,15 @@ fn readme_table_names(readme: &str, heading: &str) -> BTreeSet<String> {
 #[test]
 fn every_rule_is_in_the_readme_tables_and_back() {
     let rules = read(RULES);
-    let readme = read("README.md");
-    let listed = readme_table_names(&readme, "### Alert rules");
+    let readme = read(ALERTS_DOC);
+    let listed = readme_table_names(&readme, "## Alert rules");
     let mut defined: BTreeSet<String> = yaml_values(&rules, "alert").into_iter().collect();
     defined.extend(yaml_values(&rules, "record"));
     let missing: Vec<&String> = defined.difference(&listed).collect();
     let stale: Vec<&String> = listed.difference(&defined).collect();
     assert!(
         missing.is_empty() && stale.is_empty(),
-        "README.md's alert and recording-rule tables must list exactly the rules of {RULES}: \
+        "{ALERTS_DOC}'s alert and recording-rule tables must list exactly the rules of {RULES}: \
          missing {missing:?}, not in the rules {stale:?}"
     );
 }
@@ -688,10 +787,10 @@ fn readme_table_names_reads_only_its_section() {
 // Unit-test inputs against the real binary
 // ---------------------------------------------------------------------------------------------
 
-/// Every `series:` of the unit tests' `input_series`: (file, series name, labels).
-fn rule_test_inputs() -> Vec<(String, String, BTreeMap<String, String>)> {
+/// Every `series:` of the unit tests' `input_series` in `dir`: (file, series name, labels).
+fn rule_test_inputs(dir: &str) -> Vec<(String, String, BTreeMap<String, String>)> {
     let mut inputs = Vec::new();
-    for file in rule_test_files() {
+    for file in test_files_in(dir) {
         for selector in yaml_values(&read(&file), "series") {
             let sample = parse_metrics(&format!("{selector} 0"))
                 .pop()
@@ -704,12 +803,17 @@ fn rule_test_inputs() -> Vec<(String, String, BTreeMap<String, String>)> {
 }
 
 /// Why `name{labels}` is not a series the exporter (or Prometheus) produces, if it is not.
+/// `more_target_labels`: target labels the inputs may carry besides `job` and `instance`.
 fn impossible_input(
     emitted: &Emitted,
     name: &str,
     labels: &BTreeMap<String, String>,
+    more_target_labels: &[&str],
 ) -> Option<String> {
-    let names = stored_label_names(labels);
+    let names: BTreeSet<String> = stored_label_names(labels)
+        .into_iter()
+        .filter(|l| !more_target_labels.contains(&l.as_str()))
+        .collect();
     if let Some((_, made)) = PROMETHEUS_SERIES.iter().find(|(n, _)| *n == name) {
         let made: BTreeSet<String> = made.iter().map(|l| l.to_string()).collect();
         return (names != made).then(|| format!("Prometheus makes {name} with labels {made:?}"));
@@ -739,10 +843,17 @@ fn impossible_input(
 #[test]
 fn rule_test_inputs_are_series_the_exporter_emits() {
     let emitted = emitted();
-    let problems: Vec<String> = rule_test_inputs()
-        .iter()
-        .filter_map(|(file, name, labels)| {
-            impossible_input(emitted, name, labels)
+    let inputs = rule_test_inputs(RULE_TESTS)
+        .into_iter()
+        .map(|input| (input, &[][..]))
+        .chain(
+            rule_test_inputs(MIXIN_RULE_TESTS)
+                .into_iter()
+                .map(|input| (input, MIXIN_TARGET_LABELS)),
+        );
+    let problems: Vec<String> = inputs
+        .filter_map(|((file, name, labels), more)| {
+            impossible_input(emitted, &name, &labels, more)
                 .map(|why| format!("{file}: {name}{labels:?}: {why}"))
         })
         .collect::<BTreeSet<_>>()
@@ -771,27 +882,41 @@ fn impossible_inputs_are_caught() {
         all
     };
     assert_eq!(
-        impossible_input(emitted, "okta_up", &with_org(&[("org", "acme")])),
+        impossible_input(emitted, "okta_up", &with_org(&[("org", "acme")]), &[]),
         None
     );
-    assert!(impossible_input(emitted, "okta_upp", &with_org(&[("org", "acme")])).is_some());
+    assert!(impossible_input(emitted, "okta_upp", &with_org(&[("org", "acme")]), &[]).is_some());
     assert!(
         impossible_input(
             emitted,
             "okta_up",
-            &with_org(&[("org", "acme"), ("reason", "timeout")])
+            &with_org(&[("org", "acme"), ("reason", "timeout")]),
+            &[]
         )
         .is_some(),
         "a label the exporter never puts on okta_up"
     );
     assert!(
-        impossible_input(emitted, "okta_up", &labels(&[("org", "acme")])).is_some(),
+        impossible_input(emitted, "okta_up", &labels(&[("org", "acme")]), &[]).is_some(),
         "no target labels"
     );
     assert_eq!(
-        impossible_input(emitted, "up", &labels(&target)),
+        impossible_input(emitted, "up", &labels(&target), &[]),
         None,
         "Prometheus' own up series"
+    );
+    // A target label the mixin's test config adds: allowed there only.
+    let in_cluster = with_org(&[("org", "acme"), ("k8s_cluster", "eu")]);
+    assert!(impossible_input(emitted, "okta_up", &in_cluster, &[]).is_some());
+    assert_eq!(
+        impossible_input(emitted, "okta_up", &in_cluster, MIXIN_TARGET_LABELS),
+        None
+    );
+    let mut up = labels(&target);
+    up.insert("k8s_cluster".into(), "eu".into());
+    assert_eq!(
+        impossible_input(emitted, "up", &up, MIXIN_TARGET_LABELS),
+        None
     );
 }
 
@@ -1040,6 +1165,168 @@ fn alertmanager_config_passes_amtool_check() {
     run(&amtool, &["check-config", ALERTMANAGER]);
 }
 
+/// A running Alertmanager with the example configuration; killed on drop.
+struct Alertmanager {
+    child: std::process::Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    fn start(program: &Path) -> Alertmanager {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(program)
+            .arg(format!("--config.file={}", path(ALERTMANAGER).display()))
+            .arg(format!("--storage.path={}", dir.path().display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start prometheus-alertmanager");
+        let alertmanager = Alertmanager {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && common::http_get(&format!("{}/-/ready", alertmanager.base)).0 == 200)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Alertmanager did not get ready"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        alertmanager
+    }
+
+    /// Alertmanager's aggregation groups: (the group's labels, its receiver, its alerts' labels).
+    fn groups(&self) -> Vec<(Value, String, Vec<Value>)> {
+        let (status, _, body) = common::http_get(&format!("{}/api/v2/alerts/groups", self.base));
+        assert_eq!(status, 200, "{body}");
+        let groups: Value = serde_json::from_str(&body).expect("JSON groups");
+        groups
+            .as_array()
+            .expect("an array of groups")
+            .iter()
+            .map(|g| {
+                (
+                    g["labels"].clone(),
+                    g["receiver"]["name"].as_str().expect("receiver").to_owned(),
+                    g["alerts"]
+                        .as_array()
+                        .expect("alerts")
+                        .iter()
+                        .map(|a| a["labels"].clone())
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(all(tool_alertmanager, tool_amtool)),
+    ignore = "needs `prometheus-alertmanager` and `amtool`: apt-get install prometheus-alertmanager"
+)]
+fn an_okta_wide_outage_pages_once_and_token_alerts_stay_per_org() {
+    let Some(amtool) = amtool() else { return };
+    let Some(program) = tool("prometheus-alertmanager", "prometheus-alertmanager") else {
+        return;
+    };
+    let alertmanager = Alertmanager::start(&program);
+    let url = format!("--alertmanager.url={}", alertmanager.base);
+    // Okta down: every org stale at once, and their warnings; two orgs' tokens paging too.
+    for org in ["acme", "globex", "initech"] {
+        for (alertname, severity) in [
+            ("OktaExporterOrgDataStale", "critical"),
+            ("OktaExporterOrgPollFailing", "warning"),
+            ("OktaApiTokenExpiresWithin24Hours", "critical"),
+        ] {
+            let labels = [
+                format!("alertname={alertname}"),
+                format!("severity={severity}"),
+                format!("org={org}"),
+                format!("token_id=00T{org}"),
+            ];
+            let labels = if alertname.starts_with("OktaExporter") {
+                &labels[..3]
+            } else {
+                &labels[..]
+            };
+            let mut args = vec!["alert", "add", url.as_str()];
+            args.extend(labels.iter().map(String::as_str));
+            run(&amtool, &args);
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let groups = loop {
+        let groups = alertmanager.groups();
+        if groups
+            .iter()
+            .map(|(_, _, alerts)| alerts.len())
+            .sum::<usize>()
+            == 9
+        {
+            break groups;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Alertmanager did not take the 9 alerts: {groups:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let group_of = |alertname: &str, org: &str| {
+        groups
+            .iter()
+            .filter(|(_, _, alerts)| {
+                alerts
+                    .iter()
+                    .any(|a| a["alertname"] == alertname && a["org"] == org)
+            })
+            .collect::<Vec<_>>()
+    };
+    // One page for the outage, listing the three orgs; the warnings, inhibited by it anyway,
+    // in one group too.
+    for (alertname, receiver) in [
+        ("OktaExporterOrgDataStale", "okta-pager"),
+        ("OktaExporterOrgPollFailing", "okta-tickets"),
+    ] {
+        let found = group_of(alertname, "acme");
+        assert_eq!(found.len(), 1, "{alertname}: {groups:?}");
+        let (labels, to, alerts) = found[0];
+        assert_eq!(labels, &serde_json::json!({ "alertname": alertname }));
+        assert_eq!(to, receiver);
+        assert_eq!(alerts.len(), 3, "every org in one notification: {alerts:?}");
+    }
+    // Token alerts: one notification per org.
+    for org in ["acme", "globex", "initech"] {
+        let found = group_of("OktaApiTokenExpiresWithin24Hours", org);
+        assert_eq!(found.len(), 1, "{groups:?}");
+        let (labels, to, alerts) = found[0];
+        assert_eq!(
+            labels,
+            &serde_json::json!({ "alertname": "OktaApiTokenExpiresWithin24Hours", "org": org })
+        );
+        assert_eq!(to, "okta-pager");
+        assert_eq!(alerts.len(), 1);
+    }
+}
+
 #[test]
 #[cfg_attr(
     not(tool_amtool),
@@ -1095,7 +1382,7 @@ fn dashboard_is_valid_json_with_a_stable_uid_and_no_import_placeholders() {
 }
 
 #[test]
-fn dashboard_has_datasource_and_org_variables() {
+fn dashboard_has_datasource_cluster_job_instance_and_org_variables() {
     let dashboard = dashboard();
     let variables = dashboard["templating"]["list"]
         .as_array()
@@ -1110,15 +1397,40 @@ fn dashboard_has_datasource_and_org_variables() {
     assert_eq!(datasource["type"], "datasource");
     assert_eq!(datasource["query"], "prometheus");
 
-    let org = variable("org");
-    assert!(
-        datasource_is_variable(&org["datasource"]),
-        "the org variable must query ${{datasource}}"
-    );
-    let query = org["query"].get("query").unwrap_or(&org["query"]);
-    assert_eq!(query, "label_values(okta_up, org)");
-    assert_eq!(org["multi"], true);
-    assert_eq!(org["includeAll"], true);
+    // Each narrows the next: cluster, job, instance, org; "All" selects every value, also one
+    // that appears after the dashboard was loaded.
+    let selector = r#"job="okta-token-exporter""#;
+    for (name, filters) in [
+        ("cluster", ""),
+        ("job", r#", cluster=~"$cluster""#),
+        ("instance", r#", cluster=~"$cluster", job=~"$job""#),
+        (
+            "org",
+            r#", cluster=~"$cluster", job=~"$job", instance=~"$instance""#,
+        ),
+    ] {
+        let v = variable(name);
+        assert!(
+            datasource_is_variable(&v["datasource"]),
+            "the {name} variable must query ${{datasource}}"
+        );
+        let query = v["query"].get("query").unwrap_or(&v["query"]);
+        assert_eq!(
+            query,
+            &Value::String(format!(
+                "label_values(okta_up{{{selector}{filters}}}, {name})"
+            ))
+        );
+        assert_eq!(v["multi"], true, "{name}");
+        assert_eq!(v["includeAll"], true, "{name}");
+        assert_eq!(
+            v["allValue"], ".*",
+            "{name}: All must not be a list of the known values"
+        );
+    }
+    // One cluster by default: its variable is hidden (and selects everything).
+    assert_eq!(variable("cluster")["hide"], 2);
+    assert_eq!(variable("org")["hide"], 0);
 }
 
 #[test]
@@ -1218,7 +1530,12 @@ fn metric_name_check_catches_typos_and_recording_rules() {
 )]
 fn dashboard_queries_are_valid_promql() {
     let Some(promtool) = promtool() else { return };
-    let exprs = dashboard_exprs(&dashboard());
+    check_dashboard_promql(&promtool, &dashboard());
+}
+
+/// Fails unless promtool parses every query of the dashboard.
+pub(crate) fn check_dashboard_promql(promtool: &Path, dashboard: &Value) {
+    let exprs = dashboard_exprs(dashboard);
     // promtool parses PromQL when it checks rules: wrap every query in a recording rule, with
     // Grafana's variables replaced by what Grafana would send.
     let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
@@ -1227,25 +1544,32 @@ fn dashboard_queries_are_valid_promql() {
             .replace("$__rate_interval", "5m")
             .replace("$__interval", "1m")
             .replace("$__range", "1h")
+            .replace("$cluster", ".*")
+            .replace("$job", ".*")
+            .replace("$instance", ".*")
             .replace("$org", ".*");
+        assert!(!expr.contains('$'), "an unknown variable in {expr}");
         // A JSON string is a valid YAML double-quoted scalar.
         let quoted = serde_json::to_string(&expr).expect("string");
         rules.push_str(&format!(
             "      - record: dashboard_query_{i}\n        expr: {quoted}\n"
         ));
     }
-    let file = std::env::temp_dir().join(format!(
-        "okta-token-exporter-dashboard-{}.rules.yml",
-        std::process::id()
-    ));
-    std::fs::write(&file, rules).expect("write temporary rules file");
+    let file = tempfile::Builder::new()
+        .suffix(".rules.yml")
+        .tempfile()
+        .expect("temporary rules file");
+    std::fs::write(file.path(), rules).expect("write temporary rules file");
     let result = std::panic::catch_unwind(|| {
         run(
-            &promtool,
-            &["check", "rules", file.to_str().expect("UTF-8 temp path")],
+            promtool,
+            &[
+                "check",
+                "rules",
+                file.path().to_str().expect("UTF-8 temp path"),
+            ],
         )
     });
-    let _ = std::fs::remove_file(&file);
     if let Err(panic) = result {
         let places: Vec<String> = exprs
             .iter()
@@ -1261,9 +1585,9 @@ fn dashboard_queries_are_valid_promql() {
 fn dashboard_shows_token_states_in_okta_colours() {
     let dashboard = dashboard();
     let panels = all_panels(&dashboard);
-    for status in ["green", "gray", "red", "yellow"] {
+    let stat = |status: &str| {
         let selector = format!("status=\"{status}\"");
-        let stat = panels
+        *panels
             .iter()
             .find(|p| {
                 p["type"] == "stat"
@@ -1271,15 +1595,29 @@ fn dashboard_shows_token_states_in_okta_colours() {
                         .as_str()
                         .is_some_and(|e| e.contains(&selector))
             })
-            .unwrap_or_else(|| panic!("no stat panel counting {status} tokens"));
-        let color = &stat["fieldConfig"]["defaults"]["color"];
-        assert_eq!(
-            color["mode"], "fixed",
-            "the {status} stat panel needs a fixed colour"
-        );
+            .unwrap_or_else(|| panic!("no stat panel counting {status} tokens"))
+    };
+    // Green tokens are good news at any count: always green.
+    let green = &stat("green")["fieldConfig"]["defaults"];
+    assert_eq!(green["color"]["mode"], "fixed");
+    assert_eq!(green["color"]["fixedColor"], "green");
+    // The others are "all good" (green) at 0, and in their Okta colour from 1 up: a 0 is not red.
+    for (status, colour) in [("gray", "#8e8e8e"), ("red", "red"), ("yellow", "yellow")] {
+        let defaults = &stat(status)["fieldConfig"]["defaults"];
+        assert_eq!(defaults["color"]["mode"], "thresholds", "{status}");
+        let steps = defaults["thresholds"]["steps"].as_array().expect("steps");
+        assert_eq!(steps.len(), 2, "{status}: {steps:?}");
+        assert_eq!(steps[0]["color"], "green", "{status}: 0 is all good");
+        assert!(steps[0]["value"].is_null());
+        assert_eq!(steps[1]["color"], colour, "{status}");
+        assert_eq!(steps[1]["value"], 1, "{status}");
+        let zero = &defaults["mappings"][0]["options"]["0"];
+        assert_eq!(zero["color"], "green", "{status}");
         assert!(
-            color["fixedColor"].is_string(),
-            "the {status} stat panel needs a fixed colour"
+            zero["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("all good")),
+            "{status}: {zero}"
         );
     }
     assert!(
@@ -1293,6 +1631,37 @@ fn dashboard_shows_token_states_in_okta_colours() {
                 .as_str()
                 .is_some_and(|e| e.contains("okta_api_token_time_to_expiry_seconds"))),
         "expected a time-to-expiry time series in seconds"
+    );
+}
+
+#[test]
+fn dashboard_poll_age_thresholds_follow_each_orgs_poll_interval() {
+    let dashboard = dashboard();
+    let age = all_panels(&dashboard)
+        .into_iter()
+        .find(|p| p["title"] == "Age of last successful poll")
+        .expect("the poll age panel");
+    let exprs: Vec<&str> = age["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .map(|t| t["expr"].as_str().expect("expr"))
+        .collect();
+    assert!(
+        exprs[1].starts_with("3 * max by (org) (okta_poll_interval_seconds{")
+            && exprs[2].starts_with("4 * max by (org) (okta_poll_interval_seconds{"),
+        "the paging thresholds as multiples of the poll interval: {exprs:?}"
+    );
+    // No fixed line beside them: a fixed 900 s is right only for a 5-minute interval.
+    let defaults = &age["fieldConfig"]["defaults"];
+    assert_eq!(defaults["custom"]["thresholdsStyle"]["mode"], "off");
+    assert!(
+        defaults["thresholds"]["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .all(|step| step["value"].is_null()),
+        "no fixed threshold: {defaults}"
     );
 }
 
@@ -1378,6 +1747,12 @@ fn dashboard_stays_usable_with_replicas_and_many_tokens() {
     for colour in ["Green", "Gray", "Red", "Yellow"] {
         assert!(mappings.contains(colour), "timeline mapping for {colour}");
     }
+    // It draws a bounded number of tokens too: the worst colours first.
+    assert!(
+        expr_of(timeline).iter().all(|e| e.starts_with("topk(20, ")),
+        "{} must bound the number of tokens drawn",
+        panel_name(timeline)
+    );
     // The rate-limit share with the alert's 10% line.
     let ratio = panels
         .iter()
@@ -1396,4 +1771,32 @@ fn dashboard_stays_usable_with_replicas_and_many_tokens() {
         "a threshold step at 10%"
     );
     assert_ne!(defaults["custom"]["thresholdsStyle"]["mode"], "off");
+}
+
+/// The poll-failing runbook explains every reason `okta_poll_errors_total` can carry: the
+/// reasons are read from the golden exposition file, which the binary's output is checked
+/// against byte for byte.
+#[test]
+fn the_poll_failing_runbook_explains_every_error_reason() {
+    let golden = read("tests/fixtures/exposition.txt");
+    let reasons: BTreeSet<&str> = golden
+        .lines()
+        .filter(|l| l.starts_with("okta_poll_errors_total{"))
+        .filter_map(|l| l.split("reason=\"").nth(1)?.split('"').next())
+        .collect();
+    assert!(reasons.len() >= 9, "{reasons:?}");
+    let runbooks = read(RUNBOOKS);
+    let section = runbooks
+        .split("\n## ")
+        .find(|s| s.starts_with("OktaExporterOrgPollFailing\n"))
+        .expect("a section for OktaExporterOrgPollFailing");
+    let table_rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| `")).collect();
+    let missing: Vec<&&str> = reasons
+        .iter()
+        .filter(|r| !table_rows.iter().any(|row| row.contains(&format!("`{r}`"))))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "reasons the runbook's table lacks: {missing:?}"
+    );
 }

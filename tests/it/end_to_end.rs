@@ -264,6 +264,10 @@ fn fill_variables(expr: &str) -> String {
     expr.replace("${org:regex}", ".+")
         .replace("${org}", ".+")
         .replace("$org", ".+")
+        // "All": the dashboard's allValue.
+        .replace("$cluster", ".*")
+        .replace("$job", ".*")
+        .replace("$instance", ".*")
         .replace("$__rate_interval", "1m")
         .replace("${__rate_interval}", "1m")
         .replace("$__interval", "15s")

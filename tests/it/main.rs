@@ -17,14 +17,19 @@ mod end_to_end;
 mod enrichment;
 mod faults;
 mod keepalive;
+mod mixin;
 mod oauth;
 mod polling;
 mod posture;
 mod properties;
 mod readme;
 mod report;
+mod request_surface;
+mod response_headers;
 mod scrape_encoding;
 mod secrets;
+mod slow_clients;
+mod state_file;
 mod storage;
 mod token_table;
 mod web_config;
@@ -65,6 +70,11 @@ fn every_tool_the_tests_need_is_here_under_ci() {
         (
             cfg!(tool_cargo_deb),
             "cargo-deb (cargo install cargo-deb --locked)",
+        ),
+        (cfg!(tool_jsonnet), "jsonnet (apt-get install jsonnet)"),
+        (
+            cfg!(tool_jsonnetfmt),
+            "jsonnetfmt (apt-get install jsonnet)",
         ),
         (cfg!(root), "root (the container and package tests)"),
     ];

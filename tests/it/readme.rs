@@ -1,5 +1,4 @@
-//! Every shell command the README shows runs as written, here: the exporter's own commands
-//! against a sandbox standing in for `/etc/okta-token-exporter` and `/var/lib/…` (a command that
+//! Every shell command the README and the documents of `docs/` show runs as written, here: the exporter's own commands against a sandbox standing in for `/etc/okta-token-exporter` and `/var/lib/…` (a command that
 //! would serve is run with `--config.check`, which validates everything a start would), the demo
 //! against its simulated org, Prometheus' tools against the shipped files. A command the README
 //! gains without a way to run it here fails this test until one is added below.
@@ -13,9 +12,39 @@ use std::time::Duration;
 const BIN: &str = env!("CARGO_BIN_EXE_okta-token-exporter");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// The commands of every fenced `sh` block, continuation lines joined, trailing comments cut.
+/// The README and every document of `docs/` it sends readers to, in that order.
+fn documents() -> Vec<PathBuf> {
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(Path::new(ROOT).join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.sort();
+    assert!(docs.len() >= 5, "the docs are read: {docs:?}");
+    std::iter::once(Path::new(ROOT).join("README.md"))
+        .chain(docs)
+        .collect()
+}
+
+/// The README and the documents, one after the other.
+fn all_documents() -> String {
+    documents()
+        .iter()
+        .map(|d| std::fs::read_to_string(d).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The commands of every fenced `sh` block of the documents, continuation lines joined,
+/// trailing comments cut.
 fn readme_commands() -> Vec<String> {
-    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    documents()
+        .iter()
+        .flat_map(|document| commands_of(&std::fs::read_to_string(document).unwrap()))
+        .collect()
+}
+
+fn commands_of(readme: &str) -> Vec<String> {
     let mut commands = Vec::new();
     let mut in_sh = false;
     let mut pending = String::new();
@@ -67,7 +96,7 @@ impl Sandbox {
             }
         }
         // The README's example config file, as shown.
-        let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+        let readme = all_documents();
         let example = readme
             .split("```yaml\n")
             .map(|block| block.split("```").next().unwrap())

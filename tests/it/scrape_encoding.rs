@@ -22,6 +22,8 @@ fn steady_series(text: &str) -> Vec<String> {
         "okta_api_requests_total",
         "okta_rate_limit_",
         "okta_last_successful_poll_timestamp_seconds",
+        // Which connections are open (the last scrape's may still be closing).
+        "okta_exporter_http_connections{",
     ];
     let mut lines: Vec<String> = text
         .lines()

@@ -956,8 +956,8 @@ async fn an_idle_http2_connection_is_closed_like_an_idle_http1_one() {
         (hyper::Version::HTTP_2, 200)
     );
     let sender = sender.expect("an HTTP/2 connection");
-    // The server's idle timeout is 10 s.
-    let deadline = Instant::now() + Duration::from_secs(10) + WAIT;
+    // The server's idle timeout is the header timeout, 5 s by default.
+    let deadline = Instant::now() + Duration::from_secs(5) + WAIT;
     while !sender.is_closed() {
         assert!(Instant::now() < deadline, "the idle connection stayed open");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1024,4 +1024,151 @@ async fn verify_client_cert_if_given_without_a_ca_lets_in_clients_without_one() 
     let private = Authority::new("private clients CA").client();
     let refused = get(Some(&private)).await;
     assert!(refused.is_err(), "{refused:?}");
+}
+
+/// A fixture pair of `tests/fixtures/client-certs/` (made with `openssl req -x509`).
+fn openssl_made(name: &str) -> Leaf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/client-certs");
+    Leaf {
+        cert: std::fs::read_to_string(dir.join(format!("{name}.pem"))).unwrap(),
+        key: std::fs::read_to_string(dir.join(format!("{name}.key"))).unwrap(),
+    }
+}
+
+/// exporter-toolkit's `client2_selfsigned` case, with a pair made the same way: a self-signed
+/// certificate (`CA:TRUE`, SAN `test3`) named as its own client CA gets in, as with
+/// node_exporter; another self-signed certificate with the same subject and SAN does not. And a
+/// certificate of `openssl req -x509` with every default (RSA, no SAN) likewise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_client_certificate_named_as_its_own_ca_gets_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::new("exporter CA");
+    let server = ca.server();
+    write(dir.path(), "server.crt", &server.cert);
+    write(dir.path(), "server.key", &server.key);
+    let test3 = openssl_made("selfsigned-test3");
+    let defaults = openssl_made("openssl-defaults");
+    write(dir.path(), "client2_selfsigned.pem", &test3.cert);
+    write(dir.path(), "defaults.pem", &defaults.cert);
+    let web = write(
+        dir.path(),
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: client2_selfsigned.pem\n  \
+         client_allowed_sans: [one, test3, two]\n",
+    );
+    let (_sim, exporter) = exporter_with(&web).await;
+    let get = |identity: &Leaf| {
+        status_of(client(&ca.pem(), Some(identity)).get(https(&exporter, "/metrics")))
+    };
+    assert_eq!(
+        get(&test3).await,
+        Ok(200),
+        "the configured certificate itself"
+    );
+    let impostor = get(&openssl_made("impostor-test3")).await;
+    assert!(
+        impostor.is_err(),
+        "same subject and SAN, another key: {impostor:?}"
+    );
+    assert_eq!(
+        get(&defaults).await.map_err(|_| "refused"),
+        Err("refused"),
+        "not the configured one"
+    );
+
+    // `openssl req -x509` with every default: no SAN, so no client_allowed_sans.
+    let from = log_count(&exporter);
+    write(
+        dir.path(),
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: defaults.pem\n",
+    );
+    log_after(&exporter, from, "the reload", |l| {
+        l.iter().any(|l| l.contains("reloaded the web config"))
+    })
+    .await;
+    assert_eq!(get(&defaults).await, Ok(200));
+    assert!(get(&test3).await.is_err(), "no longer configured");
+}
+
+fn log_count(exporter: &Exporter) -> usize {
+    exporter.logs().len()
+}
+
+/// exporter-toolkit's `rate_limit`: a bucket of `burst` requests for the whole server, one more
+/// every `interval`; over it, 429 with `Retry-After`, on every path (the health probes too),
+/// before basic auth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_answers_429_with_retry_after_once_the_burst_is_spent() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let web = write(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "rate_limit:\n  interval: 1m\n  burst: 2\nbasic_auth_users:\n  prometheus: {hash}\n"
+        ),
+    );
+    let (_sim, exporter) = exporter_with(&web).await;
+    let url = |path: &str| format!("{}{path}", exporter.base);
+    let authorization = format!("Basic {}", base64_of("prometheus:s3cret"));
+    let (first, _, _) = http_exchange(
+        "GET",
+        &url("/metrics"),
+        &[("Authorization", &authorization)],
+    );
+    // A request without credentials spends room too: the limit comes first, as in Go.
+    let (second, _, _) = http_exchange("GET", &url("/-/healthy"), &[]);
+    assert_eq!((first, second), (200, 401));
+    for path in ["/metrics", "/-/healthy", "/-/ready"] {
+        let (status, head, body) =
+            http_exchange("GET", &url(path), &[("Authorization", &authorization)]);
+        assert_eq!(status, 429, "{path}: {head}");
+        let retry: u64 = header_of(&head, "retry-after")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{path}: no Retry-After in {head}"));
+        assert!((1..=60).contains(&retry), "{path}: Retry-After {retry}");
+        assert!(
+            String::from_utf8_lossy(&body).contains("rate_limit"),
+            "{path}: {body:?}"
+        );
+    }
+}
+
+/// A TLS private key every user may read is warned about, as a token file is.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_key_every_user_can_read_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Authority::new("exporter CA");
+    let server = ca.server();
+    write(dir.path(), "server.crt", &server.cert);
+    let key = write(dir.path(), "server.key", &server.key);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let web = write(
+        dir.path(),
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+    );
+    let (_sim, exporter) = exporter_with(&web).await;
+    let warned = log_after(&exporter, 0, "the warning", |l| {
+        l.iter().any(|l| l.contains("readable by every user"))
+    })
+    .await;
+    let line = warned
+        .iter()
+        .find(|l| l.contains("readable by every user"))
+        .unwrap();
+    assert!(
+        line.contains("level=warn") && line.contains("server.key") && line.contains("0644"),
+        "{line}"
+    );
+    // It still serves: a warning, not a refusal.
+    assert_eq!(
+        status_of(client(&ca.pem(), None).get(https(&exporter, "/-/healthy"))).await,
+        Ok(200)
+    );
 }

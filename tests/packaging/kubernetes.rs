@@ -5,7 +5,8 @@
 //! wires the config, the credential, the Service, the ServiceMonitor and the rules' job name
 //! together, and its config passes the real binary's `--config.check` in a copy of the
 //! container's file system. Its Prometheus rules and Grafana dashboard are the files in
-//! `alerts/` and `dashboards/`, byte for byte (`deploy/kubernetes/sync.sh` regenerates the copies).
+//! `alerts/` and `dashboards/`, byte for byte (`mixin/render.sh` renders all four from the mixin;
+//! `cargo test --test it mixin::` checks that they are as it renders them).
 //!
 //! External tools: `kubectl` (Debian's `kubernetes-client`), and Python 3 with the packages
 //! `kubernetes-validate` (the Kubernetes schemas it bundles, offline) and `jsonschema` (the
@@ -15,7 +16,6 @@
 
 use crate::common;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -39,7 +39,7 @@ const CRD_VALIDATOR: &str = "tests/vendor/validate_crd.py";
 const JOB: &str = "okta-token-exporter";
 /// What the container build tags.
 const IMAGE: &str = "okta-token-exporter:dev";
-const REGENERATE: &str = "run deploy/kubernetes/sync.sh to regenerate the copies";
+const REGENERATE: &str = "run mixin/render.sh to render the copies";
 
 // ---------------------------------------------------------------------------------------------
 // Rendering and tools
@@ -832,13 +832,13 @@ fn the_base_ships_every_rule_file_and_dashboard() {
     assert_eq!(
         rule_files,
         [RULES],
-        "a new rule file needs its copy in deploy/kubernetes: add it to sync.sh, the \
+        "a new rule file needs its copy in deploy/kubernetes: add it to mixin/render.sh, the \
          kustomization and this test"
     );
     assert_eq!(
         files_in("dashboards", ".json"),
         [DASHBOARD],
-        "a new dashboard needs its copy in deploy/kubernetes: add it to sync.sh, the \
+        "a new dashboard needs its copy in deploy/kubernetes: add it to mixin/render.sh, the \
          kustomization and this test"
     );
 }
@@ -900,33 +900,4 @@ fn the_dashboard_config_map_is_the_dashboard_byte_for_byte_for_the_grafana_sidec
     // The name has no hash suffix: a changed dashboard replaces the ConfigMap the sidecar
     // watches instead of adding a second one with the same uid.
     assert_eq!(name_of(dashboard), "okta-token-exporter-dashboard");
-}
-
-#[test]
-fn sync_sh_regenerates_the_copies_as_they_are() {
-    let out = tempfile::tempdir().unwrap();
-    let status = Command::new("sh")
-        .arg(path("deploy/kubernetes/sync.sh"))
-        .arg(out.path())
-        .status()
-        .expect("run sync.sh");
-    assert!(status.success());
-    let written: BTreeSet<String> = std::fs::read_dir(out.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(
-        written,
-        BTreeSet::from([
-            "grafana-dashboard.yaml".to_owned(),
-            "prometheusrule.yaml".to_owned()
-        ])
-    );
-    for copy in [RULES_COPY, DASHBOARD_COPY] {
-        let name = Path::new(copy).file_name().unwrap();
-        assert!(
-            std::fs::read_to_string(out.path().join(name)).unwrap() == read(copy),
-            "{copy} is not what sync.sh writes: {REGENERATE}"
-        );
-    }
 }

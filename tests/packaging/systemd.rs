@@ -89,9 +89,10 @@ fn unit_with_built_binary() -> (tempfile::TempDir, PathBuf) {
     (dir, file)
 }
 
-/// The file the credential `name` of `LoadCredential=name:path` appears as in the service.
+/// How the config names the credential `name` of `LoadCredential=name:path`: in the directory
+/// systemd gives the service's credentials, whose path it sets in `CREDENTIALS_DIRECTORY`.
 fn credential_path(name: &str) -> String {
-    format!("/run/credentials/{UNIT_NAME}/{name}")
+    format!("${{CREDENTIALS_DIRECTORY}}/{name}")
 }
 
 #[test]
@@ -145,7 +146,7 @@ fn it_runs_as_a_dynamic_user_with_its_state_in_the_state_directory() {
 fn the_token_is_a_credential_never_in_the_unit_or_its_environment() {
     assert_eq!(
         service_value("LoadCredential"),
-        "okta-token:/etc/okta-token-exporter/okta.token"
+        "okta.token:/etc/okta-token-exporter/okta.token"
     );
     for key in [
         "Environment",
@@ -160,10 +161,10 @@ fn the_token_is_a_credential_never_in_the_unit_or_its_environment() {
         !config.contains("token_env"),
         "{CONFIG} reads no token from the environment"
     );
-    // The exporter expands no variable such as ${CREDENTIALS_DIRECTORY} in paths, so the config
-    // names the credential's fixed path.
+    // The credential is named as the file it is loaded from, so that the README's check outside
+    // the service (CREDENTIALS_DIRECTORY=/etc/okta-token-exporter) reads the same file.
     assert!(
-        config.contains(&format!("token_file: {}\n", credential_path("okta-token"))),
+        config.contains(&format!("token_file: {}\n", credential_path("okta.token"))),
         "{CONFIG} reads the token from the credential"
     );
 }
@@ -227,8 +228,11 @@ fn the_unit_is_hardened() {
 #[test]
 fn the_example_config_passes_config_check_with_the_units_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    // The credential as systemd hands it over: the token alone, readable by the service only.
-    let token = dir.path().join("okta-token");
+    // The credential as systemd hands it over: the token alone, readable by the service only, in
+    // the directory systemd names in CREDENTIALS_DIRECTORY.
+    let credentials = dir.path().join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    let token = credentials.join("okta.token");
     std::fs::write(&token, "00systemd-test-token\n").unwrap();
     common::set_private(&token);
     let state = dir.path().join("state");
@@ -236,11 +240,7 @@ fn the_example_config_passes_config_check_with_the_units_command_line() {
     let config = dir.path().join("config.yml");
     let example = read(CONFIG);
     assert!(example.contains("url: https://acme.okta.com"), "{CONFIG}");
-    std::fs::write(
-        &config,
-        example.replace(&credential_path("okta-token"), &token.display().to_string()),
-    )
-    .unwrap();
+    std::fs::write(&config, &example).unwrap();
     // ExecStart's arguments, with the paths systemd would give.
     let exec_start = service_value("ExecStart");
     let args: Vec<String> = exec_start
@@ -252,12 +252,19 @@ fn the_example_config_passes_config_check_with_the_units_command_line() {
                 .replace("/var/lib/okta-token-exporter", &state.display().to_string())
         })
         .collect();
-    let output = Command::new(BIN)
-        .args(&args)
-        .arg("--config.check")
-        .env_remove("OKTA_API_TOKEN")
-        .output()
-        .expect("run the exporter");
+    let check = |credentials: Option<&Path>| {
+        let mut command = Command::new(BIN);
+        command
+            .args(&args)
+            .arg("--config.check")
+            .env_remove("OKTA_API_TOKEN")
+            .env_remove("CREDENTIALS_DIRECTORY");
+        if let Some(dir) = credentials {
+            command.env("CREDENTIALS_DIRECTORY", dir);
+        }
+        command.output().expect("run the exporter")
+    };
+    let output = check(Some(&credentials));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
@@ -266,4 +273,12 @@ fn the_example_config_passes_config_check_with_the_units_command_line() {
     );
     assert!(!stderr.contains("level=warn"), "{stderr}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("configuration OK: 1 org(s)"));
+    // Outside the service, without the variable: the error says how to check the file.
+    let output = check(None);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("CREDENTIALS_DIRECTORY=/etc/okta-token-exporter"),
+        "{stderr}"
+    );
 }

@@ -188,7 +188,14 @@ pub enum Fault {
     NextLinkToOtherHost,
     /// A valid JSON page padded with whitespace to at least this many bytes.
     Oversized { bytes: usize },
+    /// This status with Okta's JSON error body whose summary repeats the request's
+    /// `Authorization` header, as a careless proxy or a debugging backend might.
+    EchoAuthorization { status: u16 },
 }
+
+/// Where an [`Fault::EchoAuthorization`] answer puts the request's `Authorization` header.
+#[cfg(feature = "testing")]
+const ECHO_AUTHORIZATION: &str = "{echo:authorization}";
 
 #[cfg(feature = "testing")]
 /// A request as the simulator saw it. Its `Debug` shows only the `Authorization` scheme, so a
@@ -1178,6 +1185,20 @@ impl Simulator {
             answer.rate = rate;
         }
         #[cfg(feature = "testing")]
+        if let Some(at) = answer
+            .body
+            .windows(ECHO_AUTHORIZATION.len())
+            .position(|w| w == ECHO_AUTHORIZATION.as_bytes())
+        {
+            let sent = header(header::AUTHORIZATION).unwrap_or_default();
+            // As JSON string content: the body is Okta's JSON error.
+            let quoted = Value::String(sent).to_string();
+            let echoed = quoted.trim_matches('"').as_bytes().to_vec();
+            answer
+                .body
+                .splice(at..at + ECHO_AUTHORIZATION.len(), echoed);
+        }
+        #[cfg(feature = "testing")]
         state.requests.push(RecordedRequest {
             method: request.method().to_string(),
             path_and_query: request
@@ -1404,6 +1425,10 @@ impl Simulator {
             Some(Fault::Oversized { bytes }) => {
                 let padding = bytes.saturating_sub(answer.body.len());
                 answer.body.splice(1..1, std::iter::repeat_n(b' ', padding));
+            }
+            Some(Fault::EchoAuthorization { status }) => {
+                let summary = format!("Internal error; the request was: GET {self_url} Authorization: {ECHO_AUTHORIZATION}");
+                return Err(Box::new(error(status, "E0000009", &summary)));
             }
             Some(Fault::NextLinkToOtherHost) => {
                 let cursor = next.clone().unwrap_or_else(|| self_url.to_owned());

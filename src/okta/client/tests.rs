@@ -214,3 +214,26 @@ async fn a_past_reset_costs_no_wait() {
     client.wait_for_rate_limit_reset().await.unwrap();
     assert_eq!(started.elapsed(), Duration::ZERO);
 }
+
+#[test]
+fn a_next_link_with_a_user_and_password_is_followed_without_them() {
+    let client = client(Duration::from_secs(1));
+    let base = "https://acme.okta.com";
+    for link in [
+        "https://someone:hunter2@acme.okta.com/api/v1/api-tokens?after=00T2",
+        "https://someone@acme.okta.com/api/v1/api-tokens?after=00T2",
+        "https://:hunter2@acme.okta.com/api/v1/api-tokens?after=00T2",
+    ] {
+        let url = client.same_origin(link).unwrap();
+        assert_eq!(
+            url.as_str(),
+            format!("{base}/api/v1/api-tokens?after=00T2"),
+            "{link}"
+        );
+        assert_eq!((url.username(), url.password()), ("", None));
+    }
+    // Another origin is still refused, user or not.
+    assert!(client
+        .same_origin("https://acme.okta.com@evil.example/api/v1/api-tokens")
+        .is_err());
+}
