@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::task::JoinSet;
 
-pub use crate::model::enrichment::{Enrichment, Off, Owner, Suspicion};
+pub use crate::model::enrichment::{Creation, Enrichment, Off, Owner, Suspicion, CREATION_MEMORY};
 pub use crate::model::posture::PostureSettings;
 use crate::okta::client::{SYSTEM_LOG, USER};
 use crate::okta::model::User;
@@ -34,6 +34,8 @@ pub const TOKEN_EVENTS: [&str; 5] = [
 /// A call made with a token from outside its allowed network zones: what makes a token yellow.
 pub const OUTSIDE_ALLOWED_RANGE: &str = "system.api_token.request_outside_allowed_range";
 const REVOKE: &str = "system.api_token.revoke";
+/// A token made: its creator and owner are told by the new-token alert.
+const CREATE: &str = "system.api_token.create";
 /// A user's deactivation: Okta deletes every API token of the user at once.
 pub const USER_DEACTIVATE: &str = "user.lifecycle.deactivate";
 
@@ -135,6 +137,7 @@ impl Enrichment {
             roles_off: (!settings.roles).then_some(Off::Configured),
             role_errors: 0,
             posture: Arc::new(settings.posture.clone()),
+            created: Arc::default(),
         }
     }
 
@@ -373,6 +376,13 @@ async fn read_system_log(
     cursor
         .deactivated
         .retain(|_, (_, at)| now - *at <= REVOCATION_MEMORY);
+    if enrichment
+        .created
+        .values()
+        .any(|c| now - c.at > CREATION_MEMORY)
+    {
+        Arc::make_mut(&mut enrichment.created).retain(|_, c| now - c.at <= CREATION_MEMORY);
+    }
     enrichment.suspicious = Arc::new(suspicious);
     match result {
         Ok(()) => {
@@ -443,6 +453,16 @@ fn apply_event(
             None => event.target_tokens.iter().collect(),
         },
         REVOKE => event.target_tokens.iter().collect(),
+        CREATE => {
+            for token in &event.target_tokens {
+                let creation = Creation {
+                    actor: event.actor.clone(),
+                    at: event.published,
+                };
+                Arc::make_mut(&mut enrichment.created).insert(token.clone(), creation);
+            }
+            return;
+        }
         USER_DEACTIVATE => {
             for user in &event.target_users {
                 cursor

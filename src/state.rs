@@ -127,7 +127,8 @@ impl OrgState {
                 })
                 .collect(),
         );
-        state.facts.enrichment.roles = roles::restore(&record.owner_roles);
+        state.facts.enrichment.roles = posture::restore(&record.posture.owner_roles);
+        state.facts.enrichment.created = posture::restore_creations(&record.posture.creations);
         state.facts.enrichment.suspicious = Arc::new(
             record
                 .suspicious
@@ -220,7 +221,8 @@ impl OrgState {
             .collect();
         suspicious.sort_by(|a, b| a.token_id.cmp(&b.token_id));
         record.suspicious = suspicious;
-        record.owner_roles = roles::records(&facts.enrichment.roles).into();
+        record.posture.owner_roles = posture::records(&facts.enrichment.roles);
+        record.posture.creations = posture::creation_records(&facts.enrichment.created);
         record.system_log_until = self.log.until;
         record.revocations = by_id(&self.log.revoked_by, |id, actor, at| RevocationRecord {
             token_id: id.to_owned(),
@@ -490,7 +492,7 @@ fn by_id<R>(
         .collect()
 }
 
-mod roles;
+mod posture;
 
 #[cfg(test)]
 mod tests;

@@ -35,8 +35,8 @@ use crate::model::removal::RemovalReason;
 use crate::model::status::TokenStatus;
 use crate::okta::ApiToken;
 
-mod roles;
-pub use roles::{OwnerRolesRecord, RoleRecord};
+mod posture;
+pub use posture::{CreationRecord, OwnerRolesRecord, PostureRecord, RoleRecord};
 
 /// The value of `format` in every state file.
 pub const FORMAT: &str = "okta-token-exporter/org-state";
@@ -86,9 +86,9 @@ pub struct OrgRecord {
     /// When Okta last answered each endpoint with 429.
     #[serde(default)]
     pub rate_limited: Vec<RateLimitedRecord>,
-    /// Token owners' admin roles as last looked up, sorted by user id.
-    #[serde(default)]
-    pub owner_roles: Box<[OwnerRolesRecord]>,
+    /// The posture: `owner_roles` and `creations` (boxed: a record is moved around whole).
+    #[serde(flatten)]
+    pub posture: Box<PostureRecord>,
 }
 
 /// A user deactivation read from the System Log.
@@ -660,7 +660,7 @@ impl OrgRecord {
             deactivations: Vec::new(),
             removed_tokens: Vec::new(),
             rate_limited: Vec::new(),
-            owner_roles: Box::default(),
+            posture: Box::default(),
         }
     }
 }

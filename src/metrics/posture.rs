@@ -10,6 +10,7 @@ use prometheus::proto::MetricType;
 
 use super::{Families, Spec};
 use crate::exposition::{escape_into, write_label, write_millis_as_seconds};
+use crate::model::enrichment::{Creation, CREATION_MEMORY};
 use crate::model::posture::{finding_ids, Severity, TokenFacts, TokenKind};
 use crate::model::roles::OwnerRoles;
 use crate::snapshot::OrgSnapshot;
@@ -77,9 +78,31 @@ pub static ROLES_ERRORS: Spec = Spec {
     labels: &["org"],
 };
 
+pub static CREATED_RECENTLY: Spec = Spec {
+    name: "okta_api_token_created_recently",
+    help: "When the API token was made (Unix seconds), from the System Log's system.api_token.create event, exported for a day after the event once Okta lists the token: creator is the event's actor, owner_login and owner_role (the highest, as in okta_api_token_owner_highest_admin_role) its owner's, network_connection its network.connection. The new-token alert reads it.",
+    kind: MetricType::GAUGE,
+    labels: &[
+        "org",
+        "token_id",
+        "token_name",
+        "user_id",
+        "creator",
+        "owner_login",
+        "owner_role",
+        "network_connection",
+    ],
+};
+
 /// This collector's org-level families, in output order (the per-token ones are written with
 /// the other token series: [`TOKEN_SPECS`]).
-pub static SPECS: [&Spec; 4] = [&FINDINGS, &ROLES_ENABLED, &ROLES_FORBIDDEN, &ROLES_ERRORS];
+pub static SPECS: [&Spec; 5] = [
+    &FINDINGS,
+    &ROLES_ENABLED,
+    &ROLES_FORBIDDEN,
+    &ROLES_ERRORS,
+    &CREATED_RECENTLY,
+];
 
 /// The per-token posture families, in output order, written by the token series writer
 /// (the `tokens` collector) so that a scrape of many tokens streams them chunk by chunk.
@@ -140,6 +163,45 @@ pub fn collect(org: &OrgSnapshot, now: DateTime<Utc>, families: &mut Families) {
         .count();
     families.push(&ROLES_FORBIDDEN, &[name], forbidden as f64);
     families.push(&ROLES_ERRORS, &[name], enrichment.role_errors as f64);
+    created_recently(org, now, families);
+}
+
+/// The tokens made within the last day that Okta lists, with their creator, owner and network.
+fn created_recently(org: &OrgSnapshot, now: DateTime<Utc>, families: &mut Families) {
+    let mut created: Vec<(&String, &Creation)> = org
+        .enrichment
+        .created
+        .iter()
+        .filter(|(_, c)| now - c.at <= CREATION_MEMORY)
+        .collect();
+    created.sort_unstable_by_key(|(id, _)| *id);
+    for (id, creation) in created {
+        let listed = match org.tokens.binary_search_by(|t| t.id.cmp(id)) {
+            Ok(i) => {
+                let t = &org.tokens[i];
+                let facts = crate::posture::facts_of_token(org, t);
+                Some((&t.name, &t.user_id, facts))
+            }
+            Err(_) => org.untimed_tokens.iter().find(|t| &t.id == id).map(|t| {
+                let facts = crate::posture::facts_of_untimed(org, t);
+                (&t.name, &t.user_id, facts)
+            }),
+        };
+        let Some((token_name, user_id, facts)) = listed else {
+            continue;
+        };
+        let labels = [
+            org.name.as_str(),
+            id,
+            token_name,
+            user_id,
+            &creation.actor,
+            facts.owner_login.unwrap_or_default(),
+            facts.privilege.highest_label(),
+            facts.network_connection,
+        ];
+        families.push(&CREATED_RECENTLY, &labels, super::seconds(creation.at));
+    }
 }
 
 /// One token's series of one posture family, straight into the exposition text.

@@ -27,6 +27,17 @@ pub struct Suspicion {
     pub count: u64,
 }
 
+/// A token's creation, from the System Log (`system.api_token.create`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Creation {
+    /// Who made it (`actor.alternateId`, usually a login).
+    pub actor: String,
+    pub at: DateTime<Utc>,
+}
+
+/// How long a token's creation is remembered (and exported) after its event.
+pub const CREATION_MEMORY: TimeDelta = TimeDelta::hours(24);
+
 /// Why a part of the enrichment is off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Off {
@@ -59,6 +70,8 @@ pub struct Enrichment {
     pub role_errors: u64,
     /// The org's posture rules.
     pub posture: Arc<PostureSettings>,
+    /// Tokens made within [`CREATION_MEMORY`], by token id, from the System Log.
+    pub created: Arc<HashMap<String, Creation>>,
 }
 
 impl Enrichment {

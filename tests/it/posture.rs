@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::TimeDelta;
+use chrono::{SubsecRound, TimeDelta};
 use common::*;
 use okta_simulator::{Fault, SimEndpoint, SimRole, SimUser, Simulator};
 use okta_token_exporter::config::HttpSettings;
@@ -262,7 +262,7 @@ async fn roles_are_persisted_with_storage_path_and_an_older_state_file_loads() {
         record["url"].as_str().unwrap(),
     )
     .unwrap();
-    assert!(decoded.owner_roles.is_empty());
+    assert!(decoded.posture.owner_roles.is_empty());
     assert_eq!(decoded.tokens.len(), 2);
     let restored = okta_token_exporter::state::OrgState::restore(
         okta_token_exporter::storage::decode(
@@ -654,4 +654,89 @@ fn the_finding_filter_reads_ids_and_gives_its_query_back() {
         Err(FilterError::UnknownFinding("TOKEN_TOO_OLD".into()))
     );
     assert_eq!(Filter::from_query("finding="), Ok(Filter::default()));
+}
+
+/// A token made in the last day is exported with who made it, its owner's highest role and its
+/// network restriction (what the new-token alert names), kept across a restart, and not once
+/// its day is over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_tokens_creator_owner_role_and_network_are_exported_for_a_day() {
+    let sim = org_of_owners().await;
+    let token = |n: usize, owner: usize, network: &str| {
+        let mut t = sim_token(
+            &format!("00Tposture{n:010}"),
+            &format!("token {n}"),
+            TimeDelta::days(29),
+            "P30D",
+        );
+        t.user_id = user_id(owner);
+        t.network_connection = Some(network.to_owned());
+        t
+    };
+    sim.set_tokens(vec![
+        token(1, 1, "ANYWHERE"),
+        token(2, 3, "ZONE"),
+        token(3, 2, "ZONE"),
+    ]);
+    let now = chrono::Utc::now();
+    let created = |n: usize, ago: TimeDelta| {
+        okta_simulator::SimLogEvent::token_event(
+            now - ago,
+            "system.api_token.create",
+            &format!("00Tposture{n:010}"),
+            "scim.service@acme.example",
+        )
+    };
+    sim.push_log_event(created(1, TimeDelta::hours(2)));
+    sim.push_log_event(created(2, TimeDelta::minutes(5)));
+    // Made 25 hours ago: the exporter's first query looks back 30 hours, and still no series.
+    sim.push_log_event(created(3, TimeDelta::hours(25)));
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = Setup::new(sim.url(), API_TOKEN);
+    setup.org_yaml = "    enrich:\n      suspicious_lookback: 30h\n".to_owned();
+    setup.extra_args = vec![format!("--storage.path={}", dir.path().display())];
+    let exporter = Exporter::start(setup);
+    let wanted = |s: &[Sample]| {
+        let series = find(s, "okta_api_token_created_recently", &[]);
+        series.len() == 2 && series.iter().all(|x| x.label("owner_role") != "UNKNOWN")
+    };
+    let samples = exporter.wait_for("the new tokens", WAIT, wanted);
+    let admin = find(
+        &samples,
+        "okta_api_token_created_recently",
+        &[("token_id", "00Tposture0000000001")],
+    );
+    assert_eq!(admin.len(), 1);
+    assert_eq!(admin[0].label("creator"), "scim.service@acme.example");
+    assert_eq!(admin[0].label("owner_login"), "scim.service@acme.example");
+    assert_eq!(admin[0].label("owner_role"), "SUPER_ADMIN");
+    assert_eq!(admin[0].label("network_connection"), "ANYWHERE");
+    assert_eq!(admin[0].label("token_name"), "token 1");
+    assert_eq!(
+        admin[0].value,
+        epoch((now - TimeDelta::hours(2)).trunc_subsecs(3))
+    );
+    let read_only = find(
+        &samples,
+        "okta_api_token_created_recently",
+        &[("token_id", "00Tposture0000000002")],
+    );
+    assert_eq!(read_only[0].label("owner_role"), "READ_ONLY_ADMIN");
+    assert_eq!(read_only[0].label("network_connection"), "ZONE");
+    // The state file keeps them: a restart exports them again without reading the log again.
+    let path = dir.path().join("test-org.json");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .contains("\"creations\":[{")
+    {
+        assert!(std::time::Instant::now() < deadline, "no creations saved");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(exporter);
+    sim.forbid(SimEndpoint::Logs, true);
+    let mut setup = Setup::new(sim.url(), API_TOKEN);
+    setup.extra_args = vec![format!("--storage.path={}", dir.path().display())];
+    let restarted = Exporter::start(setup);
+    restarted.wait_for("the new tokens after a restart", WAIT, wanted);
 }

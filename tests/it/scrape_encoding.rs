@@ -229,6 +229,14 @@ fn the_demo_org_renders_to_the_golden_exposition() {
         ..Enrichment::default()
     };
     enrichment.events.insert("system.api_token.create", 3);
+    // The demo log's creation of the SCIM token, 20 hours before the poll.
+    enrichment.created = Arc::new(HashMap::from([(
+        "00Tdemo0000000000001".to_owned(),
+        okta_token_exporter::enrich::Creation {
+            actor: "admin@acme.example".to_owned(),
+            at: poll - TimeDelta::hours(20),
+        },
+    )]));
     let stats = PollStats {
         responses: vec![("/api/v1/api-tokens", 200), ("/api/v1/users/{id}", 429)],
         rate_limits: vec![(

@@ -1,14 +1,15 @@
-//! The owners' admin roles in the poller's state: applied after each refresh, restored from the
-//! state file and written to it.
+//! The posture in the poller's state: the owners' admin roles, applied after each refresh, and
+//! the token creations of the last day; both restored from the state file and written to it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::OrgState;
 use crate::enrich::roles::RolesUpdate;
+use crate::model::enrichment::Creation;
 use crate::model::roles::{OwnerRoles, RoleAssignment, RoleType};
 use crate::okta::PollStats;
-use crate::storage::{OwnerRolesRecord, RoleRecord};
+use crate::storage::{CreationRecord, OwnerRolesRecord, RoleRecord};
 
 impl OrgState {
     /// Takes in a roles refresh and the requests it made; returns whether what the roles say
@@ -97,5 +98,35 @@ pub(super) fn records(roles: &HashMap<String, OwnerRoles>) -> Vec<OwnerRolesReco
         })
         .collect();
     records.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+    records
+}
+
+/// The token creations a state file holds.
+pub(super) fn restore_creations(records: &[CreationRecord]) -> Arc<HashMap<String, Creation>> {
+    Arc::new(
+        records
+            .iter()
+            .map(|r| {
+                let creation = Creation {
+                    actor: r.actor.clone(),
+                    at: r.at,
+                };
+                (r.token_id.clone(), creation)
+            })
+            .collect(),
+    )
+}
+
+/// The token creations as state file records, sorted by token id.
+pub(super) fn creation_records(created: &HashMap<String, Creation>) -> Vec<CreationRecord> {
+    let mut records: Vec<CreationRecord> = created
+        .iter()
+        .map(|(token_id, c)| CreationRecord {
+            token_id: token_id.clone(),
+            actor: c.actor.clone(),
+            at: c.at,
+        })
+        .collect();
+    records.sort_by(|a, b| a.token_id.cmp(&b.token_id));
     records
 }
