@@ -43,6 +43,10 @@
     // The `severity` label of the alerts that page and of those that open a ticket.
     criticalSeverity: 'critical',
     warningSeverity: 'warning',
+    // The `severity` label of OktaApiTokenCreatedForAdmin: a token was just made whose owner is
+    // a Super Admin or an Org Admin. A security team that wants it paged (or routed to its own
+    // receiver) sets it apart from the other warnings; by default it is one of them.
+    newAdminTokenSeverity: self.warningSeverity,
 
     // Every alert's runbook_url: %s is the alert's name in lower case, the anchor of its
     // section in docs/runbooks.md. The default is that file's path in this repository, right

@@ -202,7 +202,11 @@ async fn report(args: &ReportArgs) -> Result<(), Exit> {
         crate::config::load(&org_sources(&args.orgs)).map_err(DemoError::from)
     };
     let config = loaded.map_err(|e| usage(&e))?.config;
-    match crate::report::run(config, args.format, args.fail_on).await {
+    let thresholds = crate::report::Thresholds {
+        fail_on: args.fail_on,
+        fail_on_finding: args.fail_on_finding,
+    };
+    match crate::report::run(config, args.format, thresholds).await {
         Ok(0) => Ok(()),
         Ok(code) => Err(Exit::Code(code)),
         Err(e) => Err(usage(&e)),

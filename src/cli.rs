@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::logging::{LogFormat, LogLevel};
-use crate::report::{FailOn, ReportFormat};
+use crate::report::{FailOn, FailOnFinding, ReportFormat};
 use crate::web::{AllowedHosts, ConnectionLimits};
 
 const ABOUT: &str = "Prometheus exporter that warns before Okta API tokens lapse.";
@@ -47,7 +47,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Poll every org once, print its tokens, and exit: 0 when no token is at the --fail-on
     /// colour, 1 when one is, 2 for a usage or configuration error, 3 when an org could not be
-    /// polled (the others are still printed). For cron jobs and CI.
+    /// polled (the others are still printed), 4 when a posture finding reaches
+    /// --fail-on-finding, 5 when none does but some tokens' posture is unknown. For cron jobs,
+    /// CI and audits.
     Report(ReportArgs),
     /// Hash a password with bcrypt for `basic_auth_users` in the --web.config.file: reads it from
     /// the terminal without echo, or from standard input when piped, and prints the hash.
@@ -96,6 +98,12 @@ pub struct ReportArgs {
     /// also suspicious use; gray: also unused for 3 days); none never does.
     #[arg(long = "fail-on", value_enum, default_value = "red")]
     pub fail_on: FailOn,
+
+    /// Exit 4 when a token has a posture finding of this severity or worse (high, medium, low);
+    /// none never does. Exit 5 when none does but the owner roles of some tokens could not be
+    /// read, so that an audit never passes on what it could not see.
+    #[arg(long = "fail-on-finding", value_enum, default_value = "none")]
+    pub fail_on_finding: FailOnFinding,
 
     /// Log the polls' events at or above this level on stderr [default: no log, only the report].
     #[arg(long = "log.level", value_enum)]

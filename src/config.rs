@@ -20,9 +20,13 @@
 //!         token_file: /etc/okta-token-exporter/acme-prod.token   # or token_env: NAME
 //!     enrich:                  # optional; everything on by default
 //!       owners: true           # GET /api/v1/users/{id} for each token's owner
+//!       roles: true            # GET /api/v1/users/{id}/roles: the owner's admin roles
 //!       system_log: true       # GET /api/v1/logs for API token events (yellow, revocations)
 //!       suspicious_lookback: 24h
 //!       rate_limit_share: 0.5  # of an endpoint's remaining rate limit, per poll
+//!     posture:                 # optional: the rules of the posture findings
+//!       person_login_pattern: '^[a-z]+\.[a-z]+@acme\.com$'   # default: first.last@ without service words
+//!       max_token_age: 365d    # the rotation policy; default 365d
 //!     keepalive:               # optional: tokens idle by design that the exporter uses
 //!       - token_id: 00T1a2b3c4d5e6f7g8h9
 //!         token_file: /etc/okta-token-exporter/breakglass.token   # or token_env: NAME
@@ -46,6 +50,7 @@ use credentials::{resolve_keepalive, resolve_oauth2, resolve_ssws};
 // The settings each part takes live with the part; the config file is turned into them here.
 pub use crate::enrich::EnrichSettings;
 pub use crate::keepalive::KeepAliveToken;
+pub use crate::model::posture::{LoginPattern, PostureSettings};
 pub use crate::okta::settings::{Auth, HttpSettings, OAuth2Settings, DEFAULT_SCOPES};
 
 /// The environment variable read for the API token when `--okta.token-file` is not given.
@@ -133,6 +138,7 @@ struct RawOrg {
     auth: Spanned<RawAuth>,
     enrich: Option<RawEnrich>,
     keepalive: Option<Vec<Spanned<RawKeepAlive>>>,
+    posture: Option<RawPosture>,
 }
 
 #[derive(Deserialize)]
@@ -148,6 +154,7 @@ struct RawKeepAlive {
 #[serde(deny_unknown_fields)]
 struct RawEnrich {
     owners: Option<bool>,
+    roles: Option<bool>,
     system_log: Option<bool>,
     suspicious_lookback: Option<Spanned<String>>,
     rate_limit_share: Option<Spanned<f64>>,
@@ -157,6 +164,7 @@ impl RawEnrich {
     fn resolve(&self, at: &Locator, key: &str) -> Result<EnrichSettings, ConfigError> {
         let mut settings = EnrichSettings::default();
         settings.owners = self.owners.unwrap_or(settings.owners);
+        settings.roles = self.roles.unwrap_or(settings.roles);
         settings.system_log = self.system_log.unwrap_or(settings.system_log);
         if let Some(v) = &self.suspicious_lookback {
             settings.suspicious_lookback = parse_interval(&v.value)
@@ -174,6 +182,45 @@ impl RawEnrich {
                 ));
             }
             settings.rate_limit_share = v.value;
+        }
+        Ok(settings)
+    }
+}
+
+/// An org's `posture:` settings: the rules of the posture findings.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPosture {
+    person_login_pattern: Option<Spanned<String>>,
+    max_token_age: Option<Spanned<String>>,
+}
+
+impl RawPosture {
+    fn resolve(&self, at: &Locator, key: &str) -> Result<PostureSettings, ConfigError> {
+        let mut settings = PostureSettings::default();
+        if let Some(v) = &self.person_login_pattern {
+            let pattern = LoginPattern::new(&v.value).map_err(|m| {
+                at.at(
+                    v,
+                    format!("{key}.person_login_pattern"),
+                    format!("not a regular expression: {}", m.replace('\n', " ")),
+                )
+            })?;
+            settings.person_login = Some(pattern);
+        }
+        if let Some(v) = &self.max_token_age {
+            let age = parse_interval(&v.value)
+                .map_err(|m| at.at(v, format!("{key}.max_token_age"), m))?;
+            settings.max_token_age = chrono::TimeDelta::from_std(age)
+                .ok()
+                .filter(|age| *age <= chrono::TimeDelta::days(100 * 365))
+                .ok_or_else(|| {
+                    at.at(
+                        v,
+                        format!("{key}.max_token_age"),
+                        format!("{:?} is longer than a century; write e.g. 365d", v.value),
+                    )
+                })?;
         }
         Ok(settings)
     }
@@ -259,10 +306,13 @@ impl Config {
                 RawAuth::Ssws(ssws) => resolve_ssws(ssws, &at, &org.auth, &key("auth.ssws"))?,
                 RawAuth::Oauth2(oauth2) => resolve_oauth2(oauth2, &at, &key("auth.oauth2"))?,
             };
-            let enrich = match &org.enrich {
+            let mut enrich = match &org.enrich {
                 Some(raw) => raw.resolve(&at, &key("enrich"))?,
                 None => EnrichSettings::default(),
             };
+            if let Some(raw) = &org.posture {
+                enrich.posture = raw.resolve(&at, &key("posture"))?;
+            }
             let keepalive = match &org.keepalive {
                 Some(list) => resolve_keepalive(list, &at, &key("keepalive"), &auth)?,
                 None => Vec::new(),
@@ -619,6 +669,7 @@ fn finish(mut config: Config, sources: &Sources<'_>) -> Result<Loaded, ConfigErr
         })?);
     }
     let mut notes: Vec<String> = config.orgs.iter_mut().flat_map(limit_to_scopes).collect();
+    notes.extend(config.orgs.iter_mut().filter_map(limit_roles_to_scopes));
     notes.extend(config.orgs.iter().flat_map(keepalive_notes));
     Ok(Loaded { config, notes })
 }
@@ -679,6 +730,18 @@ pub fn limit_to_scopes(org: &mut OrgConfig) -> Vec<String> {
         notes.push(format!("org {}: System Log queries are off: add okta.logs.read to the org's oauth2 scopes (and grant it to the app) to turn them on", org.name));
     }
     notes
+}
+
+/// Turns off the roles lookup of an org whose OAuth 2.0 scopes lack `okta.roles.read` (asking a
+/// scope the app was not granted would fail every token request); says so.
+pub fn limit_roles_to_scopes(org: &mut OrgConfig) -> Option<String> {
+    let Auth::OAuth2(oauth) = &org.auth else {
+        return None;
+    };
+    (org.enrich.roles && !oauth.has_scope("okta.roles.read")).then(|| {
+        org.enrich.roles = false;
+        format!("org {}: owner admin roles are not looked up (token posture reads \"unknown\"): add okta.roles.read to the org's oauth2 scopes (and grant it to the app) to turn them on", org.name)
+    })
 }
 
 /// Why a state directory cannot be used.

@@ -14,10 +14,13 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::task::JoinSet;
 
-pub use crate::model::enrichment::{Enrichment, Off, Owner, Suspicion};
+pub use crate::model::enrichment::{Creation, Enrichment, Off, Owner, Suspicion, CREATION_MEMORY};
+pub use crate::model::posture::PostureSettings;
 use crate::okta::client::{SYSTEM_LOG, USER};
 use crate::okta::model::User;
 use crate::okta::{ApiToken, OktaClient, PollError, PollErrorReason, PollStats, RateLimit};
+
+pub mod roles;
 
 /// The System Log event types the exporter reads.
 pub const TOKEN_EVENTS: [&str; 5] = [
@@ -31,6 +34,8 @@ pub const TOKEN_EVENTS: [&str; 5] = [
 /// A call made with a token from outside its allowed network zones: what makes a token yellow.
 pub const OUTSIDE_ALLOWED_RANGE: &str = "system.api_token.request_outside_allowed_range";
 const REVOKE: &str = "system.api_token.revoke";
+/// A token made: its creator and owner are told by the new-token alert.
+const CREATE: &str = "system.api_token.create";
 /// A user's deactivation: Okta deletes every API token of the user at once.
 pub const USER_DEACTIVATE: &str = "user.lifecycle.deactivate";
 
@@ -63,6 +68,10 @@ const OLDEST_QUERYABLE: TimeDelta = TimeDelta::days(180);
 pub struct EnrichSettings {
     /// Look up each token's owner (`GET /api/v1/users/{id}`).
     pub owners: bool,
+    /// Look up each owner's admin roles (`GET /api/v1/users/{id}/roles`), for the posture.
+    pub roles: bool,
+    /// The rules of the posture findings.
+    pub posture: PostureSettings,
     /// Query the System Log for API token events (`GET /api/v1/logs`).
     pub system_log: bool,
     /// A token with a `request_outside_allowed_range` event this recent is yellow.
@@ -75,6 +84,8 @@ impl Default for EnrichSettings {
     fn default() -> Self {
         EnrichSettings {
             owners: true,
+            roles: true,
+            posture: PostureSettings::default(),
             system_log: true,
             suspicious_lookback: Duration::from_secs(24 * 3600),
             rate_limit_share: 0.5,
@@ -122,6 +133,11 @@ impl Enrichment {
             },
             owner_errors: 0,
             system_log_errors: 0,
+            roles: Arc::default(),
+            roles_off: (!settings.roles).then_some(Off::Configured),
+            role_errors: 0,
+            posture: Arc::new(settings.posture.clone()),
+            created: Arc::default(),
         }
     }
 
@@ -134,6 +150,8 @@ impl Enrichment {
         self.suspicious_lookback = fresh.suspicious_lookback;
         self.events = fresh.events;
         self.unattributed = fresh.unattributed;
+        self.roles_off = fresh.roles_off;
+        self.posture = fresh.posture;
     }
 }
 
@@ -358,6 +376,13 @@ async fn read_system_log(
     cursor
         .deactivated
         .retain(|_, (_, at)| now - *at <= REVOCATION_MEMORY);
+    if enrichment
+        .created
+        .values()
+        .any(|c| now - c.at > CREATION_MEMORY)
+    {
+        Arc::make_mut(&mut enrichment.created).retain(|_, c| now - c.at <= CREATION_MEMORY);
+    }
     enrichment.suspicious = Arc::new(suspicious);
     match result {
         Ok(()) => {
@@ -428,6 +453,16 @@ fn apply_event(
             None => event.target_tokens.iter().collect(),
         },
         REVOKE => event.target_tokens.iter().collect(),
+        CREATE => {
+            for token in &event.target_tokens {
+                let creation = Creation {
+                    actor: event.actor.clone(),
+                    at: event.published,
+                };
+                Arc::make_mut(&mut enrichment.created).insert(token.clone(), creation);
+            }
+            return;
+        }
         USER_DEACTIVATE => {
             for user in &event.target_users {
                 cursor

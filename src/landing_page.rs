@@ -12,6 +12,8 @@ use base64::Engine as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::Digest as _;
 
+use crate::model::posture::{usable_from_any_ip, FindingId};
+use crate::model::roles::Privilege;
 use crate::model::{KeepAliveResult, TokenStatus};
 use crate::snapshot::OrgSnapshot;
 use crate::token_table::{relative, Filter, OrgTable, TokenRow};
@@ -37,7 +39,10 @@ code{font-size:.95em}small{color:#666}time{white-space:nowrap}\
 .green{background:#d4f3dc;color:#0b5b23}.gray{background:#e5e5e8;color:#3b3b42}\
 .red{background:#fbd9d7;color:#8f1712}.yellow{background:#fff0b3;color:#5c4500}\
 .counts{list-style:none;padding:0;margin:.3em 0}.counts li{display:inline-block;margin-right:.6em}\
-.down{color:#8f1712;font-weight:600}.kept{color:#0b5b23;font-weight:600}";
+.down{color:#8f1712;font-weight:600}.kept{color:#0b5b23;font-weight:600}\
+.finding{display:inline-block;margin:.1em 0;padding:0 .4em;border-radius:.3em;font-size:.85em}\
+.sev-high{background:#fbd9d7;color:#8f1712}.sev-medium{background:#fff0b3;color:#5c4500}\
+.sev-low{background:#e5e5e8;color:#3b3b42}";
 
 /// No script, no frames, nothing loaded from anywhere: only the page's own hashed style, and its
 /// filter form sent back to this server.
@@ -137,6 +142,21 @@ fn filter_form(html: &mut String, page: &Page) {
         let name = escape(name);
         let _ = write!(html, "<option value=\"{name}\"{selected}>{name}</option>");
     }
+    html.push_str(
+        "</select></label><label>Finding <select name=\"finding\"><option value=\"\">any or none</option>",
+    );
+    for finding in FindingId::ALL {
+        let selected = if page.filter.findings == [finding] {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(
+            html,
+            "<option value=\"{id}\"{selected}>{id}</option>",
+            id = finding.as_str()
+        );
+    }
     html.push_str("</select></label><button type=\"submit\">Show</button>");
     if !page.filter.is_empty() {
         html.push_str(" <a href=\"/\">every token</a>");
@@ -179,7 +199,7 @@ fn org_section(html: &mut String, table: &OrgTable, now: DateTime<Utc>, budget: 
     html.push_str(
         "<table><thead><tr><th>Status</th><th>Name</th><th>ID</th><th>Expires</th>\
          <th>Last used</th><th>Created</th><th>Window</th><th>Owner</th><th>Client</th>\
-         <th>Network</th></tr></thead><tbody>",
+         <th>Network</th><th>Posture</th></tr></thead><tbody>",
     );
     for row in table.rows.iter().take(*budget) {
         token_row(html, row, now);
@@ -194,7 +214,7 @@ fn token_row(html: &mut String, row: &TokenRow, now: DateTime<Utc>) {
         html,
         "<tr><td><span class=\"badge {class}\">{word}</span></td><td>{name}</td><td><code>{id}</code></td>\
          <td>{expires}</td><td>{last_used}</td><td>{created}</td><td>{window}</td><td>{owner}</td>\
-         <td>{client}</td><td>{network}</td></tr>",
+         <td>{client}</td><td>{network}</td><td>{posture}</td></tr>",
         class = row.status.as_str(),
         word = row.status.word(),
         name = escape(&token.name) + &kept_alive(row, now),
@@ -206,7 +226,48 @@ fn token_row(html: &mut String, row: &TokenRow, now: DateTime<Utc>) {
         owner = owner(row),
         client = escape(&token.client_name),
         network = escape(&token.network_connection),
+        posture = posture(row),
     );
+}
+
+/// The posture cell: the owner's highest admin role (a custom role by its label), whether the
+/// token is usable from any IP, who made it, and each finding with its reason on hover.
+fn posture(row: &TokenRow) -> String {
+    let posture = &row.posture;
+    let role = match posture.privilege {
+        Privilege::Known(roles) => {
+            let highest = posture.privilege.highest().flatten();
+            let shown = roles
+                .iter()
+                .filter(|r| r.is_active() && Some(r.role) == highest)
+                .map(|r| r.display())
+                .next();
+            escape(&shown.unwrap_or_else(|| "no admin role".to_owned()))
+        }
+        Privilege::Unknown => {
+            "<span title=\"The owner's admin roles could not be read\">roles unknown</span>"
+                .to_owned()
+        }
+    };
+    let network = if usable_from_any_ip(posture.network_connection) {
+        "any IP"
+    } else {
+        "network zones"
+    };
+    let mut cell = format!(
+        "{role}<br><small>{network} · {}</small>",
+        posture.kind.as_str()
+    );
+    for finding in &posture.findings {
+        let _ = write!(
+            cell,
+            "<br><span class=\"finding sev-{severity}\" title=\"{reason}\">{severity}: {id}</span>",
+            severity = finding.severity.as_str(),
+            reason = escape(&finding.reason),
+            id = finding.id.as_str(),
+        );
+    }
+    cell
 }
 
 /// The UTC date and time, and below it how far away that is.

@@ -5,7 +5,9 @@
 //! into the text format (`exposition`), and `server` serves it over HTTP (`compression`, and
 //! `web`: listening, TLS, client certificates, basic auth, headers; `der` is the small DER
 //! reader `web` shares with `jose`). `model` is the published model at the bottom: tokens,
-//! owners, kept-alive facts, removals, and the colour rules (`model::status`). `config` turns
+//! owners, kept-alive facts, removals, the colour rules (`model::status`), admin roles and the
+//! posture findings (`model::roles`, `model::posture`); `posture` reads a token's posture off a
+//! snapshot for every renderer. `config` turns
 //! flags and YAML into the settings each part takes; `duration` is a pure parser; `storage`
 //! keeps the state file; `app` wires it all, `cli` parses, `stdout` prints a command's output. The simulated Okta org of the demo
 //! and the tests is its own crate, `okta-simulator`.
@@ -28,6 +30,7 @@ pub mod model;
 pub mod okta;
 pub mod password;
 pub mod poller;
+pub mod posture;
 pub mod report;
 pub mod secret;
 pub mod server;

@@ -19,10 +19,12 @@ use tokio::sync::watch;
 use crate::config::{Config, OrgConfig};
 use crate::enrich::{self, EnrichSettings};
 use crate::okta::client::ClientError;
-use crate::okta::client::USER_ME;
+use crate::okta::client::{USER, USER_ME};
 use crate::okta::{OktaClient, PollStats};
 use crate::snapshot::{OAuthFacts, Snapshots};
 use crate::state::{OrgState, Transition};
+
+mod roles;
 
 /// One org's poller: its client, its working state, and where it publishes. All of it is the
 /// poller's own: the rest of the exporter sees only what it publishes.
@@ -278,6 +280,7 @@ impl Poller {
                     }
                 }
                 let duration = started.elapsed();
+                let users_sent = stats.responses.iter().filter(|(e, _)| *e == USER).count();
                 let transition =
                     self.state
                         .apply_success(list, enrichment, Utc::now(), duration, stats);
@@ -293,6 +296,8 @@ impl Poller {
                     }
                 }
                 self.publish();
+                // After publishing: a roles lookup never delays the expiry metrics.
+                self.refresh_roles(&rate_limits, users_sent as u64).await;
                 crate::allocator::release_freed_memory();
             }
             Err(error) => {

@@ -4,7 +4,7 @@
 //! The polls are the exporter's own ([`Poller::poll_once`], with owners and System Log as
 //! configured); what is printed is the [`token_table`] the landing page shows. Exit codes:
 //! [`EXIT_CLEAN`], [`EXIT_THRESHOLD`], 2 for a usage or configuration error (decided before this
-//! module runs), [`EXIT_ORG_DOWN`].
+//! module runs), [`EXIT_ORG_DOWN`], [`EXIT_FINDING`], [`EXIT_POSTURE_UNKNOWN`].
 
 use std::io::IsTerminal as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,6 +16,8 @@ use clap::ValueEnum;
 
 use crate::config::Config;
 use crate::logging::is_deceptive;
+use crate::model::posture::Severity;
+use crate::model::roles::Privilege;
 use crate::model::status::TokenStatus;
 use crate::snapshot::{OrgSnapshot, Snapshots};
 use crate::token_table::{self, relative, Filter, OrgTable, TokenRow};
@@ -27,6 +29,13 @@ pub const EXIT_CLEAN: u8 = 0;
 pub const EXIT_THRESHOLD: u8 = 1;
 /// An org could not be polled; the others are printed.
 pub const EXIT_ORG_DOWN: u8 = 3;
+/// A token has a posture finding at or above `--fail-on-finding`. After [`EXIT_THRESHOLD`] (a
+/// lapse is nearer than a posture fix), before [`EXIT_ORG_DOWN`].
+pub const EXIT_FINDING: u8 = 4;
+/// `--fail-on-finding` is set and no finding reaches it, but the posture of some tokens is
+/// unknown (their owner's admin roles could not be read): an audit must not pass on what it could
+/// not see. After [`EXIT_ORG_DOWN`].
+pub const EXIT_POSTURE_UNKNOWN: u8 = 5;
 
 /// Why `report` printed nothing (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +73,46 @@ pub enum FailOn {
     None,
 }
 
+/// The posture severity from which a token fails the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOnFinding {
+    /// A high finding (a Super or Org Admin's token usable from any IP).
+    High,
+    /// A high or medium finding.
+    Medium,
+    /// Any finding.
+    Low,
+    /// Never (the default).
+    None,
+}
+
+impl FailOnFinding {
+    fn severity(self) -> Option<Severity> {
+        match self {
+            FailOnFinding::High => Some(Severity::High),
+            FailOnFinding::Medium => Some(Severity::Medium),
+            FailOnFinding::Low => Some(Severity::Low),
+            FailOnFinding::None => None,
+        }
+    }
+}
+
+/// When `report` fails: by colour, and by posture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    pub fail_on: FailOn,
+    pub fail_on_finding: FailOnFinding,
+}
+
+impl From<FailOn> for Thresholds {
+    fn from(fail_on: FailOn) -> Thresholds {
+        Thresholds {
+            fail_on,
+            fail_on_finding: FailOnFinding::None,
+        }
+    }
+}
+
 /// Whether a token is at or beyond the threshold. Yellow (suspicion) hides the expiry in the
 /// console colour, so the expiry is checked on its own: a suspicious token about to lapse still
 /// fails `--fail-on red`.
@@ -77,15 +126,25 @@ pub fn reaches(row: &TokenRow, fail_on: FailOn) -> bool {
 }
 
 /// The exit code for a finished report.
-pub fn exit_code(tables: &[OrgTable], fail_on: FailOn) -> u8 {
-    let reached = tables
-        .iter()
-        .flat_map(|t| &t.rows)
-        .any(|row| reaches(row, fail_on));
+pub fn exit_code(tables: &[OrgTable], thresholds: impl Into<Thresholds>) -> u8 {
+    let Thresholds {
+        fail_on,
+        fail_on_finding,
+    } = thresholds.into();
+    let rows = || tables.iter().flat_map(|t| &t.rows);
+    let reached = rows().any(|row| reaches(row, fail_on));
+    let finding = fail_on_finding.severity();
+    let found = finding.is_some_and(|at| rows().any(|row| row.posture.worst() >= Some(at)));
+    let unknown =
+        finding.is_some() && rows().any(|row| row.posture.privilege == Privilege::Unknown);
     if reached {
         EXIT_THRESHOLD
+    } else if found {
+        EXIT_FINDING
     } else if tables.iter().any(|t| !t.org.up) {
         EXIT_ORG_DOWN
+    } else if unknown {
+        EXIT_POSTURE_UNKNOWN
     } else {
         EXIT_CLEAN
     }
@@ -94,7 +153,11 @@ pub fn exit_code(tables: &[OrgTable], fail_on: FailOn) -> u8 {
 /// Polls every org of `config` once, prints the report on stdout, says on stderr which orgs could
 /// not be polled, and returns the exit code. A client that cannot be built is a configuration
 /// error ([`ReportError`], exit 2).
-pub async fn run(config: Config, format: ReportFormat, fail_on: FailOn) -> Result<u8, ReportError> {
+pub async fn run(
+    config: Config,
+    format: ReportFormat,
+    thresholds: Thresholds,
+) -> Result<u8, ReportError> {
     let snapshots = Snapshots::new(
         config
             .orgs
@@ -147,7 +210,15 @@ pub async fn run(config: Config, format: ReportFormat, fail_on: FailOn) -> Resul
     for org in orgs.iter().filter(|o| !o.up) {
         eprintln!("{}", unreachable_line(org));
     }
-    Ok(exit_code(&tables, fail_on))
+    let unknown = tables
+        .iter()
+        .flat_map(|t| &t.rows)
+        .filter(|row| row.posture.privilege == Privilege::Unknown)
+        .count();
+    if unknown > 0 && thresholds.fail_on_finding != FailOnFinding::None {
+        eprintln!("okta-token-exporter report: the posture of {unknown} token(s) is unknown: their owner's admin roles could not be read (see the README on the roles lookup's permission)");
+    }
+    Ok(exit_code(&tables, thresholds))
 }
 
 /// The width the progress line is padded to, so each rewrite covers the last.
@@ -263,6 +334,43 @@ pub fn write_table(out: &mut Vec<u8>, tables: &[OrgTable], now: DateTime<Utc>, c
         );
         out.extend_from_slice(line.as_bytes());
     }
+    write_findings(out, tables);
+}
+
+/// The posture findings, most severe first, one line each: org, severity, finding, token id,
+/// and the token's name with the reason.
+pub fn write_findings(out: &mut Vec<u8>, tables: &[OrgTable]) {
+    let mut lines = Vec::new();
+    for table in tables {
+        for row in &table.rows {
+            for finding in &row.posture.findings {
+                lines.push((
+                    std::cmp::Reverse(finding.severity),
+                    table.org.name.as_str(),
+                    finding.id,
+                    row.token,
+                    finding.reason.as_str(),
+                ));
+            }
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    lines.sort_by(|a, b| (a.0, a.1, a.2, &a.3.id).cmp(&(b.0, b.1, b.2, &b.3.id)));
+    out.extend_from_slice(b"\nPosture findings:\n");
+    for (severity, org, id, token, reason) in lines {
+        let line = format!(
+            "{}  {:<6}  {:<24}  {}  {}: {}\n",
+            printable(org),
+            severity.0.as_str(),
+            id.as_str(),
+            printable(&token.id),
+            printable(&token.name),
+            printable(reason)
+        );
+        out.extend_from_slice(line.as_bytes());
+    }
 }
 
 /// The same fields as the JSON form, with the org first; the `keepalive` object is flattened to
@@ -272,7 +380,8 @@ pub fn write_csv(out: &mut Vec<u8>, tables: &[OrgTable]) {
         b"org,id,name,user_id,status,expires_at,time_to_expiry_seconds,last_used_at,\
           last_used_age_seconds,created_at,window_seconds,client_name,network_connection,\
           owner_login,owner_status,keepalive_when_expires_within_seconds,\
-          keepalive_last_refreshed_at,keepalive_last_result\r\n",
+          keepalive_last_refreshed_at,keepalive_last_result,kind,owner_roles,\
+          owner_highest_role,findings\r\n",
     );
     let json = token_table::to_json(tables);
     for org in &json {
@@ -305,11 +414,33 @@ pub fn write_csv(out: &mut Vec<u8>, tables: &[OrgTable]) {
                     .and_then(|k| k.last_result)
                     .unwrap_or_default()
                     .to_owned(),
+                t.kind.to_owned(),
+                csv_text(&csv_roles(t.owner_roles.as_deref())),
+                t.owner_highest_role.to_owned(),
+                t.findings
+                    .iter()
+                    .map(|f| f.id)
+                    .collect::<Vec<_>>()
+                    .join(";"),
             ];
             out.extend_from_slice(fields.join(",").as_bytes());
             out.extend_from_slice(b"\r\n");
         }
     }
+}
+
+/// The owner's roles in one CSV field: each type (a custom role with its label in brackets),
+/// `;`-separated; empty when unknown (`owner_highest_role` then says UNKNOWN) or none.
+fn csv_roles(roles: Option<&[token_table::JsonRole]>) -> String {
+    roles
+        .unwrap_or_default()
+        .iter()
+        .map(|r| match r.label {
+            label if r.role_type == "CUSTOM" && !label.is_empty() => format!("CUSTOM ({label})"),
+            _ => r.role_type.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 /// The stderr line of an org that could not be polled. Okta's error text (and a proxy's, which

@@ -15,7 +15,7 @@ use crate::enrich::{EnrichSettings, LogCursor};
 use crate::keepalive::Tracked;
 use crate::model::removal::{self, Evidence, RemovalReason, RemovedToken};
 use crate::model::{Enrichment, Owner, Suspicion};
-use crate::okta::client::{TokenList, API_TOKENS, SYSTEM_LOG, USER, USER_ME};
+use crate::okta::client::{TokenList, API_TOKENS, ROLES, SYSTEM_LOG, USER, USER_ME};
 use crate::okta::model::status_keeps_tokens_usable;
 use crate::okta::{ApiToken, PollError, PollStats};
 use crate::snapshot::{OAuthFacts, OrgSnapshot};
@@ -25,7 +25,7 @@ use crate::storage::{
 };
 
 /// The endpoints whose last 429 is kept, by their `endpoint` label.
-const ENDPOINTS: [&str; 4] = [API_TOKENS, USER, SYSTEM_LOG, USER_ME];
+const ENDPOINTS: [&str; 5] = [API_TOKENS, USER, SYSTEM_LOG, USER_ME, ROLES];
 
 /// One org as its poller knows it.
 #[derive(Debug, Clone, Default)]
@@ -127,6 +127,8 @@ impl OrgState {
                 })
                 .collect(),
         );
+        state.facts.enrichment.roles = posture::restore(&record.posture.owner_roles);
+        state.facts.enrichment.created = posture::restore_creations(&record.posture.creations);
         state.facts.enrichment.suspicious = Arc::new(
             record
                 .suspicious
@@ -219,6 +221,8 @@ impl OrgState {
             .collect();
         suspicious.sort_by(|a, b| a.token_id.cmp(&b.token_id));
         record.suspicious = suspicious;
+        record.posture.owner_roles = posture::records(&facts.enrichment.roles);
+        record.posture.creations = posture::creation_records(&facts.enrichment.created);
         record.system_log_until = self.log.until;
         record.revocations = by_id(&self.log.revoked_by, |id, actor, at| RevocationRecord {
             token_id: id.to_owned(),
@@ -487,6 +491,8 @@ fn by_id<R>(
         })
         .collect()
 }
+
+mod posture;
 
 #[cfg(test)]
 mod tests;

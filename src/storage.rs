@@ -35,6 +35,9 @@ use crate::model::removal::RemovalReason;
 use crate::model::status::TokenStatus;
 use crate::okta::ApiToken;
 
+mod posture;
+pub use posture::{CreationRecord, OwnerRolesRecord, PostureRecord, RoleRecord};
+
 /// The value of `format` in every state file.
 pub const FORMAT: &str = "okta-token-exporter/org-state";
 /// The version this build writes, and the newest it reads.
@@ -83,6 +86,9 @@ pub struct OrgRecord {
     /// When Okta last answered each endpoint with 429.
     #[serde(default)]
     pub rate_limited: Vec<RateLimitedRecord>,
+    /// The posture: `owner_roles` and `creations` (boxed: a record is moved around whole).
+    #[serde(flatten)]
+    pub posture: Box<PostureRecord>,
 }
 
 /// A user deactivation read from the System Log.
@@ -654,6 +660,7 @@ impl OrgRecord {
             deactivations: Vec::new(),
             removed_tokens: Vec::new(),
             rate_limited: Vec::new(),
+            posture: Box::default(),
         }
     }
 }

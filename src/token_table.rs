@@ -9,8 +9,10 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Serialize;
 
+use crate::model::posture::FindingId;
 use crate::model::status::{status, TokenStatus, RED_WITHIN};
 use crate::model::{ApiToken, KeptAlive, Owner};
+use crate::posture::TokenPosture;
 use crate::snapshot::OrgSnapshot;
 
 /// One token at one instant.
@@ -29,6 +31,8 @@ pub struct TokenRow<'a> {
     pub suspicious: bool,
     /// The token's keep-alive, when the org's `keepalive:` list holds it.
     pub keepalive: Option<&'a KeptAlive>,
+    /// What the token can do, and the posture findings about it.
+    pub posture: TokenPosture<'a>,
 }
 
 impl TokenRow<'_> {
@@ -48,11 +52,13 @@ pub struct OrgTable<'a> {
     pub rows: Vec<TokenRow<'a>>,
 }
 
-/// Which tokens to show: `?status=red&org=acme`. Empty lists let everything through.
+/// Which tokens to show: `?status=red&org=acme&finding=idle_admin_token`. Empty lists let
+/// everything through; a token passes the findings filter with any of the findings listed.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Filter {
     pub statuses: Vec<TokenStatus>,
     pub orgs: Vec<String>,
+    pub findings: Vec<FindingId>,
 }
 
 /// A query string the filter cannot use.
@@ -60,6 +66,8 @@ pub struct Filter {
 pub enum FilterError {
     #[error("unknown status {0:?}: use green, gray, red or yellow")]
     UnknownStatus(String),
+    #[error("unknown finding {0:?}: use admin_token_any_network, idle_admin_token, person_owned_token, token_too_old or ssws_for_new_integration")]
+    UnknownFinding(String),
 }
 
 impl Filter {
@@ -80,6 +88,15 @@ impl Filter {
                     }
                 }
                 "org" => filter.orgs.extend(values.map(str::to_owned)),
+                "finding" => {
+                    for v in values {
+                        let finding = FindingId::parse(v)
+                            .ok_or_else(|| FilterError::UnknownFinding(v.to_owned()))?;
+                        if !filter.findings.contains(&finding) {
+                            filter.findings.push(finding);
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -95,11 +112,22 @@ impl Filter {
         for org in &self.orgs {
             query.append_pair("org", org);
         }
+        for finding in &self.findings {
+            query.append_pair("finding", finding.as_str());
+        }
         query.finish()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.statuses.is_empty() && self.orgs.is_empty()
+        self.statuses.is_empty() && self.orgs.is_empty() && self.findings.is_empty()
+    }
+
+    fn takes_posture(&self, posture: &TokenPosture) -> bool {
+        self.findings.is_empty()
+            || posture
+                .findings
+                .iter()
+                .any(|f| self.findings.contains(&f.id))
     }
 
     fn takes_org(&self, name: &str) -> bool {
@@ -136,7 +164,7 @@ fn org_table<'a>(org: &'a OrgSnapshot, filter: &Filter, now: DateTime<Utc>) -> O
     for token in org.tokens.iter() {
         let row = row(org, token, now);
         counts[row.status as usize] += 1;
-        if filter.takes_status(row.status) {
+        if filter.takes_status(row.status) && filter.takes_posture(&row.posture) {
             rows.push(row);
         }
     }
@@ -156,6 +184,7 @@ fn row<'a>(org: &'a OrgSnapshot, token: &'a ApiToken, now: DateTime<Utc>) -> Tok
         owner: org.enrichment.owners.get(&token.user_id),
         suspicious,
         keepalive: org.kept_alive(&token.id),
+        posture: crate::posture::of_token(org, token, now),
     }
 }
 
@@ -211,6 +240,32 @@ pub struct JsonToken<'a> {
     pub owner_status: Option<&'a str>,
     /// Null unless the exporter keeps the token alive.
     pub keepalive: Option<JsonKeepAlive>,
+    /// Who made it: `person`, `agent` (Okta-managed) or `unknown`.
+    pub kind: &'static str,
+    /// The owner's admin role assignments; null while they cannot be read.
+    pub owner_roles: Option<Vec<JsonRole<'a>>>,
+    /// The most privileged of them: a role type, `NONE`, or `UNKNOWN`.
+    pub owner_highest_role: &'static str,
+    /// The posture findings, in their fixed order.
+    pub findings: Vec<JsonFinding>,
+}
+
+/// An admin role assignment in the JSON form, as Okta spelled it.
+#[derive(Debug, Serialize)]
+pub struct JsonRole<'a> {
+    #[serde(rename = "type")]
+    pub role_type: &'a str,
+    pub label: &'a str,
+    pub assignment_type: &'a str,
+    pub status: &'a str,
+}
+
+/// A posture finding in the JSON form.
+#[derive(Debug, Serialize)]
+pub struct JsonFinding {
+    pub id: &'static str,
+    pub severity: &'static str,
+    pub reason: String,
 }
 
 /// A kept-alive token's keep-alive in the JSON form.
@@ -259,6 +314,32 @@ fn json_token<'a>(row: &TokenRow<'a>) -> JsonToken<'a> {
             last_refreshed_at: k.last_refreshed.map(rfc3339),
             last_result: k.last_result.map(|r| r.as_str()),
         }),
+        kind: row.posture.kind.as_str(),
+        owner_roles: match row.posture.privilege {
+            crate::model::roles::Privilege::Known(roles) => Some(
+                roles
+                    .iter()
+                    .map(|r| JsonRole {
+                        role_type: &r.type_name,
+                        label: &r.label,
+                        assignment_type: &r.assignment_type,
+                        status: &r.status,
+                    })
+                    .collect(),
+            ),
+            crate::model::roles::Privilege::Unknown => None,
+        },
+        owner_highest_role: row.posture.privilege.highest_label(),
+        findings: row
+            .posture
+            .findings
+            .iter()
+            .map(|f| JsonFinding {
+                id: f.id.as_str(),
+                severity: f.severity.as_str(),
+                reason: f.reason.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -337,7 +418,7 @@ mod tests {
                 "status=red",
                 Ok(Filter {
                     statuses: vec![TokenStatus::Red],
-                    orgs: vec![],
+                    ..Filter::default()
                 }),
             ),
             (
@@ -345,6 +426,7 @@ mod tests {
                 Ok(Filter {
                     statuses: vec![TokenStatus::Red, TokenStatus::Gray],
                     orgs: vec!["acme".into(), "beta corp".into()],
+                    ..Filter::default()
                 }),
             ),
             ("status=", Ok(Filter::default())),
@@ -460,6 +542,10 @@ mod tests {
                         "last_refreshed_at": "2026-12-03T11:00:00.000Z",
                         "last_result": "refreshed",
                     },
+                    "kind": "person",
+                    "owner_roles": null,
+                    "owner_highest_role": "UNKNOWN",
+                    "findings": [],
                 }],
             }])
         );

@@ -20,6 +20,7 @@ use base64::Engine as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use okta_token_exporter::compression::{negotiate, Encoding};
 use okta_token_exporter::landing_page::{render, Page};
+use okta_token_exporter::model::posture::FindingId;
 use okta_token_exporter::model::ApiToken;
 use okta_token_exporter::snapshot::OrgSnapshot;
 use okta_token_exporter::token_table::{parse_status, table, to_json, Filter, FilterError};
@@ -90,6 +91,15 @@ fn filter(query: &str) {
             assert!(parse_status(&word).is_none(), "{word:?} is a status");
             return;
         }
+        Err(FilterError::UnknownFinding(word)) => {
+            let decoded: String = url::form_urlencoded::parse(query.as_bytes())
+                .map(|(_, v)| v.into_owned())
+                .collect::<Vec<_>>()
+                .join(",");
+            assert!(decoded.contains(&word), "{word:?} not in {query:?}");
+            assert!(FindingId::parse(&word).is_none(), "{word:?} is a finding");
+            return;
+        }
     };
     for org in &filter.orgs {
         assert!(
@@ -100,6 +110,10 @@ fn filter(query: &str) {
     let mut statuses = filter.statuses.clone();
     statuses.dedup();
     assert_eq!(statuses.len(), filter.statuses.len(), "{filter:?}");
+    let mut findings = filter.findings.clone();
+    findings.sort();
+    findings.dedup();
+    assert_eq!(findings.len(), filter.findings.len(), "{filter:?}");
     assert_eq!(
         Filter::from_query(&filter.to_query()),
         Ok(filter.clone()),
@@ -125,6 +139,16 @@ fn filter(query: &str) {
                 filter.statuses.is_empty() || filter.statuses.contains(&row.status),
                 "{:?} shown for {filter:?}",
                 row.status
+            );
+            assert!(
+                filter.findings.is_empty()
+                    || row
+                        .posture
+                        .findings
+                        .iter()
+                        .any(|f| filter.findings.contains(&f.id)),
+                "{:?} shown for {filter:?}",
+                row.posture.findings
             );
         }
     }

@@ -86,6 +86,7 @@ local util = import '../lib/util.libsonnet';
     endpoint: util.labels([cluster, 'org', 'endpoint']),
     eventType: util.labels([cluster, 'org', 'event_type']),
     tokenId: util.labels([cluster, 'org', 'token_id']),
+    created: util.labels([cluster, 'org', 'token_id', 'token_name', 'user_id', 'creator', 'owner_login', 'owner_role', 'network_connection']),
     warn: util.secondsExpr(cfg.warningThresholdSeconds),
     crit: util.secondsExpr(cfg.criticalThresholdSeconds),
     stale: cfg.staleAfterPollIntervals,
@@ -824,6 +825,42 @@ local util = import '../lib/util.libsonnet';
                 {{ $labels.org }}, owned by user {{ $labels.user_id }}, was used from outside its
                 allowed network zones (System Log event system.api_token.request_outside_allowed_range).
                 If that call was not expected, revoke the token and rotate it.
+              |||),
+            },
+          }),
+        ],
+      },
+      {
+        name: 'okta-api-token-posture',
+        rules: [
+          // A token was just made whose owner is a Super Admin or an Org Admin: the most
+          // dangerous secret an Okta org has (a token acts with its owner's permissions), and
+          // the one an intruder holding an admin session would make first. The exporter exports
+          // each token made within the last day (System Log event system.api_token.create) once
+          // Okta lists it, with the event's actor, the owner's login and highest admin role, and
+          // the token's network restriction; the alert names them. It lasts while the exporter
+          // exports the token's creation (a day), read over 10 minutes so that a missed scrape
+          // does not resolve and re-open it; replicas give one alert (max over them). An owner
+          // whose roles cannot be read (UNKNOWN) does not fire it: okta_owner_roles_forbidden
+          // and okta_owner_roles_lookups_enabled show that. Severity: _config.newAdminTokenSeverity.
+          alert('OktaApiTokenCreatedForAdmin', cfg.newAdminTokenSeverity, {
+            expr: |||
+              max by (%(created)s) (
+                last_over_time(okta_api_token_created_recently{%(e)s, %(t)s, owner_role=~"SUPER_ADMIN|ORG_ADMIN"}[10m])
+              )
+            ||| % v,
+            annotations: {
+              summary: 'A new Okta API token belongs to a Super Admin or an Org Admin',
+              description: util.fold(|||
+                API token "{{ $labels.token_name }}" ({{ $labels.token_id }}) of org
+                {{ $labels.org }} was created by {{ $labels.creator }} at
+                {{ $value | humanizeTimestamp }}; its owner
+                {{ with $labels.owner_login }}{{ . }}{{ else }}{{ $labels.user_id }}{{ end }} is
+                {{ $labels.owner_role }}, and it is usable from
+                {{ if eq $labels.network_connection "ZONE" }}its network zones only{{ else }}any IP{{ end }}.
+                If nobody expected this token, revoke it and find out who made it; if it is
+                wanted, restrict it to network zones and consider a narrower role or an OAuth 2.0
+                service app.
               |||),
             },
           }),

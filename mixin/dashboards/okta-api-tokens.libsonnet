@@ -605,6 +605,109 @@ local util = import '../lib/util.libsonnet';
             ],
           },
         ]),
+
+        // What each token can do (docs/posture.md): the owner's highest admin role against the
+        // network restriction, the findings, and their count by severity over time.
+        row(19, 'Posture', 58),
+        panel(
+          20,
+          'bargauge',
+          'Tokens by owner role and network',
+          "The tokens of the selected orgs by their owner's highest admin role (UNKNOWN when the roles could not be read: okta_owner_roles_forbidden and okta_owner_roles_lookups_enabled say why; NONE when the owner holds none) and network restriction (ANYWHERE, or no network object: usable from any IP; ZONE: restricted to network zones). A SUPER_ADMIN or ORG_ADMIN token usable from any IP is the finding admin_token_any_network. Each token counted once, however many replicas report it.",
+          pos(0, 59, 8, 9),
+          [target(
+            'A',
+            |||
+              count by (%(role)s) (
+                topk by (%(tokenId)s) (1, max by (%(tokenRole)s) (okta_api_token_owner_highest_admin_role{%(sel)s}))
+                * on (%(tokenId)s) group_left (network_connection)
+                topk by (%(tokenId)s) (1, max by (%(tokenNetwork)s) (okta_api_token_info{%(sel)s}))
+              )
+            ||| % {
+              role: by(['org', 'role', 'network_connection']),
+              tokenId: tokenId,
+              tokenRole: by(['org', 'token_id', 'role']),
+              tokenNetwork: by(['org', 'token_id', 'network_connection']),
+              sel: sel(),
+            },
+            legend('{{org}} {{role}} · {{network_connection}}'),
+            instant=true,
+          )],
+        ) + {
+          fieldConfig: {
+            defaults: {
+              unit: 'short',
+              decimals: 0,
+              min: 0,
+              color: { mode: 'fixed', fixedColor: 'blue' },
+              noValue: 'No data',
+            },
+            overrides: [],
+          },
+          options: {
+            orientation: 'horizontal',
+            displayMode: 'basic',
+            showUnfilled: true,
+            valueMode: 'color',
+            namePlacement: 'auto',
+            sizing: 'auto',
+            minVizHeight: 16,
+            minVizWidth: 8,
+            maxVizHeight: 300,
+            reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
+          },
+        },
+        table(
+          21,
+          'Posture findings',
+          'Every posture finding about the tokens of the selected orgs (okta_api_token_finding), the most severe first: admin_token_any_network (high), idle_admin_token, person_owned_token, token_too_old (medium), ssws_for_new_integration (low). docs/posture.md says what each means and how to fix it in Okta; the token page (/) and /api/v1/tokens give the reason. One row per finding, however many replicas report it.',
+          pos(8, 59, 16, 9),
+          [
+            tableTarget('A', 'max by (%s) (okta_api_token_finding{%s})' % [by(['org', 'token_id', 'finding', 'severity']), sel()]),
+            tableTarget('B', 'topk by (%s) (1, max by (%s) (okta_api_token_info{%s}))' % [token, by(['org', 'token_id', 'token_name', 'user_id', 'owner_login']), sel()]),
+          ],
+        ) + {
+          transformations: [
+            { id: 'merge', options: {} },
+            { id: 'filterByValue', options: { filters: [{ fieldName: 'Value #A', config: { id: 'greater', options: { value: 0 } } }], match: 'any', type: 'include' } },
+            { id: 'sortBy', options: { fields: {}, sort: [{ field: 'severity', desc: false }] } },
+            organize([
+              ['org', 'Org'],
+              ['severity', 'Severity'],
+              ['finding', 'Finding'],
+              ['token_name', 'Name'],
+              ['token_id', 'Token ID'],
+              ['owner_login', 'Owner login'],
+              ['user_id', 'Owner (user ID)'],
+            ], ['Value #A', 'Value #B']),
+          ],
+          fieldConfig+: {
+            overrides: [
+              override('Severity', [
+                colorText,
+                {
+                  id: 'mappings',
+                  value: [{
+                    type: 'value',
+                    options: {
+                      high: { text: 'high', color: 'red', index: 0 },
+                      medium: { text: 'medium', color: 'orange', index: 1 },
+                      low: { text: 'low', color: 'text', index: 2 },
+                    },
+                  }],
+                },
+              ]),
+            ],
+          },
+        },
+        timeseries(
+          22,
+          'Posture findings by severity',
+          'Posture findings about the tokens of the selected orgs by severity over time (okta_api_token_findings, the highest of the replicas). A step up after a token was made, or an owner given an admin role, is worth a look.',
+          pos(0, 68, 24, 7),
+          [target('A', 'max by (%s) (okta_api_token_findings{%s})' % [by(['org', 'severity']), sel()], legend('{{org}} {{severity}}'))],
+          'short',
+        ),
       ],
     },
   },

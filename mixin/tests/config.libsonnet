@@ -13,6 +13,7 @@
     hungAfterPollIntervals: 8,
     criticalSeverity: 'page',
     warningSeverity: 'ticket',
+    newAdminTokenSeverity: 'security',
     runbookURLPattern: 'https://runbooks.example.com/okta/%s.md',
     clusterLabel: 'k8s_cluster',
     showMultiCluster: true,

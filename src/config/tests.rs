@@ -768,7 +768,13 @@ fn oauth_from_flags_takes_its_scopes_from_the_scope_flag() {
         panic!("an OAuth 2.0 org")
     };
     assert_eq!(app.scopes, three);
-    assert!(loaded.notes.is_empty(), "{:?}", loaded.notes);
+    // Only the roles lookup (okta.roles.read, not asked) is off.
+    assert_eq!(loaded.notes.len(), 1, "{:?}", loaded.notes);
+    assert!(
+        loaded.notes[0].contains("okta.roles.read"),
+        "{:?}",
+        loaded.notes
+    );
     let org = &loaded.config.orgs[0];
     assert!(org.enrich.owners && org.enrich.system_log);
 
@@ -777,7 +783,7 @@ fn oauth_from_flags_takes_its_scopes_from_the_scope_flag() {
         panic!("an OAuth 2.0 org")
     };
     assert_eq!(app.scopes, DEFAULT_SCOPES);
-    assert_eq!(loaded.notes.len(), 2, "{:?}", loaded.notes);
+    assert_eq!(loaded.notes.len(), 3, "{:?}", loaded.notes);
     assert!(loaded.notes.iter().any(|n| n.contains("okta.users.read")));
 
     let bad: &'static [String] = vec!["okta.users.read okta.logs.read".to_owned()].leak();
@@ -807,4 +813,88 @@ fn the_demo_org_is_stored_by_a_name_that_survives_its_port() {
     let token = token_file("00abc\n");
     let file = Config::from_yaml("c.yml", &org_yaml(token.path())).unwrap();
     assert_eq!(file.orgs[0].state_url(), "https://acme.okta.com");
+}
+
+/// An org's posture rules come from its `posture:` block; a bad pattern or age names its line.
+#[test]
+fn posture_rules_are_per_org_and_checked() {
+    let token = token_file("t");
+    let base = org_yaml(token.path());
+    let config = Config::from_yaml(
+        "x.yml",
+        &format!(
+            "{base}    posture:\n      person_login_pattern: '^[a-z]+@acme\\.com$'\n      max_token_age: 180d\n    enrich:\n      roles: false\n"
+        ),
+    )
+    .unwrap();
+    let enrich = &config.orgs[0].enrich;
+    assert!(!enrich.roles);
+    assert_eq!(enrich.posture.max_token_age, chrono::TimeDelta::days(180));
+    let pattern = enrich.posture.person_login.as_ref().unwrap();
+    assert!(pattern.is_match("jdoe@acme.com") && !pattern.is_match("svc-okta@acme.com"));
+    let defaults = Config::from_yaml("x.yml", &base).unwrap();
+    assert_eq!(defaults.orgs[0].enrich.posture, PostureSettings::default());
+    assert!(defaults.orgs[0].enrich.roles);
+    for (block, line, key, message) in [
+        (
+            "    posture:\n      person_login_pattern: '^[a-z+@'\n",
+            8,
+            "orgs[0].posture.person_login_pattern",
+            "not a regular expression",
+        ),
+        (
+            "    posture:\n      max_token_age: a year\n",
+            8,
+            "orgs[0].posture.max_token_age",
+            "invalid duration",
+        ),
+        (
+            "    posture:\n      max_token_age: 1000000d\n",
+            8,
+            "orgs[0].posture.max_token_age",
+            "longer than a century",
+        ),
+        (
+            "    posture:\n      rotation: 90d\n",
+            8,
+            "orgs[0].posture.rotation",
+            "unknown field `rotation`",
+        ),
+    ] {
+        let error = Config::from_yaml("x.yml", &format!("{base}{block}")).unwrap_err();
+        assert_eq!((error.line, error.key.as_str()), (line, key), "{error}");
+        assert!(error.message.contains(message), "{error}");
+        assert!(!error.message.contains('\n'), "one line: {error}");
+    }
+}
+
+#[test]
+fn roles_lookups_follow_the_oauth_scopes() {
+    let key = std::sync::Arc::new(
+        crate::jose::SigningKey::from_pem(&crate::jose::generate_p256_pem()).unwrap(),
+    );
+    for (scopes, roles) in [
+        (&["okta.apiTokens.read", "okta.users.read"][..], false),
+        (&["okta.apiTokens.read", "okta.roles.read"][..], true),
+    ] {
+        let mut org = OrgConfig {
+            name: "acme".into(),
+            url: parse_org_url("https://acme.okta.com").unwrap(),
+            auth: Auth::OAuth2(OAuth2Settings {
+                client_id: "0oa1".into(),
+                private_key: std::sync::Arc::clone(&key),
+                key_id: None,
+                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            }),
+            enrich: EnrichSettings::default(),
+            keepalive: Vec::new(),
+            stored_as: None,
+        };
+        let note = limit_roles_to_scopes(&mut org);
+        assert_eq!(org.enrich.roles, roles, "{scopes:?}");
+        assert_eq!(note.is_some(), !roles, "{scopes:?}: {note:?}");
+        if let Some(note) = note {
+            assert!(note.contains("okta.roles.read"), "{note}");
+        }
+    }
 }

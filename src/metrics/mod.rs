@@ -13,6 +13,7 @@ mod health;
 mod keepalive;
 mod labels;
 mod oauth;
+mod posture;
 mod removals;
 mod tokens;
 
@@ -52,8 +53,8 @@ macro_rules! collectors {
 }
 
 /// Every collector, in output order; a feature adds its metrics by adding its module here.
-static COLLECTORS: [Collector; 7] =
-    collectors![tokens, health, api, removals, enrichment, oauth, keepalive];
+static COLLECTORS: [Collector; 8] =
+    collectors![tokens, health, api, removals, enrichment, oauth, keepalive, posture];
 
 /// Families under construction with the `prometheus` crate's types, in the collectors' order.
 pub struct Families(Vec<(&'static Spec, MetricFamily)>);
@@ -434,6 +435,7 @@ mod tests {
                 ];
                 families.push(&tokens::INFO, &info, 1.0);
             }
+            posture::push_token_series(&mut families, org, now);
         }
         let mut out = Vec::new();
         TextEncoder::new()
@@ -576,9 +578,15 @@ mod tests {
             .collect();
         let names: std::collections::BTreeSet<&str> =
             agent.iter().map(|l| l.split('{').next().unwrap()).collect();
+        // Its posture too (an agent's token, its owner's roles unknown), but nothing timed.
         assert_eq!(
             names.into_iter().collect::<Vec<_>>(),
-            ["okta_api_token_info", "okta_api_token_status"]
+            [
+                "okta_api_token_agent",
+                "okta_api_token_info",
+                "okta_api_token_owner_highest_admin_role",
+                "okta_api_token_status"
+            ]
         );
         assert!(
             agent.iter().any(|l| l.contains("status=\"yellow\"} 1")),

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use prometheus::proto::MetricType;
 
 use super::labels::TokenLabels;
-use super::{write_header, Families, Spec};
+use super::{posture, write_header, Families, Spec};
 use crate::exposition::{
     write_info_labels_of, write_millis_as_seconds, write_series_start, write_token_labels_of,
 };
@@ -116,7 +116,7 @@ pub fn collect(org: &OrgSnapshot, now: DateTime<Utc>, families: &mut Families) {
 }
 
 /// The per-token families' specs, in output order.
-pub(super) static TOKEN_SPECS: [&Spec; 10] = [
+pub(super) static TOKEN_SPECS: [&Spec; 15] = [
     &EXPIRY,
     &TIME_TO_EXPIRY,
     &LAST_USED,
@@ -127,6 +127,11 @@ pub(super) static TOKEN_SPECS: [&Spec; 10] = [
     &INFO,
     &OWNER_ACTIVE,
     &SUSPICIOUS_EVENTS,
+    posture::TOKEN_SPECS[0],
+    posture::TOKEN_SPECS[1],
+    posture::TOKEN_SPECS[2],
+    posture::TOKEN_SPECS[3],
+    posture::TOKEN_SPECS[4],
 ];
 
 /// The per-token families, in the order of [`TOKEN_SPECS`].
@@ -142,11 +147,29 @@ pub(super) enum TokenFamily {
     Info,
     OwnerActive,
     SuspiciousEvents,
+    // The posture's (`super::posture`), labelled by org and token id only.
+    OwnerAdminRole,
+    OwnerHighestAdminRole,
+    Agent,
+    Age,
+    Finding,
 }
 
 impl TokenFamily {
     pub(super) fn spec(self) -> &'static Spec {
         TOKEN_SPECS[self as usize]
+    }
+
+    /// The posture family it is, if it is one; untimed (agent) tokens have these too.
+    fn posture(self) -> Option<posture::Family> {
+        match self {
+            TokenFamily::OwnerAdminRole => Some(posture::Family::AdminRole),
+            TokenFamily::OwnerHighestAdminRole => Some(posture::Family::HighestAdminRole),
+            TokenFamily::Agent => Some(posture::Family::Agent),
+            TokenFamily::Age => Some(posture::Family::Age),
+            TokenFamily::Finding => Some(posture::Family::Finding),
+            _ => None,
+        }
     }
 }
 
@@ -202,7 +225,7 @@ pub(super) fn write_token_series(
     limit: usize,
 ) {
     while let Some(&family) = TOKEN_FAMILIES.get(cursor.family) {
-        if !cursor.header_written && !has_series(family, orgs) {
+        if !cursor.header_written && !has_series(family, orgs, now) {
             cursor.family += 1;
             continue;
         }
@@ -220,7 +243,9 @@ pub(super) fn write_token_series(
                 write_token_series_of(out, family, org, token, labels, now);
                 cursor.token += 1;
             }
-            if matches!(family, TokenFamily::Status | TokenFamily::Info) {
+            if matches!(family, TokenFamily::Status | TokenFamily::Info)
+                || family.posture().is_some()
+            {
                 while let Some(token) = org.untimed_tokens.get(cursor.token - org.tokens.len()) {
                     if out.len() >= limit {
                         return;
@@ -249,6 +274,11 @@ fn write_token_series_of(
     (labels, info): (&[u8], &[u8]),
     now: DateTime<Utc>,
 ) {
+    if let Some(family) = family.posture() {
+        let facts = crate::posture::facts_of_token(org, token);
+        posture::write_series(out, family, org, &token.id, &facts, now);
+        return;
+    }
     let name = family.spec().name;
     let expires_ms = token.expires_at.timestamp_millis();
     let last_used_ms = expires_ms - token.window.num_milliseconds();
@@ -290,6 +320,11 @@ fn write_token_series_of(
             out.extend_from_slice(if usable { b"} 1\n" } else { b"} 0\n" });
             return;
         }
+        TokenFamily::OwnerAdminRole
+        | TokenFamily::OwnerHighestAdminRole
+        | TokenFamily::Agent
+        | TokenFamily::Age
+        | TokenFamily::Finding => return,
         TokenFamily::SuspiciousEvents => {
             if org.enrichment.system_log_off.is_some() {
                 return;
@@ -321,6 +356,11 @@ fn write_untimed_series(
     token: &UntimedToken,
     now: DateTime<Utc>,
 ) {
+    if let Some(family) = family.posture() {
+        let facts = crate::posture::facts_of_untimed(org, token);
+        posture::write_series(out, family, org, &token.id, &facts, now);
+        return;
+    }
     let name = family.spec().name;
     let mut labels = Vec::with_capacity(128);
     write_token_labels_of(
@@ -350,7 +390,7 @@ fn write_untimed_series(
 }
 
 /// The per-token families, in output order.
-pub(super) const TOKEN_FAMILIES: [TokenFamily; 10] = [
+pub(super) const TOKEN_FAMILIES: [TokenFamily; 15] = [
     TokenFamily::Expiry,
     TokenFamily::TimeToExpiry,
     TokenFamily::LastUsed,
@@ -361,6 +401,11 @@ pub(super) const TOKEN_FAMILIES: [TokenFamily; 10] = [
     TokenFamily::Info,
     TokenFamily::OwnerActive,
     TokenFamily::SuspiciousEvents,
+    TokenFamily::OwnerAdminRole,
+    TokenFamily::OwnerHighestAdminRole,
+    TokenFamily::Agent,
+    TokenFamily::Age,
+    TokenFamily::Finding,
 ];
 
 fn owner_usable(org: &OrgSnapshot, token: &ApiToken) -> Option<bool> {
@@ -369,7 +414,10 @@ fn owner_usable(org: &OrgSnapshot, token: &ApiToken) -> Option<bool> {
 
 /// Whether any token of any org has a series in this family (an empty family is left out
 /// whole, as the `prometheus` crate's encoder does).
-fn has_series(family: TokenFamily, orgs: &[Arc<OrgSnapshot>]) -> bool {
+fn has_series(family: TokenFamily, orgs: &[Arc<OrgSnapshot>], now: DateTime<Utc>) -> bool {
+    if let Some(family) = family.posture() {
+        return posture::has_series(family, orgs, now);
+    }
     orgs.iter().any(|org| match family {
         TokenFamily::Created => org.tokens.iter().any(|t| t.created.is_some()),
         TokenFamily::OwnerActive => org.tokens.iter().any(|t| owner_usable(org, t).is_some()),

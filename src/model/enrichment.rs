@@ -6,6 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::posture::PostureSettings;
+use super::roles::OwnerRoles;
+
 /// A token's owner as last looked up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Owner {
@@ -23,6 +26,17 @@ pub struct Suspicion {
     /// `request_outside_allowed_range` events seen since the exporter started.
     pub count: u64,
 }
+
+/// A token's creation, from the System Log (`system.api_token.create`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Creation {
+    /// Who made it (`actor.alternateId`, usually a login).
+    pub actor: String,
+    pub at: DateTime<Utc>,
+}
+
+/// How long a token's creation is remembered (and exported) after its event.
+pub const CREATION_MEMORY: TimeDelta = TimeDelta::hours(24);
 
 /// Why a part of the enrichment is off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +63,15 @@ pub struct Enrichment {
     pub owner_errors: u64,
     /// System Log reads that failed, since start.
     pub system_log_errors: u64,
+    /// Owners' admin roles as last looked up, by user id.
+    pub roles: Arc<HashMap<String, OwnerRoles>>,
+    pub roles_off: Option<Off>,
+    /// Roles lookups that failed (not counting 403 and 404), since start.
+    pub role_errors: u64,
+    /// The org's posture rules.
+    pub posture: Arc<PostureSettings>,
+    /// Tokens made within [`CREATION_MEMORY`], by token id, from the System Log.
+    pub created: Arc<HashMap<String, Creation>>,
 }
 
 impl Enrichment {

@@ -34,6 +34,9 @@ pub const SYSTEM_LOG: &str = "/api/v1/logs";
 /// The `endpoint` label (and path) of the caller's own user: the keep-alive call.
 pub const USER_ME: &str = "/api/v1/users/me";
 
+mod roles;
+pub use roles::ROLES;
+
 pub use crate::model::rate_limit::RateLimit;
 
 impl RateLimit {

@@ -20,6 +20,7 @@ mod keepalive;
 mod mixin;
 mod oauth;
 mod polling;
+mod posture;
 mod properties;
 mod readme;
 mod report;

@@ -204,7 +204,12 @@ fn every_command_in_the_readme_runs() {
             // The demo org has red tokens: exit 1 unless told never to fail.
             ["okta-token-exporter", "report", "--demo", ..] => {
                 let output = sandbox.exporter(command);
-                let expected = if command.contains("--fail-on=none") {
+                // ... and every posture finding, a high one among them: exit 4 when asked.
+                let expected = if command.contains("--fail-on=none")
+                    && command.contains("--fail-on-finding=high")
+                {
+                    4
+                } else if command.contains("--fail-on=none") {
                     0
                 } else {
                     1

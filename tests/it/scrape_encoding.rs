@@ -16,6 +16,7 @@ fn steady_series(text: &str) -> Vec<String> {
     let moving = [
         "okta_api_token_time_to_expiry_seconds",
         "okta_api_token_last_used_age_seconds",
+        "okta_api_token_age_seconds",
         "process_",
         "okta_poll_duration_seconds",
         "okta_api_requests_total",
@@ -195,12 +196,47 @@ fn the_demo_org_renders_to_the_golden_exposition() {
             );
         }
     }
+    // The demo owners' admin roles, and the one whose roles may not be read.
+    use okta_token_exporter::model::roles::{OwnerRoles, RoleAssignment, RoleType};
+    let mut roles: HashMap<String, OwnerRoles> = Simulator::demo_roles()
+        .into_iter()
+        .map(|(id, roles)| {
+            let roles = roles
+                .into_iter()
+                .map(|r| RoleAssignment {
+                    role: RoleType::from_okta(&r.role_type),
+                    type_name: r.role_type,
+                    label: r.label,
+                    assignment_type: r.assignment_type,
+                    status: r.status,
+                })
+                .collect();
+            let known = OwnerRoles::Known {
+                roles,
+                fetched_at: poll,
+            };
+            (id, known)
+        })
+        .collect();
+    roles.insert(
+        okta_simulator::DEMO_ROLES_FORBIDDEN.to_owned(),
+        OwnerRoles::Forbidden { fetched_at: poll },
+    );
     let mut enrichment = Enrichment {
         owners: Arc::new(owners),
         suspicious: Arc::new(suspicious),
+        roles: Arc::new(roles),
         ..Enrichment::default()
     };
     enrichment.events.insert("system.api_token.create", 3);
+    // The demo log's creation of the SCIM token, 20 hours before the poll.
+    enrichment.created = Arc::new(HashMap::from([(
+        "00Tdemo0000000000001".to_owned(),
+        okta_token_exporter::enrich::Creation {
+            actor: "admin@acme.example".to_owned(),
+            at: poll - TimeDelta::hours(20),
+        },
+    )]));
     let stats = PollStats {
         responses: vec![("/api/v1/api-tokens", 200), ("/api/v1/users/{id}", 429)],
         rate_limits: vec![(

@@ -139,7 +139,7 @@ async fn the_json_lists_every_token_soonest_expiry_first_with_values_at_request_
         .collect();
     assert_eq!(
         fields.len(),
-        15,
+        19,
         "exactly the documented fields: {fields:?}"
     );
 }

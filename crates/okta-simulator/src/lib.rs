@@ -95,7 +95,63 @@ pub enum SimEndpoint {
     /// `GET /api/v1/users/me`. It counts against the users endpoint's rate limit, as it is one
     /// of `/api/v1/users/{id}`: setting its limit sets that one.
     Me,
+    /// `GET /api/v1/users/{id}/roles` (scope `okta.roles.read`). Okta does not publish which
+    /// rate-limit bucket it falls in; the simulator counts it against the users endpoint's, and
+    /// setting its limit sets that one.
+    Roles,
 }
+
+/// One admin role assignment of a user, as `GET /api/v1/users/{id}/roles` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimRole {
+    /// `type`: `SUPER_ADMIN`, `READ_ONLY_ADMIN`, … or `CUSTOM`.
+    pub role_type: String,
+    /// `label`: a custom role's name, or the standard role's display name.
+    pub label: String,
+    /// `assignmentType`: `USER` or `GROUP`.
+    pub assignment_type: String,
+    /// `status`: `ACTIVE` or `INACTIVE`.
+    pub status: String,
+}
+
+impl SimRole {
+    /// An active standard role assigned to the user directly, labelled as Okta labels it.
+    pub fn standard(role_type: &str) -> SimRole {
+        let label = match role_type {
+            "SUPER_ADMIN" => "Super Administrator",
+            "ORG_ADMIN" => "Organizational Administrator",
+            "READ_ONLY_ADMIN" => "Read-only Administrator",
+            "APP_ADMIN" => "Application Administrator",
+            "HELP_DESK_ADMIN" => "Help Desk Administrator",
+            _ => role_type,
+        };
+        SimRole {
+            role_type: role_type.to_owned(),
+            label: label.to_owned(),
+            assignment_type: "USER".to_owned(),
+            status: "ACTIVE".to_owned(),
+        }
+    }
+
+    /// An active custom role (with its resource set) assigned to the user directly.
+    pub fn custom(label: &str) -> SimRole {
+        SimRole {
+            role_type: "CUSTOM".to_owned(),
+            ..SimRole::standard(label)
+        }
+    }
+
+    /// The same role, assigned through a group.
+    pub fn through_group(self) -> SimRole {
+        SimRole {
+            assignment_type: "GROUP".to_owned(),
+            ..self
+        }
+    }
+}
+
+/// The demo owner whose roles the demo's credential may not read (the backup operator).
+pub const DEMO_ROLES_FORBIDDEN: &str = "00udemo0000000000005";
 
 /// The admin who deactivates users ([`Simulator::deactivate_user`]): the System Log's actor.
 pub const SIM_ADMIN_LOGIN: &str = "security.admin@simulated.example";
@@ -214,6 +270,11 @@ struct State {
     #[cfg(feature = "testing")]
     requests: Vec<RecordedRequest>,
     users: std::collections::BTreeMap<String, SimUser>,
+    /// Each user's admin role assignments; a user not here holds none.
+    roles: std::collections::HashMap<String, Vec<SimRole>>,
+    /// Users whose roles the caller may not read (403 `E0000006`), as with a credential whose
+    /// admin role does not reach them.
+    roles_forbidden: std::collections::HashSet<String>,
     log: system_log::SystemLog,
     #[cfg(feature = "testing")]
     forbidden: std::collections::HashSet<SimEndpoint>,
@@ -339,6 +400,8 @@ impl Simulator {
                 #[cfg(feature = "testing")]
                 requests: Vec::new(),
                 users: Default::default(),
+                roles: Default::default(),
+                roles_forbidden: Default::default(),
                 log: system_log::SystemLog::new(),
                 #[cfg(feature = "testing")]
                 forbidden: Default::default(),
@@ -442,6 +505,22 @@ impl Simulator {
         self.lock().users.insert(user.id.clone(), user);
     }
 
+    /// Sets a user's admin role assignments (empty: none).
+    pub fn set_user_roles(&self, user_id: &str, roles: Vec<SimRole>) {
+        self.lock().roles.insert(user_id.to_owned(), roles);
+    }
+
+    /// Makes reading one user's roles answer 403 `E0000006` (or answer again), as Okta does
+    /// when the caller's admin role does not reach that user.
+    pub fn forbid_user_roles(&self, user_id: &str, forbidden: bool) {
+        let mut state = self.lock();
+        if forbidden {
+            state.roles_forbidden.insert(user_id.to_owned());
+        } else {
+            state.roles_forbidden.remove(user_id);
+        }
+    }
+
     /// Changes a user's status (e.g. to `DEPROVISIONED`); false when there is no such user.
     pub fn set_user_status(&self, id: &str, status: &str) -> bool {
         match self.lock().users.get_mut(id) {
@@ -521,10 +600,10 @@ impl Simulator {
     }
 
     /// Requests allowed per one-minute window on the users or logs endpoint (default 2,000 and
-    /// 120, Okta's published limits). `Me` shares the users endpoint's window.
+    /// 120, Okta's published limits). `Me` and `Roles` share the users endpoint's window.
     pub fn set_endpoint_rate_limit(&self, endpoint: SimEndpoint, limit: u32) {
         let endpoint = match endpoint {
-            SimEndpoint::Me => SimEndpoint::Users,
+            SimEndpoint::Me | SimEndpoint::Roles => SimEndpoint::Users,
             other => other,
         };
         self.lock().endpoint_limits.insert(endpoint, limit);
@@ -601,11 +680,23 @@ impl Simulator {
     /// | Abandoned POC | red | expires in 6 days 23 hours: just inside Red |
     /// A simulated org with the demo tokens, their owners (one deactivated, one suspended) and a
     /// System Log in which one token was used from outside its allowed network zones.
+    ///
+    /// For the posture, the owners hold admin roles ([`Simulator::demo_roles`]; one owner's
+    /// roles cannot be read: 403) and two tokens are dated ([`Simulator::demo_posture_dates`]),
+    /// so that the demo shows every posture finding.
     pub async fn start_demo(api_token: &str, now: DateTime<Utc>) -> std::io::Result<Simulator> {
-        let simulator = Simulator::start(api_token, Simulator::demo_tokens(now)).await?;
+        let simulator = Simulator::start(
+            api_token,
+            Simulator::demo_posture_dates(Simulator::demo_tokens(now), now),
+        )
+        .await?;
         for user in Simulator::demo_users() {
             simulator.set_user(user);
         }
+        for (user_id, roles) in Simulator::demo_roles() {
+            simulator.set_user_roles(&user_id, roles);
+        }
+        simulator.forbid_user_roles(DEMO_ROLES_FORBIDDEN, true);
         for event in Simulator::demo_log(now) {
             simulator.push_log_event(event);
         }
@@ -628,6 +719,38 @@ impl Simulator {
             status: status.to_owned(),
         })
         .collect()
+    }
+
+    /// The demo owners' admin roles: the SCIM service account is a super admin (through a
+    /// group), the CI bot holds a custom role, the SIEM reader is a read-only admin, the former
+    /// admin (a person's account) an org admin. The backup operator's roles cannot be read
+    /// ([`DEMO_ROLES_FORBIDDEN`]).
+    pub fn demo_roles() -> Vec<(String, Vec<SimRole>)> {
+        let user = |n: u32| format!("00udemo{n:013}");
+        vec![
+            (
+                user(1),
+                vec![SimRole::standard("SUPER_ADMIN").through_group()],
+            ),
+            (user(2), vec![SimRole::custom("Terraform deployer")]),
+            (user(3), vec![SimRole::standard("READ_ONLY_ADMIN")]),
+            (user(4), vec![SimRole::standard("ORG_ADMIN")]),
+        ]
+    }
+
+    /// The demo tokens with two creation dates moved for the posture: the legacy backup token
+    /// (8) was made 400 days ago, past the default rotation policy of 365 days, and the Terraform
+    /// token (5) 10 days ago, a new integration made with an SSWS token. `demo_tokens` keeps
+    /// every token 120 days old (and the golden exposition with it).
+    pub fn demo_posture_dates(mut tokens: Vec<SimToken>, now: DateTime<Utc>) -> Vec<SimToken> {
+        for token in &mut tokens {
+            match token.id.as_str() {
+                "00Tdemo0000000000008" => token.created = now - TimeDelta::days(400),
+                "00Tdemo0000000000005" => token.created = now - TimeDelta::days(10),
+                _ => {}
+            }
+        }
+        tokens
     }
 
     /// The demo System Log: creations, an update, a revocation in the admin console of a token no
@@ -866,6 +989,13 @@ impl State {
     }
 }
 
+/// The user id of a `GET /api/v1/users/{id}/roles` path.
+fn roles_path(path: &str) -> Option<&str> {
+    path.strip_prefix("/api/v1/users/")?
+        .strip_suffix("/roles")
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+}
+
 /// `t` without its fraction of a second.
 fn whole_second(t: SystemTime) -> SystemTime {
     let since_epoch = t.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -1095,7 +1225,10 @@ impl Simulator {
     ) -> Option<Result<(), Answer>> {
         let server = state.oauth.as_mut()?;
         let url = format!("{}{}", self.url(), request.uri().path());
-        let scope = Bucket::of(request.uri().path()).scope();
+        let scope = match roles_path(request.uri().path()) {
+            Some(_) => "okta.roles.read",
+            None => Bucket::of(request.uri().path()).scope(),
+        };
         Some(
             server
                 .check_api_call(request.headers(), request.method().as_str(), &url, scope)
@@ -1139,6 +1272,8 @@ impl Simulator {
         state.advance(now);
         let (endpoint, answer, next) = if path == ME_PATH {
             (SimEndpoint::Me, self.me(state, &caller), None)
+        } else if let Some(id) = roles_path(path) {
+            (SimEndpoint::Roles, self.roles(state, id), None)
         } else if let Some(id) = path.strip_prefix("/api/v1/users/") {
             (SimEndpoint::Users, self.user(state, id), None)
         } else if path == LOGS_PATH {
@@ -1319,6 +1454,55 @@ impl Simulator {
                 &format!("Not found: Resource not found: {id} (User)"),
             ),
         }
+    }
+
+    /// `GET /api/v1/users/{id}/roles`: the user's role assignments, as Okta's API reference shows
+    /// them (a custom role with its role and resource set ids).
+    fn roles(&self, state: &State, id: &str) -> Answer {
+        if state.is_forbidden(SimEndpoint::Roles) || state.roles_forbidden.contains(id) {
+            return error(
+                403,
+                "E0000006",
+                "You do not have permission to perform the requested action",
+            );
+        }
+        if !state.users.contains_key(id) {
+            return error(
+                404,
+                "E0000007",
+                &format!("Not found: Resource not found: {id} (User)"),
+            );
+        }
+        let roles: Vec<Value> = state
+            .roles
+            .get(id)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(n, role)| {
+                let assignee = if role.assignment_type == "GROUP" {
+                    format!("{}/api/v1/groups/00gsimulatedadmins01", self.url())
+                } else {
+                    format!("{}/api/v1/users/{id}", self.url())
+                };
+                let mut value = json!({
+                    "id": format!("ra{n:02}{}", id.trim_start_matches("00u")),
+                    "label": role.label,
+                    "type": role.role_type,
+                    "status": role.status,
+                    "created": "2024-01-01T00:00:00.000Z",
+                    "lastUpdated": "2024-01-01T00:00:00.000Z",
+                    "assignmentType": role.assignment_type,
+                    "_links": { "assignee": { "href": assignee } },
+                });
+                if role.role_type == "CUSTOM" {
+                    value["role"] = json!("cr0simulatedrole0001");
+                    value["resource-set"] = json!("iamsimulatedresourceset1");
+                }
+                value
+            })
+            .collect();
+        ok_json(Value::Array(roles).to_string().into_bytes(), Vec::new())
     }
 
     /// `GET /api/v1/users/me`: the caller. Any authenticated caller may read itself (unless a
