@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Takes the README's screenshot of the landing page: builds the release binary, runs `demo` on a
 # free loopback port, waits (at most 30 s) until its first poll is in (/-/ready answers 200), and
-# has headless Chromium (Debian's `chromium`) save the page at 1400x1000 as a PNG.
+# has headless Chromium (Debian's `chromium`) save the page at 1900x1100 as a PNG.
 # Usage: bash tests/screenshot.sh [OUTPUT.png]   (default: tests/screenshots/landing-page.png)
 # Needs chromium, curl and python3 (to find a free port).
 set -euo pipefail
@@ -27,7 +27,7 @@ mkdir -p "$(dirname "$out")"
 # The background-networking flags keep Chromium from reaching out to Google (slow, and pointless).
 timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
   --disable-background-networking --disable-component-update --disable-sync \
-  --user-data-dir="$profile" --hide-scrollbars --window-size=1400,1000 \
+  --user-data-dir="$profile" --hide-scrollbars --window-size=1900,1100 \
   --screenshot="$out" "$url" 2>/dev/null
 [ -s "$out" ] || { echo "chromium wrote no screenshot" >&2; exit 1; }
 echo "wrote $out"
