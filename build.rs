@@ -59,8 +59,12 @@ fn main() {
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
     });
+    // Under another name than the variable read above: cargo also sets a `rustc-env` for the
+    // processes of `cargo test` and `cargo run`, so a build started from a test (the packaging
+    // tests run deploy/static-binary.sh) would see OKTA_EXPORTER_REVISION appear, take it for a
+    // change and rebuild the release binary, about 200 s of CPU, at every switch.
     println!(
-        "cargo:rustc-env=OKTA_EXPORTER_REVISION={}",
+        "cargo:rustc-env=OKTA_EXPORTER_BUILD_REVISION={}",
         revision.unwrap_or_else(|| "unknown".into())
     );
     println!("cargo:rerun-if-env-changed=OKTA_EXPORTER_REVISION");

@@ -369,7 +369,10 @@ pub fn registry() -> prometheus::Result<Registry> {
         &["version", "revision"],
     )?;
     build_info
-        .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("OKTA_EXPORTER_REVISION")])
+        .with_label_values(&[
+            env!("CARGO_PKG_VERSION"),
+            env!("OKTA_EXPORTER_BUILD_REVISION"),
+        ])
         .set(1);
     registry.register(Box::new(build_info))?;
     #[cfg(target_os = "linux")]

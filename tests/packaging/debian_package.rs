@@ -332,3 +332,35 @@ fn dpkg_installs_it_and_removes_it_cleanly() {
     );
     assert_eq!(installed_status(), None, "dpkg forgets the package");
 }
+
+/// Cargo hands each `cargo:rustc-env` of build.rs to the processes of `cargo test` too, and so to
+/// the release build this file and the container's start (deploy/static-binary.sh). A variable
+/// build.rs both sets that way and watches (`rerun-if-env-changed`) would look changed to that
+/// build and rebuild the release binary at every switch between a shell and a test: one more
+/// release build in CI (it happened, with OKTA_EXPORTER_REVISION).
+#[test]
+fn the_release_build_a_test_starts_watches_no_variable_cargo_set_for_the_test() {
+    let build_rs =
+        std::fs::read_to_string(Path::new(ROOT).join("build.rs")).expect("read build.rs");
+    let after = |marker: &str| -> BTreeSet<String> {
+        build_rs
+            .match_indices(marker)
+            .map(|(at, _)| {
+                build_rs[at + marker.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect()
+            })
+            .collect()
+    };
+    let set = after("rustc-env=");
+    let watched = after("rerun-if-env-changed=");
+    assert!(
+        set.contains("OKTA_EXPORTER_BUILD_REVISION") && watched.contains("OKTA_EXPORTER_REVISION"),
+        "build.rs no longer reads as this test expects: sets {set:?}, watches {watched:?}"
+    );
+    // The mechanism is real: what build.rs set reaches this process.
+    assert!(std::env::var_os("OKTA_EXPORTER_BUILD_REVISION").is_some());
+    let both: Vec<_> = set.intersection(&watched).collect();
+    assert!(both.is_empty(), "build.rs sets and watches {both:?}");
+}
