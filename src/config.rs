@@ -203,7 +203,10 @@ impl RawPosture {
                 at.at(
                     v,
                     format!("{key}.person_login_pattern"),
-                    format!("not a regular expression: {}", m.replace('\n', " ")),
+                    format!(
+                        "not a regular expression: {}",
+                        m.to_string().replace('\n', " ")
+                    ),
                 )
             })?;
             settings.person_login = Some(pattern);

@@ -583,32 +583,51 @@ pub fn decode(path: &Path, bytes: &[u8], org: &str, url: &str) -> Result<OrgReco
         });
     }
     let record: OrgRecord = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
-    check_tokens(&record.tokens).map_err(corrupt)?;
+    check_tokens(&record.tokens).map_err(|e| corrupt(e.to_string()))?;
     Ok(record)
 }
 
 /// Every token must be one Okta could have listed: an id, unique, a window that is not negative
 /// and a last use (`expiresAt - tokenWindow`) that exists.
-fn check_tokens(tokens: &[TokenRecord]) -> Result<(), String> {
+fn check_tokens(tokens: &[TokenRecord]) -> Result<(), ImpossibleToken> {
     let mut ids = std::collections::HashSet::new();
     for (index, token) in tokens.iter().enumerate() {
         if token.id.is_empty() {
-            return Err(format!("tokens[{index}]: empty id"));
+            return Err(ImpossibleToken::EmptyId { index });
         }
         if !ids.insert(token.id.as_str()) {
-            return Err(format!("tokens[{index}]: id {:?} appears twice", token.id));
+            return Err(ImpossibleToken::RepeatedId {
+                index,
+                id: token.id.clone(),
+            });
         }
         let window = TimeDelta::try_seconds(token.window_seconds)
             .filter(|w| *w >= TimeDelta::zero())
             .filter(|w| token.expires_at.checked_sub_signed(*w).is_some());
         if window.is_none() {
-            return Err(format!(
-                "tokens[{index}] ({}): window_seconds {} is impossible",
-                token.id, token.window_seconds
-            ));
+            return Err(ImpossibleToken::Window {
+                index,
+                id: token.id.clone(),
+                window_seconds: token.window_seconds,
+            });
         }
     }
     Ok(())
+}
+
+/// A stored token that Okta could not have listed: the state file is corrupt.
+#[derive(Debug, PartialEq, thiserror::Error)]
+enum ImpossibleToken {
+    #[error("tokens[{index}]: empty id")]
+    EmptyId { index: usize },
+    #[error("tokens[{index}]: id {id:?} appears twice")]
+    RepeatedId { index: usize, id: String },
+    #[error("tokens[{index}] ({id}): window_seconds {window_seconds} is impossible")]
+    Window {
+        index: usize,
+        id: String,
+        window_seconds: i64,
+    },
 }
 
 impl TokenRecord {

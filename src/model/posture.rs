@@ -119,10 +119,8 @@ pub struct LoginPattern(regex::Regex);
 
 impl LoginPattern {
     /// Compiles `pattern`; the error names what is wrong with it.
-    pub fn new(pattern: &str) -> Result<LoginPattern, String> {
-        regex::Regex::new(pattern)
-            .map(LoginPattern)
-            .map_err(|e| e.to_string())
+    pub fn new(pattern: &str) -> Result<LoginPattern, regex::Error> {
+        regex::Regex::new(pattern).map(LoginPattern)
     }
 
     pub fn as_str(&self) -> &str {
