@@ -63,7 +63,7 @@ fn stream_one_scrape(
 fn scrape(c: &mut Criterion) {
     let mut group = c.benchmark_group("scrape");
     let registry = okta_token_exporter::app::registry().unwrap();
-    for n in [100, 1_000, 10_000] {
+    for &n in sizes(&[100, 1_000, 10_000]) {
         let snapshots = Snapshots::new([org_with_tokens(n)]);
         // As the server keeps it: the labels escaped at the first scrape of a snapshot.
         let labels = LabelCache::new();
@@ -85,7 +85,7 @@ fn scrape(c: &mut Criterion) {
 /// JSON.
 fn token_table(c: &mut Criterion) {
     let mut group = c.benchmark_group("token_table");
-    for n in [1_000, 10_000] {
+    for &n in sizes(&[1_000, 10_000]) {
         let orgs = vec![Arc::new(org_with_tokens(n))];
         let filter = Filter::default();
         group.throughput(Throughput::Elements(n as u64));
@@ -111,6 +111,17 @@ fn token_table(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// The token counts to measure. `cargo bench` passes `--bench`; without it (`cargo test`,
+/// criterion's test mode: each benchmark once, to see that it runs) the smallest count only, so
+/// the test suite does not build 10,000 tokens in a debug build.
+fn sizes(all: &[usize]) -> &[usize] {
+    if std::env::args().any(|arg| arg == "--bench") {
+        all
+    } else {
+        &all[..1]
+    }
 }
 
 criterion_group! {

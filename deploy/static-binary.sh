@@ -24,9 +24,10 @@ fi
 # What cargo sets for the process of a test (tests/packaging/container.rs and tests/packaging/debian_package.rs run
 # this) or of `cargo run`: some build scripts (ring's) watch OUT_DIR, CARGO_PKG_NAME and the like,
 # so inheriting them would rebuild those crates, and all that depends on them, on every switch
-# between a shell and a test.
+# between a shell and a test. The release binary is also compiled by rustc itself, never through
+# a workspace wrapper such as the clippy-driver that CI's test run compiles with.
 while read -r var; do unset "$var"; done < <(compgen -e | grep -E \
-  '^(OUT_DIR|CARGO_PKG_|CARGO_MANIFEST_|CARGO_CRATE_|CARGO_BIN_|CARGO_PRIMARY_PACKAGE|CARGO_TARGET_TMPDIR|CARGO_RUSTC_CURRENT_DIR)' || true)
+  '^(OUT_DIR|CARGO_PKG_|CARGO_MANIFEST_|CARGO_CRATE_|CARGO_BIN_|CARGO_PRIMARY_PACKAGE|CARGO_TARGET_TMPDIR|CARGO_RUSTC_CURRENT_DIR|RUSTC_WORKSPACE_WRAPPER$)' || true)
 
 echo "--- the static binary: cargo build --release --target $target (in target/static)" >&2
 # +crt-static links glibc into the binary. getrandom (rand, bcrypt) looks up libc's getrandom()
