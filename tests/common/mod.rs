@@ -423,3 +423,31 @@ pub fn require_tool(tool: &str, package: &str) -> Option<PathBuf> {
     }
     found
 }
+
+/// The output of `program args` run in `dir`, once per test binary however many tests ask for it.
+/// For read-only checks of committed files that two tests make: `promtool test rules
+/// alerts/tests/*.yml` is a test of `alerting_rules` and a command of docs/alerts.md that
+/// `readme` runs, and takes half a minute of CPU.
+pub fn output_once(
+    program: &std::path::Path,
+    args: &[&str],
+    dir: &std::path::Path,
+) -> std::process::Output {
+    type Key = (PathBuf, Vec<String>, PathBuf);
+    static RUNS: Mutex<BTreeMap<Key, Arc<std::sync::OnceLock<std::process::Output>>>> =
+        Mutex::new(BTreeMap::new());
+    let key = (
+        program.to_owned(),
+        args.iter().map(|a| a.to_string()).collect(),
+        dir.to_owned(),
+    );
+    let once = RUNS.lock().unwrap().entry(key).or_default().clone();
+    once.get_or_init(|| {
+        Command::new(program)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()))
+    })
+    .clone()
+}

@@ -1,6 +1,6 @@
 //! The Debian package, built by `cargo deb` from `[package.metadata.deb]` in Cargo.toml with the
-//! current code: it installs the static release binary (`deploy/static-binary.sh`, the one the
-//! container image ships) as /usr/bin/okta-token-exporter, the systemd unit
+//! current code: it installs the static binary (`deploy/static-binary.sh`, the one the container
+//! image ships; here its unoptimised `package-test` build) as /usr/bin/okta-token-exporter, the systemd unit
 //! `deploy/systemd/okta-token-exporter.service` (installed, not enabled or started: the org and
 //! its token come first), `deploy/systemd/config.yml` as the conffile
 //! /etc/okta-token-exporter/config.yml, and under /usr/share/okta-token-exporter/ the rules and
@@ -23,9 +23,11 @@ use std::sync::OnceLock;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const PACKAGE: &str = "okta-token-exporter";
-/// The target directory of the one release build (`deploy/static-binary.sh`), which the container
-/// image packages too: the package is made from that binary, not from a second release build.
+/// The target directory of the one static build (`deploy/static-binary.sh`), which the container
+/// image packages too: the package is made from that binary, not from a second build.
 const TARGET_DIR: &str = "target/static";
+/// The profile the packaging tests build with (Cargo.toml): a release's packaging, unoptimised.
+const PROFILE: &str = "package-test";
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 const DEB: &str = "target/static/okta-token-exporter.deb";
 const BIN: &str = "/usr/bin/okta-token-exporter";
@@ -84,7 +86,7 @@ fn succeed(program: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
-/// The package, built once per test run by `cargo deb --no-build` from the release binary of
+/// The package, built once per test run by `cargo deb --no-build` from the static binary of
 /// `deploy/static-binary.sh` (an incremental build, shared with the container image); `None` when
 /// cargo-deb is missing.
 fn package() -> Option<PathBuf> {
@@ -96,6 +98,7 @@ fn package() -> Option<PathBuf> {
     let built = BUILT.get_or_init(|| {
         let binary = Command::new("bash")
             .arg(Path::new(ROOT).join("deploy/static-binary.sh"))
+            .args(["--profile", PROFILE])
             .current_dir(ROOT)
             .output()
             .expect("run deploy/static-binary.sh");
@@ -131,6 +134,8 @@ fn package() -> Option<PathBuf> {
                 "deb",
                 "--locked",
                 "--no-build",
+                "--profile",
+                PROFILE,
                 "--target",
                 TARGET,
                 "--output",
@@ -334,12 +339,12 @@ fn dpkg_installs_it_and_removes_it_cleanly() {
 }
 
 /// Cargo hands each `cargo:rustc-env` of build.rs to the processes of `cargo test` too, and so to
-/// the release build this file and the container's start (deploy/static-binary.sh). A variable
+/// the static build this file and the container's start (deploy/static-binary.sh). A variable
 /// build.rs both sets that way and watches (`rerun-if-env-changed`) would look changed to that
-/// build and rebuild the release binary at every switch between a shell and a test: one more
-/// release build in CI (it happened, with OKTA_EXPORTER_REVISION).
+/// build and rebuild the static binary at every switch between a shell and a test: one more
+/// build of it in CI (it happened, with OKTA_EXPORTER_REVISION).
 #[test]
-fn the_release_build_a_test_starts_watches_no_variable_cargo_set_for_the_test() {
+fn the_static_build_a_test_starts_watches_no_variable_cargo_set_for_the_test() {
     let build_rs =
         std::fs::read_to_string(Path::new(ROOT).join("build.rs")).expect("read build.rs");
     let after = |marker: &str| -> BTreeSet<String> {
