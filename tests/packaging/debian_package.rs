@@ -134,6 +134,9 @@ fn package() -> Option<PathBuf> {
                 "deb",
                 "--locked",
                 "--no-build",
+                // gzip instead of xz: 3 s instead of 18 s for an unoptimised binary, and what is
+                // tested (the files, the scripts, dpkg) is the same.
+                "--fast",
                 "--profile",
                 PROFILE,
                 "--target",
