@@ -9,7 +9,7 @@
 //! libc itself, static or not, and the image's /etc/nsswitch.conf says `hosts: files dns`.
 //!
 //! The tests build the image from the unoptimised `package-test` binary (Cargo.toml): what they
-//! check is the packaging, which is the release's; the release image is about 12 MB.
+//! check is the packaging, which is the release's; the release image is about 15 MB.
 //!
 //! Needs root, `buildah` (Debian's `buildah`) and `chroot` (`coreutils`). Without them the tests
 //! print a loud SKIPPED line and pass, except on CI (`CI=true`), where they fail. Each test works
