@@ -363,6 +363,11 @@ fn run(program: &Path, args: &[&str]) -> String {
         .current_dir(ROOT)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    stdout_of_success(program, args, output)
+}
+
+/// The standard output of `program args`, which must have succeeded.
+fn stdout_of_success(program: &Path, args: &[&str], output: std::process::Output) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -543,14 +548,7 @@ fn alert_rules_pass_promtool_unit_tests() {
     args.extend(files.iter().map(String::as_str));
     // The very command docs/alerts.md shows, which `readme` runs too: once for both.
     let output = common::output_once(&promtool, &args, Path::new(ROOT));
-    assert!(
-        output.status.success(),
-        "`promtool {}` failed ({}):\n{}\n{}",
-        args.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    stdout_of_success(&promtool, &args, output);
 }
 
 #[test]
