@@ -10,7 +10,7 @@
 #
 #   deploy/container/build.sh [--profile NAME]
 #
-# --profile is deploy/static-binary.sh's: the packaging tests build the image from the unoptimised
+# Its arguments go to deploy/static-binary.sh: the packaging tests build the image from the unoptimised
 # package-test binary; without it the image holds the release binary.
 #
 # Needs cargo, buildah and ca-certificates (apt-get install buildah ca-certificates); run as root,
@@ -18,13 +18,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-profile=(--profile release)
-case "${1:-}" in
-  "") ;;
-  --profile) profile=(--profile "${2:?--profile needs a profile name}") ;;
-  --profile=*) profile=("$1") ;;
-  *) echo "usage: deploy/container/build.sh [--profile NAME]" >&2; exit 2 ;;
-esac
 image="${IMAGE:-okta-token-exporter:dev}"
 rootfs="$PWD/target/container/rootfs"
 ca_bundle=/etc/ssl/certs/ca-certificates.crt
@@ -34,7 +27,7 @@ command -v buildah >/dev/null || { echo "build.sh: buildah missing: apt-get inst
 [ -s "$ca_bundle" ] || { echo "build.sh: $ca_bundle missing: apt-get install ca-certificates" >&2; exit 1; }
 
 # The release binary the Debian package ships too (deploy/static-binary.sh): built once.
-bin=$(deploy/static-binary.sh "${profile[@]}" | tail -1)
+bin=$(deploy/static-binary.sh "$@" | tail -1)
 version=$("$bin" --version | awk '{print $2}')
 
 echo "--- staging $rootfs"
