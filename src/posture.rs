@@ -55,6 +55,12 @@ pub fn facts_of_untimed<'a>(org: &'a OrgSnapshot, token: &'a UntimedToken) -> To
     )
 }
 
+/// The facts of every token the org lists: those with an expiry, then the agents'.
+pub fn facts_of_every_token(org: &OrgSnapshot) -> impl Iterator<Item = TokenFacts<'_>> {
+    let timed = org.tokens.iter().map(|t| facts_of_token(org, t));
+    timed.chain(org.untimed_tokens.iter().map(|t| facts_of_untimed(org, t)))
+}
+
 /// The posture of a token with an expiry, at `now`.
 pub fn of_token<'a>(
     org: &'a OrgSnapshot,

@@ -134,15 +134,7 @@ impl Family {
 pub fn collect(org: &OrgSnapshot, now: DateTime<Utc>, families: &mut Families) {
     let name = org.name.as_str();
     let settings = &org.enrichment.posture;
-    let facts = org
-        .tokens
-        .iter()
-        .map(|t| crate::posture::facts_of_token(org, t))
-        .chain(
-            org.untimed_tokens
-                .iter()
-                .map(|t| crate::posture::facts_of_untimed(org, t)),
-        );
+    let facts = crate::posture::facts_of_every_token(org);
     let mut by_severity = [0u64; Severity::ALL.len()];
     for facts in facts {
         for id in finding_ids(&facts, settings, now).iter() {
@@ -271,16 +263,7 @@ pub(super) fn write_series(
 pub(super) fn has_series(family: Family, orgs: &[Arc<OrgSnapshot>], now: DateTime<Utc>) -> bool {
     orgs.iter().any(|org| {
         let settings = &org.enrichment.posture;
-        let mut facts = org
-            .tokens
-            .iter()
-            .map(|t| crate::posture::facts_of_token(org, t))
-            .chain(
-                org.untimed_tokens
-                    .iter()
-                    .map(|t| crate::posture::facts_of_untimed(org, t)),
-            );
-        facts.any(|f| match family {
+        crate::posture::facts_of_every_token(org).any(|f| match family {
             Family::AdminRole => f.privilege.types().is_some_and(|t| !t.is_empty()),
             Family::Agent => f.kind != TokenKind::Unknown,
             Family::Age => f.created.is_some(),
