@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{SubsecRound, TimeDelta};
 use common::*;
-use okta_simulator::{Fault, SimEndpoint, SimRole, SimUser, Simulator};
+use okta_simulator::{Fault, SimEndpoint, SimRole, SimToken, SimUser, Simulator};
 use okta_token_exporter::config::HttpSettings;
 use okta_token_exporter::enrich::roles::{refresh, Budget, RolesUpdate};
 use okta_token_exporter::enrich::Enrichment;
@@ -21,6 +21,19 @@ use okta_token_exporter::secret::Secret;
 
 const API_TOKEN: &str = "posture-test-token";
 const WAIT: Duration = Duration::from_secs(30);
+
+/// Token `n` of owner `owner`, usable from `network`, expiring in 29 days of a 30-day window.
+fn owned_token(n: usize, owner: usize, network: &str) -> SimToken {
+    let mut t = sim_token(
+        &format!("00Tposture{n:010}"),
+        &format!("token {n}"),
+        TimeDelta::days(29),
+        "P30D",
+    );
+    t.user_id = user_id(owner);
+    t.network_connection = Some(network.to_owned());
+    t
+}
 
 fn user_id(n: usize) -> String {
     format!("00uposture{n:010}")
@@ -454,14 +467,7 @@ fn report(args: &[&str]) -> (Option<i32>, String, String) {
 async fn report_fails_on_findings_and_never_passes_on_an_unknown_posture() {
     let sim = org_of_owners().await;
     let token = |n: usize, owner: usize, network: &str| {
-        let mut t = sim_token(
-            &format!("00Tposture{n:010}"),
-            &format!("token {n}"),
-            TimeDelta::days(29),
-            "P30D",
-        );
-        t.user_id = user_id(owner);
-        t.network_connection = Some(network.to_owned());
+        let mut t = owned_token(n, owner, network);
         // Jane's (owner 5) is a new integration; the others are 200 days old.
         let age = if owner == 5 { 10 } else { 200 };
         t.created = chrono::Utc::now() - TimeDelta::days(age);
@@ -662,21 +668,10 @@ fn the_finding_filter_reads_ids_and_gives_its_query_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_tokens_creator_owner_role_and_network_are_exported_for_a_day() {
     let sim = org_of_owners().await;
-    let token = |n: usize, owner: usize, network: &str| {
-        let mut t = sim_token(
-            &format!("00Tposture{n:010}"),
-            &format!("token {n}"),
-            TimeDelta::days(29),
-            "P30D",
-        );
-        t.user_id = user_id(owner);
-        t.network_connection = Some(network.to_owned());
-        t
-    };
     sim.set_tokens(vec![
-        token(1, 1, "ANYWHERE"),
-        token(2, 3, "ZONE"),
-        token(3, 2, "ZONE"),
+        owned_token(1, 1, "ANYWHERE"),
+        owned_token(2, 3, "ZONE"),
+        owned_token(3, 2, "ZONE"),
     ]);
     let now = chrono::Utc::now();
     let created = |n: usize, ago: TimeDelta| {
